@@ -1,0 +1,25 @@
+//! Pairpad's domain: what a room is, how concurrent edits merge, and the ports through which the
+//! rest of the system stores rooms, suggests completions and fans events out to participants.
+//!
+//! This crate is embeddable in any service: it has no web framework, no database driver, no async
+//! runtime, no JSON and no I/O. Adapters implement its ports; the server wires them together.
+//!
+//! Layout:
+//! - [`ot`]: text operations (retain / insert / delete in Unicode code points) and their algebra.
+//! - [`room`]: identifiers, the [`Room`] aggregate that sequences edits, committed operations.
+//! - [`ports`]: [`RoomRepo`], [`Suggester`] and [`Broadcaster`], each with its contract.
+#![warn(missing_docs)]
+
+pub mod ot;
+pub mod ports;
+pub mod room;
+
+pub use ot::{Component, OtError, TextOperation};
+pub use ports::{
+    Append, Audience, Broadcaster, CursorOutOfRange, NewRoom, RepoError, RoomEvent, RoomRepo, Snapshot, StoredRoom,
+    Suggester, Suggestion, SuggestionKind, SuggestionRequest, Suggestions,
+};
+pub use room::{
+    CodeUpdate, CommittedOp, Edit, EditError, EditOutcome, InvalidLanguage, InvalidRoomId, Language, Participant, Room,
+    RoomId, RoomLimits, Selection, Timestamp, UserId,
+};

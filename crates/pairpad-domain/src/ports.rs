@@ -1,0 +1,362 @@
+//! The ports: what the domain needs from the outside world, stated as contracts that every
+//! adapter honours. Adapters translate their drivers' errors into these variants.
+
+use async_trait::async_trait;
+
+use crate::room::{CommittedOp, Language, Participant, RoomId, Selection, Timestamp, UserId};
+
+/// Why a store operation failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RepoError {
+    /// No room has this id.
+    #[error("room {0} does not exist")]
+    NotFound(RoomId),
+    /// A room with this id already exists.
+    #[error("room {0} already exists")]
+    AlreadyExists(RoomId),
+    /// Another writer appended to the room after the revision the caller expected to be the latest.
+    #[error("room {room} is not at revision {expected}: another writer got there first")]
+    Conflict {
+        /// The room.
+        room: RoomId,
+        /// The revision the caller expected to be the latest.
+        expected: u64,
+    },
+    /// The store cannot be reached or failed; retrying later may succeed.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The store holds data the domain cannot read back.
+    #[error("the store holds invalid data: {0}")]
+    Corrupt(String),
+}
+
+/// A room to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRoom {
+    /// Its id.
+    pub id: RoomId,
+    /// Its language.
+    pub language: Language,
+    /// Its initial text, which is revision 0.
+    pub code: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+}
+
+/// The full text of a room at some revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The text.
+    pub code: String,
+    /// The revision the text is at.
+    pub revision: u64,
+}
+
+/// A room as stored: its latest snapshot plus the operations committed after it. Replaying the
+/// operations onto the snapshot gives the document at `revision`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRoom {
+    /// Its id.
+    pub id: RoomId,
+    /// Its language.
+    pub language: Language,
+    /// The latest snapshot.
+    pub snapshot: Snapshot,
+    /// The operations after the snapshot, in revision order, ending at `revision`.
+    pub ops_after_snapshot: Vec<CommittedOp>,
+    /// The latest revision.
+    pub revision: u64,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Time of the last change.
+    pub updated_at: Timestamp,
+}
+
+/// Operations to append to one room, part of a [`RoomRepo::commit`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Append {
+    /// The room.
+    pub room: RoomId,
+    /// The revision the caller believes is the room's latest in the store.
+    pub expected_revision: u64,
+    /// The operations, with consecutive revisions starting at `expected_revision + 1`.
+    pub ops: Vec<CommittedOp>,
+    /// A new snapshot to store with them, at a revision no later than the last operation's.
+    pub snapshot: Option<Snapshot>,
+}
+
+/// Where rooms live. Adapters: in memory, SQLite, PostgreSQL. Every method either does all it
+/// says or nothing.
+#[async_trait]
+pub trait RoomRepo: Send + Sync {
+    /// A short name of the backing store for `/health` and logs: `memory`, `sqlite`, `postgres`.
+    fn kind(&self) -> &'static str;
+
+    /// Checks that the store answers. `Unavailable` when it does not.
+    async fn ping(&self) -> Result<(), RepoError>;
+
+    /// Stores a new room at revision 0. `AlreadyExists` if the id is taken.
+    async fn create(&self, room: &NewRoom) -> Result<(), RepoError>;
+
+    /// Reads a room's latest snapshot and the operations after it. `NotFound` if there is none.
+    async fn load(&self, id: RoomId) -> Result<StoredRoom, RepoError>;
+
+    /// Reads at most `limit` operations of a room with revisions after `after`, in order.
+    /// An unknown room yields no operations.
+    async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError>;
+
+    /// Appends operations to one or more rooms in **one transaction**, moving each room's revision
+    /// (and snapshot, when given) forward. Durable when it returns `Ok`: a crash afterwards loses
+    /// nothing. `Conflict` when a room's latest stored revision is not its `expected_revision`
+    /// (another writer got there first, or an `opId` is already taken in that room); `NotFound`
+    /// when a room does not exist. On any error nothing of the batch is stored.
+    async fn commit(&self, appends: &[Append]) -> Result<(), RepoError>;
+
+    /// Stores a room's language. `NotFound` if there is no such room.
+    async fn set_language(&self, id: RoomId, language: &Language, at: Timestamp) -> Result<(), RepoError>;
+}
+
+/// What a caller asks completions for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuggestionRequest {
+    code: String,
+    cursor: usize,
+    language: Language,
+    room: Option<RoomId>,
+}
+
+/// The cursor lies beyond the end of the text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the cursor position {cursor} is beyond the end of the text ({len} characters)")]
+pub struct CursorOutOfRange {
+    /// The cursor asked for.
+    pub cursor: usize,
+    /// The text's length in code points.
+    pub len: usize,
+}
+
+impl SuggestionRequest {
+    /// A request for completions at `cursor` (in code points) in `code`.
+    pub fn new(
+        code: String,
+        cursor: usize,
+        language: Language,
+        room: Option<RoomId>,
+    ) -> Result<Self, CursorOutOfRange> {
+        let len = code.chars().count();
+        if cursor > len {
+            return Err(CursorOutOfRange { cursor, len });
+        }
+        Ok(Self { code, cursor, language, room })
+    }
+
+    /// The whole text.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// The cursor, in code points.
+    pub fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    /// The cursor as a byte offset into [`Self::code`].
+    pub fn cursor_byte(&self) -> usize {
+        self.code.char_indices().nth(self.cursor).map_or(self.code.len(), |(i, _)| i)
+    }
+
+    /// The text before the cursor.
+    pub fn before_cursor(&self) -> &str {
+        &self.code[..self.cursor_byte()]
+    }
+
+    /// The text after the cursor.
+    pub fn after_cursor(&self) -> &str {
+        &self.code[self.cursor_byte()..]
+    }
+
+    /// The language.
+    pub fn language(&self) -> &Language {
+        &self.language
+    }
+
+    /// The room typed in, if known: lets a suggester cancel a room's stale requests.
+    pub fn room(&self) -> Option<RoomId> {
+        self.room
+    }
+}
+
+/// What kind of thing a suggestion completes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SuggestionKind {
+    /// A language keyword.
+    Keyword,
+    /// A built-in function or type.
+    Builtin,
+    /// A name found in the document.
+    Identifier,
+    /// A multi-line template.
+    Snippet,
+    /// A closing bracket or quote.
+    Bracket,
+    /// Indentation after a block opener.
+    Indent,
+    /// Free text from a model.
+    Completion,
+    /// A plain word (inside strings and comments).
+    Word,
+}
+
+impl SuggestionKind {
+    /// The lowercase wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Keyword => "keyword",
+            Self::Builtin => "builtin",
+            Self::Identifier => "identifier",
+            Self::Snippet => "snippet",
+            Self::Bracket => "bracket",
+            Self::Indent => "indent",
+            Self::Completion => "completion",
+            Self::Word => "word",
+        }
+    }
+}
+
+/// One completion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suggestion {
+    /// What a menu shows.
+    pub label: String,
+    /// The text to insert at the cursor, without the part already typed.
+    pub insert_text: String,
+    /// What it completes.
+    pub kind: SuggestionKind,
+}
+
+/// Ranked completions, best first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Suggestions {
+    /// Best first; may be empty.
+    pub items: Vec<Suggestion>,
+    /// Which suggester answered: `rules`, `model`, ...
+    pub source: &'static str,
+}
+
+impl Suggestions {
+    /// The text of the best suggestion, or empty.
+    pub fn best(&self) -> &str {
+        self.items.first().map_or("", |s| s.insert_text.as_str())
+    }
+}
+
+/// Proposes code completions.
+#[async_trait]
+pub trait Suggester: Send + Sync {
+    /// Suggests completions at the request's cursor. Never fails: a suggester that cannot answer
+    /// returns no suggestions (or a fallback's). Must return within its configured time budget.
+    async fn suggest(&self, request: &SuggestionRequest) -> Suggestions;
+}
+
+/// Something that happened in a room, for its participants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoomEvent<'a> {
+    /// The welcome a participant gets on joining.
+    Init {
+        /// The room.
+        room: RoomId,
+        /// The participant's own id.
+        user_id: UserId,
+        /// The current revision.
+        revision: u64,
+        /// The document at `revision`.
+        code: &'a str,
+        /// The room's language.
+        language: &'a Language,
+        /// Everyone connected, the newcomer included.
+        users: &'a [Participant],
+    },
+    /// The participant's operation is durably stored as `revision`.
+    Ack {
+        /// The revision it became.
+        revision: u64,
+        /// The participant's idempotency key, if it sent one.
+        op_id: Option<&'a str>,
+    },
+    /// Someone else's edit, transformed onto the previous revision.
+    Operation(&'a CommittedOp),
+    /// Someone's cursor moved.
+    Cursor {
+        /// Whose.
+        user_id: UserId,
+        /// The revision the selection refers to.
+        revision: u64,
+        /// The selection.
+        selection: Selection,
+    },
+    /// Someone joined.
+    UserJoined {
+        /// Who.
+        user: &'a Participant,
+        /// How many are connected now.
+        active_users: usize,
+    },
+    /// Someone left.
+    UserLeft {
+        /// Who.
+        user_id: UserId,
+        /// How many are connected now.
+        active_users: usize,
+    },
+    /// The room's language changed.
+    Language {
+        /// The new language.
+        language: &'a Language,
+        /// Who changed it.
+        user_id: UserId,
+    },
+    /// What was wrong with the participant's last message.
+    Error {
+        /// A snake_case code from the protocol.
+        code: &'static str,
+        /// A human sentence.
+        message: &'a str,
+    },
+}
+
+/// Who receives a published event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// Every participant.
+    Everyone,
+    /// Every participant but one (the author of an edit, who gets an ack instead).
+    AllBut(UserId),
+    /// One participant.
+    Only(UserId),
+}
+
+/// Fans a room's events out to its participants' connections. One per loaded room, owned by the
+/// task that sequences the room, so it needs no locks.
+pub trait Broadcaster: Send {
+    /// The transport's handle to one participant's connection.
+    type Connection: Send;
+
+    /// Adds a participant: events are delivered to it from now on.
+    fn add(&mut self, user: UserId, connection: Self::Connection);
+
+    /// Removes a participant; its connection is told to close normally.
+    fn remove(&mut self, user: UserId);
+
+    /// Delivers `event` to `audience` **without waiting**, encoding it once however many receive it.
+    /// A participant whose queue is full has fallen too far behind: it is removed, its connection
+    /// closed (it may reconnect and resync), and it is returned so the room can announce it left.
+    fn publish(&mut self, event: &RoomEvent<'_>, audience: Audience) -> Vec<UserId>;
+
+    /// How many participants are connected.
+    fn len(&self) -> usize;
+
+    /// Whether nobody is connected.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,538 @@
+//! Rooms and the central-server side of operational transformation.
+//!
+//! A [`Room`] holds the document as a rope, its revision and a bounded window of the operations
+//! committed most recently. [`Room::submit`] takes an edit made on top of some earlier revision,
+//! transforms it over everything committed since, applies it and returns the operation as
+//! committed. Persisting it and telling the participants is the caller's business.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::ot::{OtError, TextOperation};
+
+/// A room's identifier: a random (v4) UUID, shown in canonical lowercase hyphenated form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoomId(uuid::Uuid);
+
+/// The text given as a room id is not a UUID.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a room id (a UUID such as 0b6a5a4e-5d4c-4b8e-9f5e-2f2b8c1d9a10)")]
+pub struct InvalidRoomId(String);
+
+impl RoomId {
+    /// A fresh, unguessable room id.
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+
+    /// Parses a room id in any letter case.
+    pub fn parse(text: &str) -> Result<Self, InvalidRoomId> {
+        let shown: String = text.chars().take(64).collect();
+        uuid::Uuid::try_parse(text).map(Self).map_err(|_| InvalidRoomId(shown))
+    }
+
+    /// The underlying UUID.
+    pub fn as_uuid(&self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+impl From<uuid::Uuid> for RoomId {
+    fn from(id: uuid::Uuid) -> Self {
+        Self(id)
+    }
+}
+
+impl FromStr for RoomId {
+    type Err = InvalidRoomId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A participant's identifier, unique per connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UserId(uuid::Uuid);
+
+impl UserId {
+    /// A fresh user id.
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A room's programming language: free text, trimmed and lowercased, 1 to 32 characters.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Language(String);
+
+/// The text given as a language is empty or too long.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a language is 1 to {max} characters of letters, digits, `+`, `#`, `-`, `_` or `.`", max = Language::MAX_LEN)]
+pub struct InvalidLanguage;
+
+impl Language {
+    /// The longest language name accepted.
+    pub const MAX_LEN: usize = 32;
+
+    /// Normalises and checks a language name.
+    pub fn new(name: &str) -> Result<Self, InvalidLanguage> {
+        let name = name.trim().to_lowercase();
+        let valid_char = |c: char| c.is_alphanumeric() || "+#-_. ".contains(c);
+        if name.is_empty() || name.chars().count() > Self::MAX_LEN || !name.chars().all(valid_char) {
+            return Err(InvalidLanguage);
+        }
+        Ok(Self(name))
+    }
+
+    /// The language of rooms created without one.
+    pub fn plaintext() -> Self {
+        Self("plaintext".to_owned())
+    }
+
+    /// The normalised name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Language {
+    fn default() -> Self {
+        Self::plaintext()
+    }
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Milliseconds since the Unix epoch. The domain never reads the clock: callers pass the time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+/// A whole-document replacement, the original last-writer-wins API. The room turns it into the
+/// smallest operation on its current text, so it merges with concurrent edits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeUpdate {
+    /// The complete new text.
+    pub code: String,
+}
+
+/// One operation as committed: the `revision` it produced, already transformed onto the revision
+/// before it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommittedOp {
+    /// The revision this operation produced (the first operation produces revision 1).
+    pub revision: u64,
+    /// The operation, applying to the document at `revision - 1`.
+    pub operation: TextOperation,
+    /// The client's idempotency key, if it sent one.
+    pub op_id: Option<String>,
+    /// Who made the edit.
+    pub author: UserId,
+    /// When it was committed.
+    pub at: Timestamp,
+}
+
+/// A cursor or selection, in code points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Selection {
+    /// Where the selection started.
+    pub anchor: usize,
+    /// Where the cursor is.
+    pub head: usize,
+}
+
+/// Someone connected to a room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Participant {
+    /// Unique per connection.
+    pub user_id: UserId,
+    /// The display name.
+    pub name: String,
+    /// A CSS colour, stable for a given name.
+    pub color: String,
+}
+
+impl Participant {
+    /// A participant whose colour is derived from the name, so it survives reconnects.
+    pub fn new(user_id: UserId, name: String) -> Self {
+        const PALETTE: [&str; 12] = [
+            "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#469990",
+            "#800000", "#808000", "#000075",
+        ];
+        // FNV-1a: a fixed hash, unlike `DefaultHasher`, so the colour is stable across releases.
+        let hash =
+            name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let color = PALETTE[(hash % PALETTE.len() as u64) as usize].to_owned();
+        Self { user_id, name, color }
+    }
+}
+
+/// Limits that protect a room's memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoomLimits {
+    /// The longest document, in code points.
+    pub max_document_chars: usize,
+    /// How many recent operations stay in memory for transforming late edits and spotting
+    /// re-sent ones. Older base revisions need the store.
+    pub history_window: usize,
+}
+
+impl Default for RoomLimits {
+    fn default() -> Self {
+        Self { max_document_chars: 4 * 1024 * 1024, history_window: 1024 }
+    }
+}
+
+/// An edit a participant sent.
+#[derive(Clone, Debug)]
+pub struct Edit {
+    /// The revision the operation was made on.
+    pub base_revision: u64,
+    /// The operation, spanning the document at `base_revision`.
+    pub operation: TextOperation,
+    /// The client's idempotency key.
+    pub op_id: Option<String>,
+    /// Who sent it.
+    pub author: UserId,
+}
+
+/// What [`Room::submit`] did with an edit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EditOutcome {
+    /// The edit was transformed, applied and is now this operation.
+    Applied(CommittedOp),
+    /// An edit with the same `opId` was already committed as this revision; nothing changed.
+    Duplicate {
+        /// The revision the original produced.
+        revision: u64,
+    },
+}
+
+/// Why an edit was refused. The room is unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    /// The base revision is newer than the room's.
+    #[error("revision {base} is newer than the room's revision {current}")]
+    FutureRevision {
+        /// The edit's base revision.
+        base: u64,
+        /// The room's revision.
+        current: u64,
+    },
+    /// The operations since the base revision are neither in memory nor in what the caller passed.
+    #[error("revision {base} is older than the history kept; reload the document")]
+    StaleRevision {
+        /// The edit's base revision.
+        base: u64,
+    },
+    /// The operation does not fit the document at its base revision.
+    #[error("invalid operation: {0}")]
+    InvalidOperation(#[from] OtError),
+    /// Applying it would make the document longer than allowed.
+    #[error("the document would have {chars} characters; the limit is {max}")]
+    DocumentTooLarge {
+        /// The length the document would have.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// A room's live state: the single place where its edits are sequenced.
+#[derive(Clone, Debug)]
+pub struct Room {
+    id: RoomId,
+    language: Language,
+    document: ropey::Rope,
+    revision: u64,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    /// The most recent committed operations, oldest first, ending at `revision`.
+    history: VecDeque<CommittedOp>,
+    limits: RoomLimits,
+}
+
+impl Room {
+    /// A room whose document is `code` at `revision`.
+    pub fn new(
+        id: RoomId,
+        language: Language,
+        code: &str,
+        revision: u64,
+        created_at: Timestamp,
+        limits: RoomLimits,
+    ) -> Self {
+        Self {
+            id,
+            language,
+            document: ropey::Rope::from_str(code),
+            revision,
+            created_at,
+            updated_at: created_at,
+            history: VecDeque::new(),
+            limits,
+        }
+    }
+
+    /// Rebuilds a room from a stored snapshot and the operations committed after it.
+    pub fn restore(stored: crate::ports::StoredRoom, limits: RoomLimits) -> Result<Self, OtError> {
+        let mut room = Self::new(
+            stored.id,
+            stored.language,
+            &stored.snapshot.code,
+            stored.snapshot.revision,
+            stored.created_at,
+            limits,
+        );
+        room.updated_at = stored.updated_at;
+        for op in stored.ops_after_snapshot {
+            op.operation.apply_to_rope(&mut room.document)?;
+            room.revision = op.revision;
+            room.remember(op);
+        }
+        Ok(room)
+    }
+
+    /// The room's id.
+    pub fn id(&self) -> RoomId {
+        self.id
+    }
+
+    /// The room's language.
+    pub fn language(&self) -> &Language {
+        &self.language
+    }
+
+    /// Changes the room's language.
+    pub fn set_language(&mut self, language: Language, at: Timestamp) {
+        self.language = language;
+        self.updated_at = at;
+    }
+
+    /// The latest revision: the number of operations ever committed to the room (plus the
+    /// revision it was created at).
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The document's length in code points.
+    pub fn len_chars(&self) -> usize {
+        self.document.len_chars()
+    }
+
+    /// The whole document. Costs O(n): for snapshots and joins, not for every keystroke.
+    pub fn text(&self) -> String {
+        self.document.to_string()
+    }
+
+    /// When the room was created.
+    pub fn created_at(&self) -> Timestamp {
+        self.created_at
+    }
+
+    /// When the room last changed.
+    pub fn updated_at(&self) -> Timestamp {
+        self.updated_at
+    }
+
+    /// Whether the operations after `base` are all in memory.
+    pub fn has_history_since(&self, base: u64) -> bool {
+        let oldest_base = self.revision - self.history.len() as u64;
+        base >= oldest_base
+    }
+
+    /// Sequences an edit: transforms it over the operations committed after its base revision,
+    /// checks it, applies it and records it. `older` holds operations the caller read from the
+    /// store when [`Room::has_history_since`] was false; they are used only where memory has
+    /// nothing.
+    pub fn submit(&mut self, edit: Edit, older: &[CommittedOp], at: Timestamp) -> Result<EditOutcome, EditError> {
+        let current = self.revision;
+        if edit.base_revision > current {
+            return Err(EditError::FutureRevision { base: edit.base_revision, current });
+        }
+        let concurrent: Vec<&CommittedOp> = if self.has_history_since(edit.base_revision) {
+            let skip = self.history.len() - (current - edit.base_revision) as usize;
+            self.history.iter().skip(skip).collect()
+        } else {
+            let oldest_in_memory = self.history.front().map_or(current + 1, |op| op.revision);
+            let from_store =
+                older.iter().filter(|op| op.revision > edit.base_revision && op.revision < oldest_in_memory);
+            let ops: Vec<&CommittedOp> = from_store.chain(self.history.iter()).collect();
+            if ops.len() as u64 != current - edit.base_revision {
+                return Err(EditError::StaleRevision { base: edit.base_revision });
+            }
+            ops
+        };
+        if let Some(op_id) = &edit.op_id
+            && let Some(original) = concurrent.iter().find(|op| op.op_id.as_ref() == Some(op_id))
+        {
+            return Ok(EditOutcome::Duplicate { revision: original.revision });
+        }
+        let mut operation = edit.operation;
+        for committed in concurrent {
+            operation = TextOperation::transform(&operation, &committed.operation)?.0;
+        }
+        if operation.base_len() != self.document.len_chars() {
+            return Err(OtError::BaseLengthMismatch {
+                expected: operation.base_len(),
+                actual: self.document.len_chars(),
+            }
+            .into());
+        }
+        if operation.target_len() > self.limits.max_document_chars {
+            return Err(EditError::DocumentTooLarge {
+                chars: operation.target_len(),
+                max: self.limits.max_document_chars,
+            });
+        }
+        operation.apply_to_rope(&mut self.document)?;
+        self.revision += 1;
+        self.updated_at = at;
+        let committed = CommittedOp { revision: self.revision, operation, op_id: edit.op_id, author: edit.author, at };
+        self.remember(committed.clone());
+        Ok(EditOutcome::Applied(committed))
+    }
+
+    /// Turns a whole-text replacement into the smallest operation on the current revision.
+    pub fn code_update_to_edit(&self, update: &CodeUpdate, author: UserId) -> Edit {
+        Edit {
+            base_revision: self.revision,
+            operation: TextOperation::diff(&self.text(), &update.code),
+            op_id: None,
+            author,
+        }
+    }
+
+    fn remember(&mut self, op: CommittedOp) {
+        if self.limits.history_window == 0 {
+            return;
+        }
+        if self.history.len() == self.limits.history_window {
+            self.history.pop_front();
+        }
+        self.history.push_back(op);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ot::Component::{Delete as D, Insert as I, Retain as R};
+
+    fn room(code: &str) -> Room {
+        Room::new(
+            RoomId::random(),
+            Language::plaintext(),
+            code,
+            0,
+            Timestamp(0),
+            RoomLimits { max_document_chars: 20, history_window: 2 },
+        )
+    }
+
+    fn edit(base: u64, components: Vec<crate::ot::Component>, op_id: Option<&str>) -> Edit {
+        Edit {
+            base_revision: base,
+            operation: TextOperation::from_components(components),
+            op_id: op_id.map(str::to_owned),
+            author: UserId::random(),
+        }
+    }
+
+    #[test]
+    fn concurrent_edits_are_transformed() {
+        let mut r = room("abc");
+        r.submit(edit(0, vec![I("X".into()), R(3)], None), &[], Timestamp(1)).unwrap();
+        let out = r.submit(edit(0, vec![R(3), I("Y".into())], None), &[], Timestamp(2)).unwrap();
+        assert!(matches!(out, EditOutcome::Applied(CommittedOp { revision: 2, .. })));
+        assert_eq!(r.text(), "XabcY");
+    }
+
+    #[test]
+    fn resent_op_id_is_a_duplicate() {
+        let mut r = room("");
+        r.submit(edit(0, vec![I("a".into())], Some("c1-1")), &[], Timestamp(1)).unwrap();
+        let again = r.submit(edit(0, vec![I("a".into())], Some("c1-1")), &[], Timestamp(2)).unwrap();
+        assert_eq!(again, EditOutcome::Duplicate { revision: 1 });
+        assert_eq!(r.text(), "a");
+    }
+
+    #[test]
+    fn bad_edits_change_nothing() {
+        let mut r = room("abc");
+        let err = r.submit(edit(5, vec![R(3)], None), &[], Timestamp(1)).unwrap_err();
+        assert_eq!(err, EditError::FutureRevision { base: 5, current: 0 });
+        assert!(matches!(r.submit(edit(0, vec![R(4)], None), &[], Timestamp(1)), Err(EditError::InvalidOperation(_))));
+        let big = "x".repeat(30);
+        assert!(matches!(
+            r.submit(edit(0, vec![R(3), I(big)], None), &[], Timestamp(1)),
+            Err(EditError::DocumentTooLarge { .. })
+        ));
+        assert_eq!((r.text().as_str(), r.revision()), ("abc", 0));
+    }
+
+    #[test]
+    fn old_base_revisions_need_the_store() {
+        let mut r = room("");
+        let mut log = Vec::new();
+        for i in 0..4u64 {
+            let EditOutcome::Applied(op) = r
+                .submit(edit(i, vec![R(i as usize), I("x".into())], Some(&format!("o{i}"))), &[], Timestamp(1))
+                .unwrap()
+            else {
+                panic!("applied expected")
+            };
+            log.push(op);
+        }
+        assert!(!r.has_history_since(1));
+        assert_eq!(
+            r.submit(edit(1, vec![D(1)], None), &[], Timestamp(2)).unwrap_err(),
+            EditError::StaleRevision { base: 1 }
+        );
+        // Duplicates are found in what the store returned, too.
+        assert_eq!(
+            r.submit(edit(0, vec![I("x".into())], Some("o0")), &log, Timestamp(2)).unwrap(),
+            EditOutcome::Duplicate { revision: 1 }
+        );
+        r.submit(edit(1, vec![D(1)], None), &log, Timestamp(2)).unwrap();
+        assert_eq!(r.text(), "xxx");
+    }
+
+    #[test]
+    fn code_update_becomes_a_diff() {
+        let r = room("fn main() {}");
+        let e = r.code_update_to_edit(&CodeUpdate { code: "fn main() { 1 }".into() }, UserId::random());
+        assert_eq!(e.operation.components(), &[R(11), I(" 1 ".into()), R(1)]);
+    }
+
+    #[test]
+    fn languages_are_normalised() {
+        assert_eq!(Language::new(" Python ").unwrap().as_str(), "python");
+        assert!(Language::new("").is_err());
+        assert!(Language::new(&"x".repeat(33)).is_err());
+        assert!(Language::new("c++").is_ok());
+    }
+
+    #[test]
+    fn room_ids_parse_any_case() {
+        let id = RoomId::random();
+        assert_eq!(RoomId::parse(&id.to_string().to_uppercase()).unwrap(), id);
+        assert!(RoomId::parse("nope").is_err());
+    }
+}
