@@ -66,6 +66,17 @@ impl UserId {
     pub fn random() -> Self {
         Self(uuid::Uuid::new_v4())
     }
+
+    /// The underlying UUID.
+    pub fn as_uuid(&self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+impl From<uuid::Uuid> for UserId {
+    fn from(id: uuid::Uuid) -> Self {
+        Self(id)
+    }
 }
 
 impl fmt::Display for UserId {

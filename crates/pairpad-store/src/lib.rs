@@ -1,0 +1,122 @@
+//! Pairpad's store adapters: implementations of the domain's [`RoomRepo`] port.
+//!
+//! Layout:
+//! - [`postgres`]: the production store, diesel-async + deadpool over tokio-postgres.
+//! - [`sqlite`]: the embedded default, bundled SQLite behind diesel-async's sync wrapper.
+//! - [`memory`]: a map in a mutex, for tests and throw-away servers.
+//! - `sql`: the statements both SQL adapters share; `codec`: the stored form of an operation.
+//!
+//! [`StoreUrl`] picks the adapter from a URL and [`connect`] opens it, running migrations.
+
+mod codec;
+pub mod memory;
+pub mod postgres;
+mod schema;
+mod sql;
+pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pairpad_domain::{RepoError, RoomRepo};
+
+pub use memory::MemoryRepo;
+pub use postgres::PostgresRepo;
+pub use sqlite::SqliteRepo;
+
+/// Which store to use, parsed from a URL: `memory`, `sqlite://relative/path.db`,
+/// `sqlite:///absolute/path.db` or `postgres://user@host:port/db`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    /// Nothing survives a restart.
+    Memory,
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+/// The URL names no store Pairpad knows.
+#[derive(Debug, thiserror::Error)]
+#[error("unsupported database URL `{0}`: use memory, sqlite://path.db, sqlite:///abs/path.db or postgres://...")]
+pub struct UnsupportedUrl(String);
+
+impl StoreUrl {
+    /// Parses a store URL.
+    pub fn parse(url: &str) -> Result<Self, UnsupportedUrl> {
+        let url = url.trim();
+        if url == "memory" || url == "memory://" {
+            Ok(Self::Memory)
+        } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            if path.is_empty() || path == ":memory:" {
+                // Every pooled connection would get its own empty in-memory database.
+                return Err(UnsupportedUrl(url.to_owned()));
+            }
+            Ok(Self::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_owned()))
+        } else {
+            Err(UnsupportedUrl(Self::masked(url)))
+        }
+    }
+
+    fn masked(url: &str) -> String {
+        match (url.find("://"), url.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                let userinfo = &url[scheme_end + 3..at];
+                let user = userinfo.split(':').next().unwrap_or_default();
+                let password = if userinfo.contains(':') { ":***" } else { "" };
+                format!("{}{user}{password}{}", &url[..scheme_end + 3], &url[at..])
+            }
+            _ => url.to_owned(),
+        }
+    }
+}
+
+/// Shows the URL with any password masked, for logs.
+impl fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("memory"),
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(url) => f.write_str(&Self::masked(url)),
+        }
+    }
+}
+
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Opens the store: creates files and runs migrations as needed, and checks it answers.
+pub async fn connect(url: &StoreUrl, pool_size: usize) -> Result<Arc<dyn RoomRepo>, RepoError> {
+    let repo: Arc<dyn RoomRepo> = match url {
+        StoreUrl::Memory => Arc::new(MemoryRepo::new()),
+        StoreUrl::Sqlite(path) => Arc::new(SqliteRepo::open(path, pool_size).await?),
+        StoreUrl::Postgres(url) => Arc::new(PostgresRepo::connect(url, pool_size).await?),
+    };
+    repo.ping().await?;
+    Ok(repo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_masks_urls() {
+        assert_eq!(StoreUrl::parse("memory").unwrap(), StoreUrl::Memory);
+        assert_eq!(StoreUrl::parse("sqlite://data/p.db").unwrap(), StoreUrl::Sqlite("data/p.db".into()));
+        assert_eq!(StoreUrl::parse("sqlite:///tmp/p.db").unwrap(), StoreUrl::Sqlite("/tmp/p.db".into()));
+        let pg = StoreUrl::parse("postgres://bob:secret@db:5432/x").unwrap();
+        assert_eq!(pg.to_string(), "postgres://bob:***@db:5432/x");
+        assert_eq!(StoreUrl::parse("postgres://bob@db/x").unwrap().to_string(), "postgres://bob@db/x");
+        assert!(StoreUrl::parse("mysql://x").is_err());
+        assert!(StoreUrl::parse("sqlite://:memory:").is_err());
+    }
+}

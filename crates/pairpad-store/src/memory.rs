@@ -1,0 +1,127 @@
+//! The in-memory `RoomRepo`: for tests and for `store = "memory"`. It keeps the same contract as
+//! the SQL adapters (the contract suite runs against all three) but nothing survives a restart.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use pairpad_domain::{
+    Append, CommittedOp, Language, NewRoom, RepoError, RoomId, RoomRepo, Snapshot, StoredRoom, Timestamp,
+};
+
+struct MemoryRoom {
+    language: Language,
+    snapshot: Snapshot,
+    ops: Vec<CommittedOp>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl MemoryRoom {
+    fn revision(&self) -> u64 {
+        self.ops.last().map_or(self.snapshot.revision, |op| op.revision)
+    }
+}
+
+/// Rooms in a mutex-guarded map.
+#[derive(Default)]
+pub struct MemoryRepo {
+    rooms: Mutex<HashMap<RoomId, MemoryRoom>>,
+}
+
+impl MemoryRepo {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, MemoryRoom>> {
+        // A panic while holding the lock cannot leave a room half-written (every change is
+        // checked before it is made), so a poisoned lock is still consistent.
+        self.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl RoomRepo for MemoryRepo {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        Ok(())
+    }
+
+    async fn create(&self, room: &NewRoom) -> Result<(), RepoError> {
+        let mut rooms = self.rooms();
+        if rooms.contains_key(&room.id) {
+            return Err(RepoError::AlreadyExists(room.id));
+        }
+        rooms.insert(
+            room.id,
+            MemoryRoom {
+                language: room.language.clone(),
+                snapshot: Snapshot { code: room.code.clone(), revision: 0 },
+                ops: Vec::new(),
+                created_at: room.created_at,
+                updated_at: room.created_at,
+            },
+        );
+        Ok(())
+    }
+
+    async fn load(&self, id: RoomId) -> Result<StoredRoom, RepoError> {
+        let rooms = self.rooms();
+        let room = rooms.get(&id).ok_or(RepoError::NotFound(id))?;
+        Ok(StoredRoom {
+            id,
+            language: room.language.clone(),
+            snapshot: room.snapshot.clone(),
+            ops_after_snapshot: room.ops.iter().filter(|op| op.revision > room.snapshot.revision).cloned().collect(),
+            revision: room.revision(),
+            created_at: room.created_at,
+            updated_at: room.updated_at,
+        })
+    }
+
+    async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {
+        let rooms = self.rooms();
+        let Some(room) = rooms.get(&id) else { return Ok(Vec::new()) };
+        Ok(room.ops.iter().filter(|op| op.revision > after).take(limit).cloned().collect())
+    }
+
+    async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
+        let mut rooms = self.rooms();
+        // Check everything first so that a failing batch stores nothing.
+        for append in appends {
+            let room = rooms.get(&append.room).ok_or(RepoError::NotFound(append.room))?;
+            let conflict = RepoError::Conflict { room: append.room, expected: append.expected_revision };
+            if room.revision() != append.expected_revision {
+                return Err(conflict);
+            }
+            let taken = |id: &String| room.ops.iter().any(|op| op.op_id.as_ref() == Some(id));
+            if append.ops.iter().filter_map(|op| op.op_id.as_ref()).any(taken) {
+                return Err(conflict);
+            }
+        }
+        for append in appends {
+            let Some(room) = rooms.get_mut(&append.room) else { continue };
+            room.ops.extend(append.ops.iter().cloned());
+            if let Some(last) = append.ops.last() {
+                room.updated_at = last.at;
+            }
+            if let Some(snapshot) = &append.snapshot {
+                room.snapshot = snapshot.clone();
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_language(&self, id: RoomId, language: &Language, at: Timestamp) -> Result<(), RepoError> {
+        let mut rooms = self.rooms();
+        let room = rooms.get_mut(&id).ok_or(RepoError::NotFound(id))?;
+        room.language = language.clone();
+        room.updated_at = at;
+        Ok(())
+    }
+}

@@ -1,0 +1,58 @@
+//! Diesel table definitions. PostgreSQL stores ids as native UUIDs and SQLite as text, so each
+//! backend has its own schema (and its own migrations folder).
+
+/// Tables as created by `migrations/postgres`.
+pub mod pg {
+    diesel::table! {
+        rooms (id) {
+            id -> Uuid,
+            language -> Text,
+            code -> Text,
+            code_revision -> BigInt,
+            revision -> BigInt,
+            created_at -> BigInt,
+            updated_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        operations (room_id, revision) {
+            room_id -> Uuid,
+            revision -> BigInt,
+            operation -> Text,
+            op_id -> Nullable<Text>,
+            user_id -> Uuid,
+            created_at -> BigInt,
+        }
+    }
+
+    diesel::allow_tables_to_appear_in_same_query!(rooms, operations);
+}
+
+/// Tables as created by `migrations/sqlite`.
+pub mod sqlite {
+    diesel::table! {
+        rooms (id) {
+            id -> Text,
+            language -> Text,
+            code -> Text,
+            code_revision -> BigInt,
+            revision -> BigInt,
+            created_at -> BigInt,
+            updated_at -> BigInt,
+        }
+    }
+
+    diesel::table! {
+        operations (room_id, revision) {
+            room_id -> Text,
+            revision -> BigInt,
+            operation -> Text,
+            op_id -> Nullable<Text>,
+            user_id -> Text,
+            created_at -> BigInt,
+        }
+    }
+
+    diesel::allow_tables_to_appear_in_same_query!(rooms, operations);
+}

@@ -1,0 +1,278 @@
+//! The SQL `RoomRepo` adapters. PostgreSQL and SQLite run the same statements; only the id column
+//! type (UUID or text) and the connection type differ, so one macro writes both adapters and
+//! they cannot drift apart.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use pairpad_domain::RepoError;
+
+/// Rows inserted per statement: SQLite allows at most 32766 bound parameters, 6 per row here.
+pub(crate) const INSERT_CHUNK: usize = 1000;
+
+/// An error inside a transaction: either the database's or a domain verdict that aborts it.
+#[derive(Debug)]
+pub(crate) enum TxError {
+    Db(DieselError),
+    Repo(RepoError),
+}
+
+impl From<DieselError> for TxError {
+    fn from(e: DieselError) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl TxError {
+    /// Translates the driver's error; a unique violation is the caller's to name.
+    pub(crate) fn into_repo(self, on_unique_violation: RepoError) -> RepoError {
+        match self {
+            Self::Repo(e) => e,
+            Self::Db(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => on_unique_violation,
+            Self::Db(e) => unavailable(e),
+        }
+    }
+}
+
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> RepoError {
+    RepoError::Unavailable(e.to_string())
+}
+
+pub(crate) fn to_i64(n: u64) -> Result<i64, RepoError> {
+    i64::try_from(n).map_err(|_| RepoError::Corrupt(format!("revision {n} is out of range")))
+}
+
+pub(crate) fn to_u64(n: i64) -> Result<u64, RepoError> {
+    u64::try_from(n).map_err(|_| RepoError::Corrupt(format!("negative revision {n}")))
+}
+
+/// Writes a `RoomRepo` adapter over a deadpool pool of `$conn` using the tables of `$schema`.
+/// `$id` is the id column's Rust type; `$to_sql` and `$from_sql` convert UUIDs to and from it.
+macro_rules! sql_room_repo {
+    ($repo:ident, $kind:literal, $schema:path, $conn:ty, $id:ty, $to_sql:expr, $from_sql:expr) => {
+        use async_trait::async_trait;
+        use diesel::prelude::*;
+        use diesel_async::pooled_connection::deadpool::Pool;
+        use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
+        use pairpad_domain::{
+            Append, CommittedOp, Language, NewRoom, RepoError, RoomId, RoomRepo, Snapshot, StoredRoom, Timestamp,
+            UserId,
+        };
+        use $schema::{operations, rooms};
+
+        use crate::codec;
+        use crate::sql::{INSERT_CHUNK, TxError, to_i64, to_u64, unavailable};
+
+        #[derive(Queryable, Selectable)]
+        #[diesel(table_name = rooms)]
+        struct RoomRow {
+            id: $id,
+            language: String,
+            code: String,
+            code_revision: i64,
+            revision: i64,
+            created_at: i64,
+            updated_at: i64,
+        }
+
+        #[derive(Queryable, Selectable, Insertable)]
+        #[diesel(table_name = operations)]
+        // SQLite has no DEFAULT keyword in multi-row inserts: write NULL for a missing `opId`.
+        #[diesel(treat_none_as_default_value = false)]
+        struct OpRow {
+            room_id: $id,
+            revision: i64,
+            operation: String,
+            op_id: Option<String>,
+            user_id: $id,
+            created_at: i64,
+        }
+
+        impl OpRow {
+            fn from_domain(room: RoomId, op: &CommittedOp) -> Result<Self, RepoError> {
+                Ok(Self {
+                    room_id: $to_sql(room.as_uuid()),
+                    revision: to_i64(op.revision)?,
+                    operation: codec::encode(&op.operation),
+                    op_id: op.op_id.clone(),
+                    user_id: $to_sql(op.author.as_uuid()),
+                    created_at: op.at.0,
+                })
+            }
+
+            fn into_domain(self) -> Result<CommittedOp, RepoError> {
+                Ok(CommittedOp {
+                    revision: to_u64(self.revision)?,
+                    operation: codec::decode(&self.operation)?,
+                    op_id: self.op_id,
+                    author: UserId::from($from_sql(self.user_id)?),
+                    at: Timestamp(self.created_at),
+                })
+            }
+        }
+
+        fn decode_ops(rows: Vec<OpRow>) -> Result<Vec<CommittedOp>, RepoError> {
+            rows.into_iter().map(OpRow::into_domain).collect()
+        }
+
+        #[doc = concat!("The ", $kind, " `RoomRepo`: a deadpool pool of diesel-async connections.")]
+        pub struct $repo {
+            pool: Pool<$conn>,
+        }
+
+        impl $repo {
+            async fn conn(&self) -> Result<diesel_async::pooled_connection::deadpool::Object<$conn>, RepoError> {
+                self.pool.get().await.map_err(unavailable)
+            }
+
+            /// Appends one room's operations inside the caller's transaction.
+            async fn append(conn: &mut $conn, append: &Append) -> Result<(), TxError> {
+                let id = $to_sql(append.room.as_uuid());
+                let expected = to_i64(append.expected_revision).map_err(TxError::Repo)?;
+                let Some(last) = append.ops.last() else { return Ok(()) };
+                let latest = to_i64(last.revision).map_err(TxError::Repo)?;
+                let at = last.at.0;
+                let target = rooms::table.filter(rooms::id.eq(&id)).filter(rooms::revision.eq(expected));
+                let updated = match &append.snapshot {
+                    Some(Snapshot { code, revision }) => {
+                        let code_revision = to_i64(*revision).map_err(TxError::Repo)?;
+                        diesel::update(target)
+                            .set((
+                                rooms::revision.eq(latest),
+                                rooms::updated_at.eq(at),
+                                rooms::code.eq(code),
+                                rooms::code_revision.eq(code_revision),
+                            ))
+                            .execute(conn)
+                            .await?
+                    }
+                    None => {
+                        diesel::update(target)
+                            .set((rooms::revision.eq(latest), rooms::updated_at.eq(at)))
+                            .execute(conn)
+                            .await?
+                    }
+                };
+                if updated == 0 {
+                    let exists: i64 = rooms::table.filter(rooms::id.eq(&id)).count().get_result(conn).await?;
+                    return Err(TxError::Repo(if exists == 0 {
+                        RepoError::NotFound(append.room)
+                    } else {
+                        RepoError::Conflict { room: append.room, expected: append.expected_revision }
+                    }));
+                }
+                for chunk in append.ops.chunks(INSERT_CHUNK) {
+                    let rows: Vec<OpRow> = chunk
+                        .iter()
+                        .map(|op| OpRow::from_domain(append.room, op))
+                        .collect::<Result<_, _>>()
+                        .map_err(TxError::Repo)?;
+                    insert_ops(conn, rows).await?;
+                }
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl RoomRepo for $repo {
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+
+            async fn ping(&self) -> Result<(), RepoError> {
+                self.conn().await?.batch_execute("SELECT 1").await.map_err(unavailable)
+            }
+
+            async fn create(&self, room: &NewRoom) -> Result<(), RepoError> {
+                let mut conn = self.conn().await?;
+                diesel::insert_into(rooms::table)
+                    .values((
+                        rooms::id.eq($to_sql(room.id.as_uuid())),
+                        rooms::language.eq(room.language.as_str()),
+                        rooms::code.eq(&room.code),
+                        rooms::code_revision.eq(0),
+                        rooms::revision.eq(0),
+                        rooms::created_at.eq(room.created_at.0),
+                        rooms::updated_at.eq(room.created_at.0),
+                    ))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| TxError::from(e).into_repo(RepoError::AlreadyExists(room.id)))?;
+                Ok(())
+            }
+
+            async fn load(&self, id: RoomId) -> Result<StoredRoom, RepoError> {
+                let mut conn = self.conn().await?;
+                let row: RoomRow = rooms::table
+                    .find($to_sql(id.as_uuid()))
+                    .select(RoomRow::as_select())
+                    .first(&mut *conn)
+                    .await
+                    .optional()
+                    .map_err(unavailable)?
+                    .ok_or(RepoError::NotFound(id))?;
+                let ops: Vec<OpRow> = operations::table
+                    .filter(operations::room_id.eq(&row.id))
+                    .filter(operations::revision.gt(row.code_revision))
+                    .order(operations::revision)
+                    .select(OpRow::as_select())
+                    .load(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+                let language = Language::new(&row.language)
+                    .map_err(|_| RepoError::Corrupt(format!("room {id} has language `{}`", row.language)))?;
+                Ok(StoredRoom {
+                    id,
+                    language,
+                    snapshot: Snapshot { code: row.code, revision: to_u64(row.code_revision)? },
+                    ops_after_snapshot: decode_ops(ops)?,
+                    revision: to_u64(row.revision)?,
+                    created_at: Timestamp(row.created_at),
+                    updated_at: Timestamp(row.updated_at),
+                })
+            }
+
+            async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {
+                let mut conn = self.conn().await?;
+                let rows: Vec<OpRow> = operations::table
+                    .filter(operations::room_id.eq($to_sql(id.as_uuid())))
+                    .filter(operations::revision.gt(to_i64(after)?))
+                    .order(operations::revision)
+                    .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .select(OpRow::as_select())
+                    .load(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+                decode_ops(rows)
+            }
+
+            async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
+                let mut conn = self.conn().await?;
+                let result = conn
+                    .transaction::<_, TxError, _>(async |conn| {
+                        for append in appends {
+                            Self::append(conn, append).await?;
+                        }
+                        Ok(())
+                    })
+                    .await;
+                result.map_err(|e| {
+                    // A unique violation can only be an `opId` taken by another writer in one of the
+                    // rooms; name the first room so the caller retries the batch room by room.
+                    let first = &appends[0];
+                    e.into_repo(RepoError::Conflict { room: first.room, expected: first.expected_revision })
+                })
+            }
+
+            async fn set_language(&self, id: RoomId, language: &Language, at: Timestamp) -> Result<(), RepoError> {
+                let mut conn = self.conn().await?;
+                let updated = diesel::update(rooms::table.find($to_sql(id.as_uuid())))
+                    .set((rooms::language.eq(language.as_str()), rooms::updated_at.eq(at.0)))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+                if updated == 0 { Err(RepoError::NotFound(id)) } else { Ok(()) }
+            }
+        }
+    };
+}
+
+pub(crate) use sql_room_repo;

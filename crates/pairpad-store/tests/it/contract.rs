@@ -1,0 +1,143 @@
+//! The checks every `RoomRepo` adapter must pass.
+
+use std::sync::Arc;
+
+use pairpad_domain::{
+    Append, CommittedOp, Language, NewRoom, RepoError, RoomId, RoomRepo, Snapshot, TextOperation, Timestamp, UserId,
+};
+
+const AWKWARD_TEXT: &str = "fn main() {\r\n    println!(\"héllo 世界 🦀 👍🏽 e\u{301}\");\r\n}\n";
+
+pub async fn create_room(repo: &dyn RoomRepo, code: &str) -> RoomId {
+    let id = RoomId::random();
+    let room = NewRoom {
+        id,
+        language: Language::new("rust").unwrap(),
+        code: code.to_owned(),
+        created_at: Timestamp(1_700_000_000_000),
+    };
+    repo.create(&room).await.expect("create");
+    id
+}
+
+/// An operation appending `text` to a document of `len` characters, committed as `revision`.
+fn append_op(revision: u64, len: usize, text: &str, op_id: Option<&str>) -> CommittedOp {
+    let mut operation = TextOperation::new();
+    operation.retain(len).insert(text);
+    CommittedOp {
+        revision,
+        operation,
+        op_id: op_id.map(str::to_owned),
+        author: UserId::random(),
+        at: Timestamp(1_700_000_000_000 + revision as i64),
+    }
+}
+
+fn append(room: RoomId, expected_revision: u64, ops: Vec<CommittedOp>) -> Append {
+    Append { room, expected_revision, ops, snapshot: None }
+}
+
+pub async fn created_rooms_load_back_exactly(repo: Arc<dyn RoomRepo>) {
+    assert!(["memory", "sqlite", "postgres"].contains(&repo.kind()));
+    repo.ping().await.expect("ping");
+    let id = create_room(&*repo, AWKWARD_TEXT).await;
+    let stored = repo.load(id).await.expect("load");
+    assert_eq!(stored.snapshot, Snapshot { code: AWKWARD_TEXT.to_owned(), revision: 0 });
+    assert_eq!((stored.id, stored.revision, stored.language.as_str()), (id, 0, "rust"));
+    assert_eq!(stored.created_at, Timestamp(1_700_000_000_000));
+    assert!(stored.ops_after_snapshot.is_empty());
+}
+
+pub async fn ids_are_unique(repo: Arc<dyn RoomRepo>) {
+    let id = create_room(&*repo, "").await;
+    let again = NewRoom { id, language: Language::plaintext(), code: "other".into(), created_at: Timestamp(0) };
+    assert_eq!(repo.create(&again).await, Err(RepoError::AlreadyExists(id)));
+    assert_eq!(repo.load(id).await.expect("load").snapshot.code, "");
+}
+
+pub async fn unknown_rooms_are_not_found(repo: Arc<dyn RoomRepo>) {
+    let id = RoomId::random();
+    assert_eq!(repo.load(id).await, Err(RepoError::NotFound(id)));
+    assert_eq!(repo.commit(&[append(id, 0, vec![append_op(1, 0, "x", None)])]).await, Err(RepoError::NotFound(id)));
+    assert_eq!(repo.ops_since(id, 0, 10).await, Ok(vec![]));
+}
+
+pub async fn commits_append_operations_and_move_the_revision(repo: Arc<dyn RoomRepo>) {
+    let id = create_room(&*repo, "ab").await;
+    let ops = vec![append_op(1, 2, "日本", Some("c-1")), append_op(2, 4, "🦀\r\n", None)];
+    repo.commit(&[append(id, 0, ops.clone())]).await.expect("commit");
+    let third = append_op(3, 7, "x", Some("c-2"));
+    repo.commit(&[append(id, 2, vec![third.clone()])]).await.expect("second commit");
+    let stored = repo.load(id).await.expect("load");
+    assert_eq!(stored.revision, 3);
+    assert_eq!(stored.ops_after_snapshot, [ops, vec![third]].concat());
+    assert!(stored.updated_at > stored.created_at);
+}
+
+pub async fn a_stale_expected_revision_is_a_conflict(repo: Arc<dyn RoomRepo>) {
+    let id = create_room(&*repo, "").await;
+    repo.commit(&[append(id, 0, vec![append_op(1, 0, "a", None)])]).await.expect("commit");
+    // A second writer that still believes the room is at revision 0 loses.
+    let late = append(id, 0, vec![append_op(1, 0, "b", None)]);
+    assert_eq!(repo.commit(&[late]).await, Err(RepoError::Conflict { room: id, expected: 0 }));
+    let stored = repo.load(id).await.expect("load");
+    assert_eq!(stored.revision, 1);
+    assert_eq!(stored.ops_after_snapshot.len(), 1);
+}
+
+pub async fn a_batch_across_rooms_is_all_or_nothing(repo: Arc<dyn RoomRepo>) {
+    let good = create_room(&*repo, "").await;
+    let bad = create_room(&*repo, "").await;
+    let batch =
+        [append(good, 0, vec![append_op(1, 0, "kept?", None)]), append(bad, 5, vec![append_op(6, 0, "no", None)])];
+    assert!(matches!(repo.commit(&batch).await, Err(RepoError::Conflict { .. })));
+    assert_eq!(repo.load(good).await.expect("load").revision, 0, "the good room's append was rolled back");
+    let batch = [append(good, 0, vec![append_op(1, 0, "a", None)]), append(bad, 0, vec![append_op(1, 0, "b", None)])];
+    repo.commit(&batch).await.expect("commit both");
+    assert_eq!(repo.load(good).await.expect("load").revision, 1);
+    assert_eq!(repo.load(bad).await.expect("load").revision, 1);
+}
+
+pub async fn an_op_id_is_unique_within_a_room(repo: Arc<dyn RoomRepo>) {
+    let id = create_room(&*repo, "").await;
+    let other = create_room(&*repo, "").await;
+    repo.commit(&[append(id, 0, vec![append_op(1, 0, "a", Some("same"))])]).await.expect("commit");
+    let duplicate = append(id, 1, vec![append_op(2, 1, "a", Some("same"))]);
+    assert!(matches!(repo.commit(&[duplicate]).await, Err(RepoError::Conflict { .. })));
+    // Another room may use the same key.
+    repo.commit(&[append(other, 0, vec![append_op(1, 0, "a", Some("same"))])]).await.expect("other room");
+}
+
+pub async fn snapshots_bound_what_load_replays(repo: Arc<dyn RoomRepo>) {
+    let id = create_room(&*repo, "").await;
+    let mut batch = append(id, 0, vec![append_op(1, 0, "a", None), append_op(2, 1, "b", None)]);
+    batch.snapshot = Some(Snapshot { code: "ab".into(), revision: 2 });
+    repo.commit(&[batch]).await.expect("commit");
+    repo.commit(&[append(id, 2, vec![append_op(3, 2, "c", None)])]).await.expect("commit");
+    let stored = repo.load(id).await.expect("load");
+    assert_eq!(stored.snapshot, Snapshot { code: "ab".into(), revision: 2 });
+    assert_eq!(stored.ops_after_snapshot.iter().map(|op| op.revision).collect::<Vec<_>>(), [3]);
+    // The log itself keeps everything.
+    assert_eq!(repo.ops_since(id, 0, 100).await.expect("ops").len(), 3);
+}
+
+pub async fn ops_since_reads_in_order_with_a_limit(repo: Arc<dyn RoomRepo>) {
+    let id = create_room(&*repo, "").await;
+    let ops: Vec<CommittedOp> = (1..=20).map(|r| append_op(r, r as usize - 1, "x", None)).collect();
+    repo.commit(&[append(id, 0, ops.clone())]).await.expect("commit");
+    assert_eq!(repo.ops_since(id, 5, 3).await.expect("ops"), ops[5..8].to_vec());
+    assert_eq!(repo.ops_since(id, 20, 3).await.expect("ops"), vec![]);
+}
+
+pub async fn language_changes_are_stored(repo: Arc<dyn RoomRepo>) {
+    let id = create_room(&*repo, "").await;
+    repo.set_language(id, &Language::new("python").unwrap(), Timestamp(1_800_000_000_000)).await.expect("set");
+    let stored = repo.load(id).await.expect("load");
+    assert_eq!(stored.language.as_str(), "python");
+    assert_eq!(stored.updated_at, Timestamp(1_800_000_000_000));
+    let unknown = RoomId::random();
+    assert_eq!(
+        repo.set_language(unknown, &Language::plaintext(), Timestamp(0)).await,
+        Err(RepoError::NotFound(unknown))
+    );
+}

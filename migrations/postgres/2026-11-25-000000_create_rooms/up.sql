@@ -1,0 +1,25 @@
+-- A room's latest snapshot (`code` at `code_revision`) and its latest revision. The document at
+-- `revision` is the snapshot with the operations after `code_revision` applied.
+CREATE TABLE rooms (
+    id            UUID PRIMARY KEY,
+    language      TEXT NOT NULL,
+    code          TEXT NOT NULL,
+    code_revision BIGINT NOT NULL,
+    revision      BIGINT NOT NULL,
+    created_at    BIGINT NOT NULL, -- milliseconds since the Unix epoch
+    updated_at    BIGINT NOT NULL
+);
+
+-- The operation log: one row per committed operation, in the ot.js JSON form.
+CREATE TABLE operations (
+    room_id    UUID NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,
+    revision   BIGINT NOT NULL,
+    operation  TEXT NOT NULL,
+    op_id      TEXT,
+    user_id    UUID NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (room_id, revision)
+);
+
+-- A client's idempotency key is unique within a room (NULLs are distinct).
+CREATE UNIQUE INDEX operations_room_op_id ON operations (room_id, op_id);
