@@ -326,13 +326,25 @@ pub enum RoomEvent<'a> {
 
 /// Who receives a published event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Audience {
+pub enum Audience<'a> {
     /// Every participant.
     Everyone,
-    /// Every participant but one (the author of an edit, who gets an ack instead).
-    AllBut(UserId),
+    /// Every participant but these (the author of an edit, who gets an ack instead, and anyone
+    /// whose welcome already contained the edit).
+    Except(&'a [UserId]),
     /// One participant.
     Only(UserId),
+}
+
+impl Audience<'_> {
+    /// Whether `user` is in the audience.
+    pub fn includes(&self, user: UserId) -> bool {
+        match self {
+            Self::Everyone => true,
+            Self::Except(excluded) => !excluded.contains(&user),
+            Self::Only(only) => *only == user,
+        }
+    }
 }
 
 /// Fans a room's events out to its participants' connections. One per loaded room, owned by the
@@ -350,7 +362,7 @@ pub trait Broadcaster: Send {
     /// Delivers `event` to `audience` **without waiting**, encoding it once however many receive it.
     /// A participant whose queue is full has fallen too far behind: it is removed, its connection
     /// closed (it may reconnect and resync), and it is returned so the room can announce it left.
-    fn publish(&mut self, event: &RoomEvent<'_>, audience: Audience) -> Vec<UserId>;
+    fn publish(&mut self, event: &RoomEvent<'_>, audience: Audience<'_>) -> Vec<UserId>;
 
     /// How many participants are connected.
     fn len(&self) -> usize;

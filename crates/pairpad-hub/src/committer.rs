@@ -1,0 +1,90 @@
+//! Group commit: one task writes every room's operations to the store. Whatever arrives while a
+//! transaction is in flight goes into the next one, across rooms, so one transaction and one
+//! fsync carry many operations and throughput grows with load instead of collapsing on fsync.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pairpad_domain::{Append, RepoError, RoomRepo};
+use tokio::sync::{mpsc, oneshot};
+
+/// A room's request to store an append; the answer comes back on `done`.
+pub struct CommitJob {
+    pub append: Append,
+    pub done: oneshot::Sender<Result<(), RepoError>>,
+}
+
+/// Sends jobs to the committer task.
+#[derive(Clone)]
+pub struct Committer {
+    jobs: mpsc::Sender<CommitJob>,
+}
+
+impl Committer {
+    /// Starts the committer task on the current runtime. It stops when every handle is dropped.
+    pub fn spawn(repo: Arc<dyn RoomRepo>, max_batch: usize) -> Self {
+        let (jobs, rx) = mpsc::channel(max_batch.max(1) * 4);
+        tokio::spawn(run(repo, rx, max_batch.max(1)));
+        Self { jobs }
+    }
+
+    /// Queues an append; the returned receiver yields the store's verdict.
+    pub async fn submit(&self, append: Append) -> oneshot::Receiver<Result<(), RepoError>> {
+        let (done, verdict) = oneshot::channel();
+        if let Err(mpsc::error::SendError(job)) = self.jobs.send(CommitJob { append, done }).await {
+            let _ = job.done.send(Err(RepoError::Unavailable("the committer has stopped".into())));
+        }
+        verdict
+    }
+}
+
+async fn run(repo: Arc<dyn RoomRepo>, mut rx: mpsc::Receiver<CommitJob>, max_batch: usize) {
+    let mut jobs = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        let (appends, waiters): (Vec<Append>, Vec<_>) = jobs.drain(..).map(|job| (job.append, job.done)).unzip();
+        let started = Instant::now();
+        let ops: usize = appends.iter().map(|a| a.ops.len()).sum();
+        match commit_with_retry(&*repo, &appends).await {
+            Ok(()) => {
+                metrics::histogram!("pairpad_commit_batch_ops").record(ops as f64);
+                metrics::histogram!("pairpad_commit_seconds").record(started.elapsed().as_secs_f64());
+                metrics::counter!("pairpad_operations_committed_total").increment(ops as u64);
+                for done in waiters {
+                    let _ = done.send(Ok(()));
+                }
+            }
+            // One room's conflict must not fail the others: retry them one by one.
+            Err(_) if appends.len() > 1 => {
+                for (append, done) in appends.iter().zip(waiters) {
+                    let result = commit_with_retry(&*repo, std::slice::from_ref(append)).await;
+                    if result.is_ok() {
+                        metrics::counter!("pairpad_operations_committed_total").increment(append.ops.len() as u64);
+                    }
+                    let _ = done.send(result);
+                }
+            }
+            Err(e) => {
+                for done in waiters {
+                    let _ = done.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Commits, retrying while the store is unreachable: an unacknowledged edit waits rather than
+/// being dropped. Other errors are the caller's.
+async fn commit_with_retry(repo: &dyn RoomRepo, appends: &[Append]) -> Result<(), RepoError> {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match repo.commit(appends).await {
+            Err(RepoError::Unavailable(reason)) => {
+                metrics::counter!("pairpad_store_errors_total").increment(1);
+                tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "store unavailable; commit will be retried");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! Pairpad's real-time hub: the room owners, the group committer and the actix-ws sessions.
+//!
+//! Layout:
+//! - [`room`]: one task per loaded room, sequencing its edits (persist, then ack, then broadcast).
+//! - [`committer`]: group commit of many rooms' operations in one transaction.
+//! - [`fanout`]: the [`pairpad_domain::Broadcaster`] over bounded per-connection queues.
+//! - [`session`]: one WebSocket connection: reads frames, writes its queue, heartbeats.
+//! - [`wire`]: the protocol's JSON messages.
+//!
+//! [`Hub`] is the entry point: it loads rooms on demand, unloads idle ones and drains them all
+//! at shutdown.
+
+pub mod committer;
+pub mod fanout;
+pub mod room;
+pub mod session;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pairpad_domain::{Participant, RepoError, Room, RoomId, RoomLimits, RoomRepo, Timestamp};
+use tokio::sync::{OnceCell, mpsc, oneshot};
+
+use crate::committer::Committer;
+use crate::fanout::{Outbox, WsFanout};
+use crate::room::{Command, JoinOutcome, RoomOwner, RoomView};
+
+/// The hub's limits and timings. Every field is a setting of the server.
+#[derive(Clone, Debug)]
+pub struct HubSettings {
+    /// The longest document, in code points.
+    pub max_document_chars: usize,
+    /// Operations kept in memory per room for transforming late edits.
+    pub history_window: usize,
+    /// How far behind a base revision may be and still be served from the store.
+    pub max_history_fetch: usize,
+    /// Store a snapshot of the text every this many operations.
+    pub snapshot_every: u64,
+    /// Frames queued per connection before the connection counts as too slow and is dropped.
+    pub outbound_queue: usize,
+    /// Commands queued per room.
+    pub room_queue: usize,
+    /// The most appends one transaction carries.
+    pub max_commit_batch: usize,
+    /// How long a room with nobody connected stays in memory.
+    pub idle_unload: Duration,
+    /// How often the server pings each connection.
+    pub heartbeat_interval: Duration,
+    /// A connection silent for this long is dropped.
+    pub client_timeout: Duration,
+    /// The largest WebSocket message accepted; larger ones close the connection with 1009.
+    pub max_frame_bytes: usize,
+    /// The most participants in one room.
+    pub max_users_per_room: usize,
+    /// The most WebSocket connections in all.
+    pub max_connections: usize,
+    /// Operations (and code updates) per second per connection, sustained.
+    pub ops_per_second: u32,
+    /// Cursor messages per second per connection, sustained.
+    pub cursors_per_second: u32,
+    /// Rate-limited messages in a row after which the connection is closed.
+    pub max_rate_violations: u32,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        Self {
+            max_document_chars: 2 * 1024 * 1024,
+            history_window: 1024,
+            max_history_fetch: 10_000,
+            snapshot_every: 500,
+            outbound_queue: 1024,
+            room_queue: 1024,
+            max_commit_batch: 1024,
+            idle_unload: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(10),
+            client_timeout: Duration::from_secs(30),
+            max_frame_bytes: 8 * 1024 * 1024,
+            max_users_per_room: 1000,
+            max_connections: 20_000,
+            ops_per_second: 500,
+            cursors_per_second: 100,
+            max_rate_violations: 200,
+        }
+    }
+}
+
+/// Why the hub could not serve a request.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// No such room.
+    #[error("room {0} does not exist")]
+    NotFound(RoomId),
+    /// The room has as many participants as allowed.
+    #[error("room {0} is full")]
+    RoomFull(RoomId),
+    /// The server has as many connections as allowed.
+    #[error("the server has too many connections")]
+    TooManyConnections,
+    /// The server is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// The store failed.
+    #[error(transparent)]
+    Store(RepoError),
+}
+
+type Handle = room::RoomHandle<Outbox>;
+
+/// The rooms loaded in this process. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+pub(crate) struct HubInner {
+    pub(crate) repo: Arc<dyn RoomRepo>,
+    pub(crate) committer: Committer,
+    pub(crate) settings: HubSettings,
+    rooms: Mutex<HashMap<RoomId, Arc<OnceCell<Handle>>>>,
+    next_generation: AtomicU64,
+    connections: AtomicUsize,
+    shutting_down: AtomicBool,
+}
+
+impl Hub {
+    /// A hub over `repo`. Starts the group committer on the current Tokio runtime.
+    pub fn new(repo: Arc<dyn RoomRepo>, settings: HubSettings) -> Self {
+        let committer = Committer::spawn(repo.clone(), settings.max_commit_batch);
+        let inner = HubInner {
+            repo,
+            committer,
+            settings,
+            rooms: Mutex::default(),
+            next_generation: AtomicU64::new(0),
+            connections: AtomicUsize::new(0),
+            shutting_down: AtomicBool::new(false),
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// The hub's settings.
+    pub fn settings(&self) -> &HubSettings {
+        &self.inner.settings
+    }
+
+    /// The store behind the hub.
+    pub fn repo(&self) -> &Arc<dyn RoomRepo> {
+        &self.inner.repo
+    }
+
+    /// How many rooms are in memory.
+    pub fn loaded_rooms(&self) -> usize {
+        self.inner.rooms().len()
+    }
+
+    /// How many WebSocket connections are open.
+    pub fn connections(&self) -> usize {
+        self.inner.connections.load(Ordering::Relaxed)
+    }
+
+    /// Whether [`Hub::shutdown`] has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Relaxed)
+    }
+
+    /// Adds a participant to a room, loading the room if needed. On success the participant's
+    /// `init` is the first frame in its queue.
+    pub async fn join(&self, id: RoomId, participant: Participant, mut connection: Outbox) -> Result<Handle, HubError> {
+        // A room that is unloading hands the connection back; the retry loads it afresh.
+        for _ in 0..3 {
+            if self.is_shutting_down() {
+                return Err(HubError::ShuttingDown);
+            }
+            let handle = self.room(id).await?;
+            let (reply, outcome) = oneshot::channel();
+            let command = Command::Join { participant: participant.clone(), connection, reply };
+            match handle.send(command).await {
+                Err(Command::Join { connection: back, .. }) => connection = back,
+                Err(_) => unreachable!("send hands back the command it was given"),
+                Ok(()) => match outcome.await {
+                    Ok(JoinOutcome::Joined) => return Ok(handle),
+                    Ok(JoinOutcome::Full(_)) => return Err(HubError::RoomFull(id)),
+                    Ok(JoinOutcome::Stopping(back)) => connection = back,
+                    Err(_) => return Err(HubError::Store(RepoError::Unavailable("the room stopped".into()))),
+                },
+            }
+            self.inner.forget(id, handle.generation);
+        }
+        Err(HubError::Store(RepoError::Unavailable(format!("room {id} keeps stopping"))))
+    }
+
+    /// A room's current state, loading it if needed.
+    pub async fn inspect(&self, id: RoomId) -> Result<RoomView, HubError> {
+        for _ in 0..3 {
+            let handle = self.room(id).await?;
+            let (reply, view) = oneshot::channel();
+            if handle.send(Command::Inspect { reply }).await.is_ok()
+                && let Ok(view) = view.await
+            {
+                return Ok(view);
+            }
+            self.inner.forget(id, handle.generation);
+        }
+        Err(HubError::Store(RepoError::Unavailable(format!("room {id} keeps stopping"))))
+    }
+
+    /// Stops accepting participants, has every room commit what it sequenced, and closes every
+    /// connection (with 1001, "going away"). Returns when all rooms have stopped.
+    pub async fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Relaxed);
+        let cells: Vec<_> = self.inner.rooms().values().cloned().collect();
+        let mut drained = Vec::new();
+        for cell in cells {
+            if let Some(handle) = cell.get() {
+                let (reply, done) = oneshot::channel();
+                if handle.send(Command::Drain { reply }).await.is_ok() {
+                    drained.push(done);
+                }
+            }
+        }
+        for done in drained {
+            let _ = done.await;
+        }
+    }
+
+    /// The owner of a loaded room, or a freshly loaded one. Concurrent callers share one load.
+    async fn room(&self, id: RoomId) -> Result<Handle, HubError> {
+        let cell = self.inner.rooms().entry(id).or_default().clone();
+        let loaded = cell.get_or_try_init(|| self.load(id)).await.cloned();
+        if loaded.is_err() {
+            let mut rooms = self.inner.rooms();
+            if rooms.get(&id).is_some_and(|current| Arc::ptr_eq(current, &cell)) {
+                rooms.remove(&id);
+            }
+        }
+        loaded
+    }
+
+    async fn load(&self, id: RoomId) -> Result<Handle, HubError> {
+        let stored = self.inner.repo.load(id).await.map_err(|e| match e {
+            RepoError::NotFound(id) => HubError::NotFound(id),
+            other => HubError::Store(other),
+        })?;
+        let settings = &self.inner.settings;
+        let limits =
+            RoomLimits { max_document_chars: settings.max_document_chars, history_window: settings.history_window };
+        let room = Room::restore(stored, limits).map_err(|e| HubError::Store(RepoError::Corrupt(e.to_string())))?;
+        let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
+        let (commands, receiver) = mpsc::channel(settings.room_queue);
+        let owner = RoomOwner::new(room, WsFanout::default(), generation, self.inner.clone());
+        tokio::spawn(owner.run(receiver));
+        metrics::gauge!("pairpad_rooms_loaded").increment(1.0);
+        Ok(room::RoomHandle { commands, generation })
+    }
+
+    /// Counts a new connection, refusing it above the limit. The guard uncounts it when dropped.
+    pub fn admit_connection(&self) -> Result<ConnectionGuard, HubError> {
+        let limit = self.inner.settings.max_connections;
+        self.inner
+            .connections
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |open| (open < limit).then_some(open + 1))
+            .map_err(|_| HubError::TooManyConnections)?;
+        metrics::gauge!("pairpad_websocket_connections").increment(1.0);
+        Ok(ConnectionGuard { inner: self.inner.clone() })
+    }
+}
+
+/// One counted connection.
+pub struct ConnectionGuard {
+    inner: Arc<HubInner>,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.inner.connections.fetch_sub(1, Ordering::Relaxed);
+        metrics::gauge!("pairpad_websocket_connections").decrement(1.0);
+    }
+}
+
+impl HubInner {
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Arc<OnceCell<Handle>>>> {
+        // The map is only ever changed by single inserts and removes: still whole after a panic.
+        self.rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Removes a room from the map if it is still the owner of this `generation`.
+    pub(crate) fn forget(&self, id: RoomId, generation: u64) {
+        let mut rooms = self.rooms();
+        let is_this_owner = rooms.get(&id).and_then(|cell| cell.get()).is_some_and(|h| h.generation == generation);
+        if is_this_owner {
+            rooms.remove(&id);
+            metrics::gauge!("pairpad_rooms_loaded").decrement(1.0);
+        }
+    }
+}
+
+/// The current time, for the domain (which never reads the clock itself).
+pub(crate) fn now() -> Timestamp {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Timestamp(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,408 @@
+//! The room owner: one task per loaded room owns its [`Room`], its participants and its commit
+//! pipeline, and is reached through a bounded channel. It sequences operations, has them
+//! **persisted, then acknowledges the author, then broadcasts** them to the others.
+//!
+//! Commit pipeline: operations sequenced while no commit of this room is in flight are sent to the
+//! group committer at once; those sequenced while one is in flight wait and go together in the
+//! next. So a room has at most one append in flight and its revisions reach the store in order.
+
+use std::sync::Arc;
+
+use pairpad_domain::{
+    Append, Audience, Broadcaster, CodeUpdate, CommittedOp, Edit, EditError, EditOutcome, Language, Participant,
+    RepoError, Room, RoomEvent, RoomId, Selection, Snapshot, TextOperation, Timestamp, UserId,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::committer::Committer;
+use crate::{HubInner, now};
+
+/// What a room owner can be asked to do.
+pub enum Command<C> {
+    /// Add a participant; it gets `init` first.
+    Join { participant: Participant, connection: C, reply: oneshot::Sender<JoinOutcome<C>> },
+    /// A participant disconnected.
+    Leave { user: UserId },
+    /// An operation made on top of `base_revision`.
+    Operation { user: UserId, base_revision: u64, operation: TextOperation, op_id: Option<String> },
+    /// A whole-document replacement.
+    CodeUpdate { user: UserId, update: CodeUpdate },
+    /// A cursor to relay.
+    Cursor { user: UserId, revision: u64, selection: Selection },
+    /// A language change.
+    Language { user: UserId, language: Language },
+    /// A read of the room's current state.
+    Inspect { reply: oneshot::Sender<RoomView> },
+    /// Commit everything sequenced, close every connection and stop.
+    Drain { reply: oneshot::Sender<()> },
+}
+
+/// The answer to a join. A refused connection is handed back so the caller can try elsewhere.
+pub enum JoinOutcome<C> {
+    /// The participant is in and its `init` is queued.
+    Joined,
+    /// The room has as many participants as allowed.
+    Full(C),
+    /// The room is stopping; load it again.
+    Stopping(C),
+}
+
+/// A room's state as seen by a REST reader.
+#[derive(Clone, Debug)]
+pub struct RoomView {
+    pub id: RoomId,
+    pub code: String,
+    pub revision: u64,
+    pub language: Language,
+    pub active_users: usize,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A cloneable way to reach a room's owner.
+pub struct RoomHandle<C> {
+    pub(crate) commands: mpsc::Sender<Command<C>>,
+    /// Tells this owner apart from an earlier or later one of the same room.
+    pub(crate) generation: u64,
+}
+
+impl<C> Clone for RoomHandle<C> {
+    fn clone(&self) -> Self {
+        Self { commands: self.commands.clone(), generation: self.generation }
+    }
+}
+
+impl<C: Send + 'static> RoomHandle<C> {
+    /// Sends a command, waiting while the room's queue is full. `Err` hands the command back once
+    /// the room has stopped.
+    pub async fn send(&self, command: Command<C>) -> Result<(), Command<C>> {
+        self.commands.send(command).await.map_err(|e| e.0)
+    }
+}
+
+/// A commit of this room's operations in flight.
+struct InFlight {
+    ops: Vec<CommittedOp>,
+    verdict: oneshot::Receiver<Result<(), RepoError>>,
+}
+
+pub(crate) struct RoomOwner<B: Broadcaster> {
+    room: Room,
+    fanout: B,
+    participants: Vec<Participant>,
+    /// The latest revision known to be in the store.
+    durable_revision: u64,
+    /// Sequenced operations not yet sent to the committer.
+    unsaved: Vec<CommittedOp>,
+    /// Acks for re-sent operations whose original is not durable yet: (user, revision, opId).
+    pending_duplicate_acks: Vec<(UserId, u64, Option<String>)>,
+    /// Participants whose `init` already contained operations not yet durable, with that revision:
+    /// those operations must not be broadcast to them again.
+    early_joiners: Vec<(UserId, u64)>,
+    ops_since_snapshot: u64,
+    draining: Option<oneshot::Sender<()>>,
+    generation: u64,
+    hub: Arc<HubInner>,
+    committer: Committer,
+}
+
+impl<B: Broadcaster> RoomOwner<B>
+where
+    B::Connection: 'static,
+{
+    pub(crate) fn new(room: Room, fanout: B, generation: u64, hub: Arc<HubInner>) -> Self {
+        Self {
+            generation,
+            durable_revision: room.revision(),
+            room,
+            fanout,
+            participants: Vec::new(),
+            unsaved: Vec::new(),
+            pending_duplicate_acks: Vec::new(),
+            early_joiners: Vec::new(),
+            ops_since_snapshot: 0,
+            draining: None,
+            committer: hub.committer.clone(),
+            hub,
+        }
+    }
+
+    /// Runs the room until it is idle for the configured time, drained, or its store fails.
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command<B::Connection>>) {
+        let idle_unload = self.hub.settings.idle_unload;
+        let mut in_flight: Option<InFlight> = None;
+        loop {
+            if in_flight.is_none() && !self.unsaved.is_empty() {
+                in_flight = Some(self.submit_unsaved().await);
+            }
+            if in_flight.is_none() && self.unsaved.is_empty() && self.draining.is_some() {
+                self.close_everyone();
+                if let Some(reply) = self.draining.take() {
+                    let _ = reply.send(());
+                }
+                break;
+            }
+            let idle = in_flight.is_none() && self.is_idle();
+            tokio::select! {
+                verdict = async { in_flight.as_mut().map(|f| &mut f.verdict).expect("guarded").await }, if in_flight.is_some() => {
+                    let ops = in_flight.take().map(|f| f.ops).unwrap_or_default();
+                    match verdict {
+                        Ok(Ok(())) => self.on_durable(ops),
+                        Ok(Err(error)) => return self.fail(&error.to_string(), commands).await,
+                        Err(_) => return self.fail("the committer stopped", commands).await,
+                    }
+                }
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command).await,
+                    None => break,
+                },
+                () = tokio::time::sleep(idle_unload), if idle => {
+                    return self.unload(commands).await;
+                }
+            }
+        }
+        self.hub.forget(self.room.id(), self.generation);
+    }
+
+    fn is_idle(&self) -> bool {
+        self.fanout.is_empty() && self.unsaved.is_empty() && self.pending_duplicate_acks.is_empty()
+    }
+
+    async fn handle(&mut self, command: Command<B::Connection>) {
+        match command {
+            Command::Join { participant, connection, reply } => {
+                let outcome = if self.draining.is_some() {
+                    JoinOutcome::Stopping(connection)
+                } else if self.participants.len() >= self.hub.settings.max_users_per_room {
+                    JoinOutcome::Full(connection)
+                } else {
+                    self.join(participant, connection);
+                    JoinOutcome::Joined
+                };
+                let _ = reply.send(outcome);
+            }
+            Command::Leave { user } => {
+                self.fanout.remove(user);
+                self.announce_departures(vec![user]);
+            }
+            Command::Operation { user, base_revision, operation, op_id } => {
+                self.edit(Edit { base_revision, operation, op_id, author: user }).await;
+            }
+            Command::CodeUpdate { user, update } => {
+                let edit = self.room.code_update_to_edit(&update, user);
+                self.edit(edit).await;
+            }
+            Command::Cursor { user, revision, selection } => {
+                let event = RoomEvent::Cursor { user_id: user, revision, selection };
+                self.publish(&event, Audience::Except(&[user]));
+            }
+            Command::Language { user, language } => self.change_language(user, language).await,
+            Command::Inspect { reply } => {
+                let _ = reply.send(self.view());
+            }
+            Command::Drain { reply } => self.draining = Some(reply),
+        }
+    }
+
+    fn join(&mut self, participant: Participant, connection: B::Connection) {
+        let user = participant.user_id;
+        self.fanout.add(user, connection);
+        self.participants.push(participant);
+        let code = self.room.text();
+        let init = RoomEvent::Init {
+            room: self.room.id(),
+            user_id: user,
+            revision: self.room.revision(),
+            code: &code,
+            language: self.room.language(),
+            users: &self.participants,
+        };
+        let mut dropped = self.fanout.publish(&init, Audience::Only(user));
+        if self.room.revision() > self.durable_revision {
+            self.early_joiners.push((user, self.room.revision()));
+        }
+        if let Some(newcomer) = self.participants.last() {
+            let joined = RoomEvent::UserJoined { user: newcomer, active_users: self.participants.len() };
+            dropped.extend(self.fanout.publish(&joined, Audience::Except(&[user])));
+        }
+        self.announce_departures(dropped);
+    }
+
+    async fn edit(&mut self, edit: Edit) {
+        let user = edit.author;
+        let op_id = edit.op_id.clone();
+        if self.draining.is_some() {
+            // Not acknowledged: the client re-sends it to the next server with its `opId`.
+            return;
+        }
+        let older = self.older_history(edit.base_revision).await;
+        match self.room.submit(edit, &older, now()) {
+            Ok(EditOutcome::Applied(op)) => {
+                self.ops_since_snapshot += 1;
+                self.unsaved.push(op);
+            }
+            Ok(EditOutcome::Duplicate { revision }) => {
+                if revision <= self.durable_revision {
+                    self.publish(&RoomEvent::Ack { revision, op_id: op_id.as_deref() }, Audience::Only(user));
+                } else {
+                    self.pending_duplicate_acks.push((user, revision, op_id));
+                }
+            }
+            Err(error) => {
+                let code = match error {
+                    EditError::FutureRevision { .. } => "invalid_revision",
+                    EditError::StaleRevision { .. } => "stale_revision",
+                    EditError::InvalidOperation(_) => "invalid_operation",
+                    EditError::DocumentTooLarge { .. } => "document_too_large",
+                };
+                let message = error.to_string();
+                self.publish(&RoomEvent::Error { code, message: &message }, Audience::Only(user));
+            }
+        }
+    }
+
+    /// Reads from the store the operations after `base` that memory no longer holds, when the
+    /// store may still have them. An empty answer makes the room report `stale_revision`.
+    async fn older_history(&self, base: u64) -> Vec<CommittedOp> {
+        let behind = self.room.revision().saturating_sub(base);
+        if self.room.has_history_since(base) || behind > self.hub.settings.max_history_fetch as u64 {
+            return Vec::new();
+        }
+        let repo = &self.hub.repo;
+        repo.ops_since(self.room.id(), base, behind as usize).await.unwrap_or_else(|error| {
+            tracing::warn!(room = %self.room.id(), %error, "cannot read old operations");
+            Vec::new()
+        })
+    }
+
+    async fn submit_unsaved(&mut self) -> InFlight {
+        let ops = std::mem::take(&mut self.unsaved);
+        let snapshot = (self.ops_since_snapshot >= self.hub.settings.snapshot_every).then(|| {
+            self.ops_since_snapshot = 0;
+            Snapshot { code: self.room.text(), revision: self.room.revision() }
+        });
+        let append =
+            Append { room: self.room.id(), expected_revision: self.durable_revision, ops: ops.clone(), snapshot };
+        InFlight { ops, verdict: self.committer.submit(append).await }
+    }
+
+    /// The operations are in the store: acknowledge each to its author, then show it to the rest.
+    fn on_durable(&mut self, ops: Vec<CommittedOp>) {
+        let Some(last) = ops.last() else { return };
+        self.durable_revision = last.revision;
+        let mut dropped = Vec::new();
+        let mut excluded = Vec::with_capacity(1 + self.early_joiners.len());
+        for op in &ops {
+            let ack = RoomEvent::Ack { revision: op.revision, op_id: op.op_id.as_deref() };
+            dropped.extend(self.fanout.publish(&ack, Audience::Only(op.author)));
+            excluded.clear();
+            excluded.push(op.author);
+            excluded.extend(self.early_joiners.iter().filter(|(_, seen)| *seen >= op.revision).map(|(user, _)| *user));
+            dropped.extend(self.fanout.publish(&RoomEvent::Operation(op), Audience::Except(&excluded)));
+        }
+        let durable = self.durable_revision;
+        self.early_joiners.retain(|(_, seen)| *seen > durable);
+        let (ready, waiting) = std::mem::take(&mut self.pending_duplicate_acks)
+            .into_iter()
+            .partition::<Vec<_>, _>(|(_, revision, _)| *revision <= durable);
+        self.pending_duplicate_acks = waiting;
+        for (user, revision, op_id) in ready {
+            let ack = RoomEvent::Ack { revision, op_id: op_id.as_deref() };
+            dropped.extend(self.fanout.publish(&ack, Audience::Only(user)));
+        }
+        self.announce_departures(dropped);
+    }
+
+    async fn change_language(&mut self, user: UserId, language: Language) {
+        let at = now();
+        if let Err(error) = self.hub.repo.set_language(self.room.id(), &language, at).await {
+            let message = format!("the language could not be stored: {error}");
+            self.publish(&RoomEvent::Error { code: "store_unavailable", message: &message }, Audience::Only(user));
+            return;
+        }
+        self.room.set_language(language, at);
+        let event = RoomEvent::Language { language: self.room.language(), user_id: user };
+        let dropped = self.fanout.publish(&event, Audience::Except(&[user]));
+        self.announce_departures(dropped);
+    }
+
+    fn publish(&mut self, event: &RoomEvent<'_>, audience: Audience<'_>) {
+        let dropped = self.fanout.publish(event, audience);
+        self.announce_departures(dropped);
+    }
+
+    /// Forgets participants that left or were dropped, and tells the others.
+    fn announce_departures(&mut self, mut departed: Vec<UserId>) {
+        while let Some(user) = departed.pop() {
+            let before = self.participants.len();
+            self.participants.retain(|p| p.user_id != user);
+            self.early_joiners.retain(|(joiner, _)| *joiner != user);
+            if self.participants.len() == before {
+                continue;
+            }
+            let event = RoomEvent::UserLeft { user_id: user, active_users: self.participants.len() };
+            departed.extend(self.fanout.publish(&event, Audience::Everyone));
+        }
+    }
+
+    fn view(&self) -> RoomView {
+        RoomView {
+            id: self.room.id(),
+            code: self.room.text(),
+            revision: self.room.revision(),
+            language: self.room.language().clone(),
+            active_users: self.participants.len(),
+            created_at: self.room.created_at(),
+            updated_at: self.room.updated_at(),
+        }
+    }
+
+    fn close_everyone(&mut self) {
+        for participant in std::mem::take(&mut self.participants) {
+            self.fanout.remove(participant.user_id);
+        }
+    }
+
+    /// Nobody is here and everything is stored: free the memory. Commands that raced with the
+    /// unload are answered so their senders retry with a freshly loaded room.
+    async fn unload(self, mut commands: mpsc::Receiver<Command<B::Connection>>) {
+        self.hub.forget(self.room.id(), self.generation);
+        commands.close();
+        while let Some(command) = commands.recv().await {
+            self.refuse(command);
+        }
+    }
+
+    /// The store refused the room's operations: what is in memory can no longer be made durable.
+    /// Everyone is disconnected (clients reconnect and re-send what was not acknowledged) and the
+    /// room is reloaded from the store on the next join.
+    async fn fail(mut self, reason: &str, mut commands: mpsc::Receiver<Command<B::Connection>>) {
+        tracing::error!(room = %self.room.id(), reason, "room stopped: its operations could not be stored");
+        let message = "the server could not store recent edits; reconnecting resends them";
+        self.publish(&RoomEvent::Error { code: "store_unavailable", message }, Audience::Everyone);
+        self.close_everyone();
+        if let Some(reply) = self.draining.take() {
+            let _ = reply.send(());
+        }
+        self.hub.forget(self.room.id(), self.generation);
+        commands.close();
+        while let Some(command) = commands.recv().await {
+            self.refuse(command);
+        }
+    }
+
+    fn refuse(&self, command: Command<B::Connection>) {
+        match command {
+            Command::Join { connection, reply, .. } => {
+                let _ = reply.send(JoinOutcome::Stopping(connection));
+            }
+            Command::Drain { reply } => {
+                let _ = reply.send(());
+            }
+            Command::Inspect { reply } => {
+                let _ = reply.send(self.view());
+            }
+            _ => {}
+        }
+    }
+}

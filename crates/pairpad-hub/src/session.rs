@@ -1,0 +1,293 @@
+//! One WebSocket connection (`GET /ws/{roomId}`). A single task reads the socket, writes the
+//! connection's outbound queue and sends heartbeats, so an ack costs no cross-task wake-up.
+//!
+//! Close codes: 4404 unknown or invalid room; 1009 frame too large; 4008 too slow (the outbound
+//! queue filled up; reconnect to resync); 4029 rate limit abused; 4503 room full or too many
+//! connections; 1001 server shutting down or client silent too long; 1011 the room stopped
+//! (reconnect and re-send unacknowledged operations).
+
+use std::time::Instant;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage as Message, CloseCode, CloseReason, ProtocolError};
+use futures_util::StreamExt;
+use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
+
+use crate::fanout::{Inbox, outbound_queue};
+use crate::room::Command;
+use crate::wire::{self, ClientMessage};
+use crate::{Handle, Hub, HubError};
+
+/// Upgrades the request to a WebSocket and serves it in a task of its own.
+pub fn serve(
+    hub: Hub,
+    req: &HttpRequest,
+    body: web::Payload,
+    room: String,
+    name: Option<String>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (response, session, stream) = actix_ws::handle(req, body)?;
+    let stream = stream
+        .max_frame_size(hub.settings().max_frame_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(hub.settings().max_frame_bytes);
+    actix_web::rt::spawn(run(hub, session, stream, room, name));
+    Ok(response)
+}
+
+fn close(code: u16, description: &str) -> Option<CloseReason> {
+    Some(CloseReason { code: CloseCode::from(code), description: Some(description.to_owned()) })
+}
+
+async fn run(
+    hub: Hub,
+    mut session: actix_ws::Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+    room: String,
+    name: Option<String>,
+) {
+    let reason = match join(&hub, &room, name).await {
+        Ok((user, handle, inbox, _guard)) => {
+            let reason = Connection::new(&hub, user, &handle, &mut session).serve(&mut stream, inbox).await;
+            let _ = handle.send(Command::Leave { user }).await;
+            reason
+        }
+        Err((code, message, close_code)) => {
+            let _ = session.text(wire::error(code, &message)).await;
+            close(close_code, &message)
+        }
+    };
+    let _ = session.close(reason).await;
+}
+
+type Refusal = (&'static str, String, u16);
+
+async fn join(
+    hub: &Hub,
+    room: &str,
+    name: Option<String>,
+) -> Result<(UserId, Handle, Inbox, crate::ConnectionGuard), Refusal> {
+    let id = RoomId::parse(room).map_err(|e| ("invalid_room_id", e.to_string(), 4404))?;
+    let guard = hub.admit_connection().map_err(|e| ("too_many_connections", e.to_string(), 4503))?;
+    let user = UserId::random();
+    let participant = Participant::new(user, display_name(name, user));
+    let (outbox, inbox) = outbound_queue(hub.settings().outbound_queue);
+    let handle = hub.join(id, participant, outbox).await.map_err(|e| match e {
+        HubError::NotFound(_) => ("room_not_found", e.to_string(), 4404),
+        HubError::RoomFull(_) | HubError::TooManyConnections => ("room_full", e.to_string(), 4503),
+        HubError::ShuttingDown => ("shutting_down", e.to_string(), 1001),
+        HubError::Store(_) => ("store_unavailable", e.to_string(), 1011),
+    })?;
+    Ok((user, handle, inbox, guard))
+}
+
+/// A display name: the one asked for, cleaned up, or a generated one.
+fn display_name(asked: Option<String>, user: UserId) -> String {
+    let cleaned: String = asked.unwrap_or_default().chars().filter(|c| !c.is_control()).take(40).collect();
+    let cleaned = cleaned.trim();
+    if !cleaned.is_empty() {
+        return cleaned.to_owned();
+    }
+    const ADJECTIVES: [&str; 16] = [
+        "Swift", "Quiet", "Bright", "Clever", "Brave", "Calm", "Eager", "Gentle", "Happy", "Jolly", "Kind", "Lively",
+        "Merry", "Nimble", "Proud", "Witty",
+    ];
+    const ANIMALS: [&str; 16] = [
+        "Otter", "Falcon", "Badger", "Heron", "Lynx", "Panda", "Koala", "Fox", "Owl", "Seal", "Tiger", "Whale", "Yak",
+        "Zebra", "Crane", "Moose",
+    ];
+    let bits = user.as_uuid().as_u128();
+    format!("{} {}", ADJECTIVES[(bits % 16) as usize], ANIMALS[((bits >> 8) % 16) as usize])
+}
+
+/// A token bucket: `rate` messages a second sustained, bursts of twice that.
+struct RateLimit {
+    tokens: f64,
+    rate: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    fn new(per_second: u32) -> Self {
+        let rate = f64::from(per_second.max(1));
+        Self { tokens: rate * 2.0, rate, last: Instant::now() }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate * 2.0);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Connection<'a> {
+    hub: &'a Hub,
+    user: UserId,
+    room: &'a Handle,
+    session: &'a mut actix_ws::Session,
+    ops: RateLimit,
+    cursors: RateLimit,
+    violations: u32,
+}
+
+/// What to do after a client message.
+enum Next {
+    Continue,
+    Close(Option<CloseReason>),
+}
+
+impl<'a> Connection<'a> {
+    fn new(hub: &'a Hub, user: UserId, room: &'a Handle, session: &'a mut actix_ws::Session) -> Self {
+        let settings = hub.settings();
+        Self {
+            hub,
+            user,
+            room,
+            session,
+            ops: RateLimit::new(settings.ops_per_second),
+            cursors: RateLimit::new(settings.cursors_per_second),
+            violations: 0,
+        }
+    }
+
+    /// Serves the connection until either side ends it; returns how to close it.
+    async fn serve(mut self, stream: &mut actix_ws::AggregatedMessageStream, mut inbox: Inbox) -> Option<CloseReason> {
+        let settings = self.hub.settings();
+        let mut heartbeat = tokio::time::interval(settings.heartbeat_interval);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                frame = inbox.frames.recv() => match frame {
+                    Some(frame) => {
+                        if self.session.text(frame).await.is_err() {
+                            return None;
+                        }
+                    }
+                    None if inbox.was_too_slow() => {
+                        metrics::counter!("pairpad_slow_client_disconnects_total").increment(1);
+                        return close(4008, "too slow: reconnect to resync");
+                    }
+                    None if self.hub.is_shutting_down() => return close(1001, "server shutting down"),
+                    None => return close(1011, "the room stopped: reconnect and re-send"),
+                },
+                message = stream.next() => {
+                    last_heard = Instant::now();
+                    match message {
+                        None | Some(Ok(Message::Close(_))) => return None,
+                        Some(Ok(Message::Text(text))) => {
+                            if let Next::Close(reason) = self.on_text(&text).await {
+                                return reason;
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            self.reply_error("unsupported_message", "binary frames are not supported; send JSON text").await;
+                        }
+                        Some(Ok(Message::Ping(bytes))) => {
+                            let _ = self.session.pong(&bytes).await;
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(ProtocolError::Overflow)) => return close(1009, "message too large"),
+                        Some(Err(e)) => return close(1002, &e.to_string()),
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > settings.client_timeout {
+                        return close(1001, "no answer to pings");
+                    }
+                    if self.session.ping(b"").await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Next {
+        let message = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(message) => message,
+            Err(error) => {
+                let (code, message) = describe_parse_error(&error);
+                self.reply_error(code, &message).await;
+                return Next::Continue;
+            }
+        };
+        let user = self.user;
+        let command = match message {
+            ClientMessage::Ping => {
+                let _ = self.session.text(wire::pong()).await;
+                return Next::Continue;
+            }
+            ClientMessage::Operation { .. } | ClientMessage::CodeUpdate { .. } if !self.ops.allow() => {
+                return self.rate_limited().await;
+            }
+            ClientMessage::Cursor { .. } if !self.cursors.allow() => return self.rate_limited().await,
+            ClientMessage::Operation { revision, ops, op_id } => {
+                let Ok(base_revision) = u64::try_from(revision) else {
+                    return self.invalid("invalid_revision", "a revision is a non-negative integer").await;
+                };
+                let Ok(operation) = wire::to_operation(ops) else {
+                    return self
+                        .invalid("invalid_operation", "an operation is an array of non-zero integers and strings")
+                        .await;
+                };
+                Command::Operation { user, base_revision, operation, op_id }
+            }
+            ClientMessage::CodeUpdate { code } => Command::CodeUpdate { user, update: CodeUpdate { code } },
+            ClientMessage::Cursor { revision, selection } => {
+                let Ok(revision) = u64::try_from(revision) else {
+                    return self.invalid("invalid_revision", "a revision is a non-negative integer").await;
+                };
+                let selection = Selection { anchor: selection.anchor as usize, head: selection.head as usize };
+                Command::Cursor { user, revision, selection }
+            }
+            ClientMessage::Language { language } => match Language::new(&language) {
+                Ok(language) => Command::Language { user, language },
+                Err(e) => return self.invalid("invalid_language", &e.to_string()).await,
+            },
+        };
+        self.violations = 0;
+        match self.room.send(command).await {
+            Ok(()) => Next::Continue,
+            Err(_) => Next::Close(close(1011, "the room stopped: reconnect and re-send")),
+        }
+    }
+
+    async fn invalid(&mut self, code: &str, message: &str) -> Next {
+        self.reply_error(code, message).await;
+        Next::Continue
+    }
+
+    async fn rate_limited(&mut self) -> Next {
+        self.violations += 1;
+        if self.violations > self.hub.settings().max_rate_violations {
+            return Next::Close(close(4029, "rate limit exceeded repeatedly"));
+        }
+        self.reply_error("rate_limited", "too many messages; slow down (this one was dropped)").await;
+        Next::Continue
+    }
+
+    async fn reply_error(&mut self, code: &str, message: &str) {
+        let _ = self.session.text(wire::error(code, message)).await;
+    }
+}
+
+/// Names what was wrong with a message that did not parse.
+fn describe_parse_error(error: &serde_json::Error) -> (&'static str, String) {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            ("invalid_json", format!("the message is not valid JSON: {error}"))
+        }
+        Category::Data if error.to_string().contains("unknown variant") => {
+            ("unknown_type", format!("unknown message type: {error}"))
+        }
+        Category::Data => ("invalid_message", format!("the message does not fit its type: {error}")),
+    }
+}

@@ -1,0 +1,252 @@
+//! Settings: `config/default.toml`, then `config/local.toml` if present, then environment
+//! variables `PAIRPAD__SECTION__KEY`, then the conventional `DATABASE_URL` and `PORT`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use pairpad_hub::HubSettings;
+use pairpad_store::StoreUrl;
+use serde::Deserialize;
+
+/// Every setting of the server. Field docs live in `config/default.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub store: StoreSettings,
+    pub rooms: RoomSettings,
+    pub websocket: WebSocketSettings,
+    pub autocomplete: AutocompleteSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub url: String,
+    pub pool_size: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomSettings {
+    pub max_document_chars: usize,
+    pub history_window: usize,
+    pub max_history_fetch: usize,
+    pub snapshot_every: u64,
+    pub room_queue: usize,
+    pub max_commit_batch: usize,
+    pub idle_unload_secs: f64,
+    pub max_users_per_room: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketSettings {
+    pub outbound_queue: usize,
+    pub heartbeat_interval_secs: f64,
+    pub client_timeout_secs: f64,
+    pub max_frame_bytes: usize,
+    pub max_connections: usize,
+    pub ops_per_second: u32,
+    pub cursors_per_second: u32,
+    pub max_rate_violations: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutocompleteSettings {
+    pub max_code_bytes: usize,
+    pub model: ModelSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    pub enabled: bool,
+    pub endpoint: String,
+    pub model: String,
+    pub api: String,
+    pub api_key_env: String,
+    pub timeout_ms: u64,
+    pub max_tokens: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] config::ConfigError),
+    #[error("invalid configuration: {0}")]
+    Store(#[from] pairpad_store::UnsupportedUrl),
+    #[error("invalid configuration: PORT={0} is not a port number")]
+    Port(String),
+    #[error("invalid configuration: {0}")]
+    Value(String),
+}
+
+/// The compiled-in defaults, so the binary runs from any directory.
+const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+impl Settings {
+    /// Reads the settings from `dir/default.toml` (or the compiled-in copy), `dir/local.toml`
+    /// and the environment.
+    pub fn load(dir: &Path) -> Result<Self, SettingsError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(dir, &env)
+    }
+
+    /// Like [`Settings::load`], with the environment given (for tests).
+    pub fn load_from(dir: &Path, env: &[(String, String)]) -> Result<Self, SettingsError> {
+        let get = |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let source: std::collections::HashMap<String, String> =
+            env.iter().filter(|(k, _)| k.starts_with("PAIRPAD__")).cloned().collect();
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .add_source(config::File::from(dir.join("default.toml")).required(false))
+            .add_source(config::File::from(dir.join("local.toml")).required(false))
+            .add_source(
+                config::Environment::with_prefix("PAIRPAD")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("server.allowed_origins")
+                    .try_parsing(true)
+                    .source(Some(source)),
+            );
+        if let Some(url) = get("DATABASE_URL").filter(|u| !u.is_empty()) {
+            builder = builder.set_override("store.url", url)?;
+        }
+        if let Some(port) = get("PORT").filter(|p| !p.is_empty()) {
+            let port: u16 = port.parse().map_err(|_| SettingsError::Port(port.clone()))?;
+            builder = builder.set_override("server.port", port)?;
+        }
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        self.store_url()?;
+        let positive = [
+            ("store.pool_size", self.store.pool_size),
+            ("server.max_body_bytes", self.server.max_body_bytes),
+            ("websocket.outbound_queue", self.websocket.outbound_queue),
+            ("websocket.max_frame_bytes", self.websocket.max_frame_bytes),
+            ("rooms.room_queue", self.rooms.room_queue),
+            ("rooms.max_commit_batch", self.rooms.max_commit_batch),
+            ("rooms.snapshot_every", self.rooms.snapshot_every as usize),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(SettingsError::Value(format!("{name} must be greater than 0")));
+        }
+        for (name, secs) in [
+            ("rooms.idle_unload_secs", self.rooms.idle_unload_secs),
+            ("websocket.heartbeat_interval_secs", self.websocket.heartbeat_interval_secs),
+            ("websocket.client_timeout_secs", self.websocket.client_timeout_secs),
+        ] {
+            if !(secs > 0.0 && secs < 1e9) {
+                return Err(SettingsError::Value(format!("{name} must be a positive number of seconds")));
+            }
+        }
+        if !["completions", "chat"].contains(&self.autocomplete.model.api.as_str()) {
+            return Err(SettingsError::Value("autocomplete.model.api must be \"completions\" or \"chat\"".into()));
+        }
+        Ok(())
+    }
+
+    /// The store chosen by `store.url`.
+    pub fn store_url(&self) -> Result<StoreUrl, SettingsError> {
+        Ok(StoreUrl::parse(&self.store.url)?)
+    }
+
+    /// The hub's part of the settings.
+    pub fn hub(&self) -> HubSettings {
+        let (rooms, ws) = (&self.rooms, &self.websocket);
+        HubSettings {
+            max_document_chars: rooms.max_document_chars,
+            history_window: rooms.history_window,
+            max_history_fetch: rooms.max_history_fetch,
+            snapshot_every: rooms.snapshot_every,
+            outbound_queue: ws.outbound_queue,
+            room_queue: rooms.room_queue,
+            max_commit_batch: rooms.max_commit_batch,
+            idle_unload: Duration::from_secs_f64(rooms.idle_unload_secs),
+            heartbeat_interval: Duration::from_secs_f64(ws.heartbeat_interval_secs),
+            client_timeout: Duration::from_secs_f64(ws.client_timeout_secs),
+            max_frame_bytes: ws.max_frame_bytes,
+            max_users_per_room: rooms.max_users_per_room,
+            max_connections: ws.max_connections,
+            ops_per_second: ws.ops_per_second,
+            cursors_per_second: ws.cursors_per_second,
+            max_rate_violations: ws.max_rate_violations,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_complete_and_valid() {
+        let s = Settings::load_from(Path::new("/nonexistent"), &[]).unwrap();
+        assert_eq!((s.server.host.as_str(), s.server.port), ("127.0.0.1", 8080));
+        assert_eq!(s.store_url().unwrap(), StoreUrl::Sqlite("data/pairpad.db".into()));
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let vars = env(&[
+            ("PAIRPAD__SERVER__PORT", "9000"),
+            ("PAIRPAD__SERVER__HOST", "0.0.0.0"),
+            ("PAIRPAD__ROOMS__SNAPSHOT_EVERY", "7"),
+            ("PAIRPAD__SERVER__ALLOWED_ORIGINS", "https://a.example,https://b.example"),
+            ("DATABASE_URL", "memory"),
+        ]);
+        let s = Settings::load_from(Path::new("/nonexistent"), &vars).unwrap();
+        assert_eq!((s.server.host.as_str(), s.server.port, s.rooms.snapshot_every), ("0.0.0.0", 9000, 7));
+        assert_eq!(s.server.allowed_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(s.store_url().unwrap(), StoreUrl::Memory);
+        let s = Settings::load_from(Path::new("/nonexistent"), &env(&[("PORT", "7000")])).unwrap();
+        assert_eq!(s.server.port, 7000);
+    }
+
+    #[test]
+    fn bad_settings_are_reported() {
+        let bad = |pairs: &[(&str, &str)]| Settings::load_from(Path::new("/nonexistent"), &env(pairs)).unwrap_err();
+        assert!(bad(&[("PORT", "eighty")]).to_string().contains("PORT=eighty"));
+        assert!(bad(&[("DATABASE_URL", "mysql://x")]).to_string().contains("unsupported database URL"));
+        assert!(bad(&[("PAIRPAD__SERVER__PORT", "99999")]).to_string().contains("invalid configuration"));
+        assert!(bad(&[("PAIRPAD__STORE__POOL_SIZE", "0")]).to_string().contains("store.pool_size"));
+    }
+}

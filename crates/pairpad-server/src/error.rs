@@ -1,0 +1,79 @@
+//! REST errors: `{"error": "<snake_case_code>", "message": "<sentence>"}` with a fitting status.
+//! HTTP status codes appear here and nowhere else.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use pairpad_domain::RepoError;
+use pairpad_hub::HubError;
+use serde::Serialize;
+
+/// An error answered to a REST client.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(ErrorBody { error: self.code, message: &self.message })
+    }
+}
+
+impl From<RepoError> for ApiError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "room_not_found", e.to_string()),
+            RepoError::AlreadyExists(_) | RepoError::Conflict { .. } => {
+                Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            RepoError::Unavailable(_) | RepoError::Corrupt(_) => {
+                tracing::error!(error = %e, "store error");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store is unavailable; try again")
+            }
+        }
+    }
+}
+
+impl From<HubError> for ApiError {
+    fn from(e: HubError) -> Self {
+        match e {
+            HubError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "room_not_found", e.to_string()),
+            HubError::RoomFull(_) | HubError::TooManyConnections => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "room_full", e.to_string())
+            }
+            HubError::ShuttingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
+            HubError::Store(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Pairpad's server: configuration, wiring of the adapters, HTTP routes and startup. It is thin
+//! on purpose: rooms live in `pairpad-hub`, storage in `pairpad-store`, completions in
+//! `pairpad-suggest`, and the model in `pairpad-domain`.
+//!
+//! Layout:
+//! - [`config`]: settings from `config/*.toml` and the environment.
+//! - [`startup`]: [`startup::Application`] builds everything and runs until stopped.
+//! - [`routes`]: one module per endpoint group; [`error`]: the JSON error type.
+//! - [`observability`]: logs and `/metrics`; [`cors`]: allowed origins.
+
+pub mod config;
+pub mod cors;
+pub mod error;
+pub mod observability;
+pub mod routes;
+pub mod startup;

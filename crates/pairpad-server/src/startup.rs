@@ -1,0 +1,196 @@
+//! Building and running the application: store, hub, suggester, routes, listener, shutdown.
+
+use std::net::TcpListener;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use pairpad_domain::Suggester;
+use pairpad_hub::Hub;
+use pairpad_suggest::{ModelSettings, ModelSuggester, RuleSuggester};
+
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::routes;
+
+/// What every handler shares.
+pub struct AppState {
+    pub hub: Hub,
+    pub suggester: Arc<dyn Suggester>,
+    pub settings: Settings,
+    pub metrics: PrometheusHandle,
+}
+
+/// A built application: its listener is bound, nothing is served until it runs.
+pub struct Application {
+    server: Server,
+    port: u16,
+    hub: Hub,
+}
+
+impl Application {
+    /// Opens the store (running migrations), starts the hub and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store_url = settings.store_url()?;
+        let repo = pairpad_store::connect(&store_url, settings.store.pool_size)
+            .await
+            .with_context(|| format!("cannot open the store at {store_url}"))?;
+        let hub = Hub::new(repo, settings.hub());
+        let suggester = build_suggester(&settings)?;
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
+        let port = listener.local_addr()?.port();
+        tracing::info!(
+            "Pairpad listening on http://{}:{port} with the {} store ({store_url})",
+            settings.server.host,
+            hub.repo().kind(),
+        );
+        let workers = settings.server.workers;
+        let shutdown_timeout = settings.server.shutdown_timeout_secs;
+        let state = web::Data::new(AppState { hub: hub.clone(), suggester, settings, metrics: metrics_handle() });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(crate::cors::cors(&state.settings.server.allowed_origins))
+                .wrap_fn(|req, service| {
+                    let started = Instant::now();
+                    let method = req.method().to_string();
+                    let response = service.call(req);
+                    async move {
+                        let response = response.await?;
+                        let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+                        let status = response.status().as_u16().to_string();
+                        let labels = [("route", route), ("method", method), ("status", status)];
+                        metrics::counter!("pairpad_http_requests_total", &labels).increment(1);
+                        metrics::histogram!("pairpad_http_request_seconds", &labels)
+                            .record(started.elapsed().as_secs_f64());
+                        Ok(response)
+                    }
+                })
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(routes_config)
+        })
+        .disable_signals()
+        .shutdown_timeout(shutdown_timeout)
+        .listen(listener)?;
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        Ok(Self { server: server.run(), port, hub })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the application gracefully from elsewhere (tests).
+    pub fn stopper(&self) -> Stopper {
+        Stopper { hub: self.hub.clone(), server: self.server.handle() }
+    }
+
+    /// Serves until SIGINT or SIGTERM (or a [`Stopper`]), then shuts down gracefully.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let stopper = self.stopper();
+        let signals = tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: committing in-flight edits and closing connections");
+            stopper.stop().await;
+        });
+        let result = self.server.await;
+        signals.abort();
+        result
+    }
+}
+
+/// Stops an application: rooms commit what they sequenced and close their connections (1001),
+/// then the HTTP server stops accepting and finishes in-flight requests.
+#[derive(Clone)]
+pub struct Stopper {
+    hub: Hub,
+    server: ServerHandle,
+}
+
+impl Stopper {
+    pub async fn stop(&self) {
+        if tokio::time::timeout(Duration::from_secs(30), self.hub.shutdown()).await.is_err() {
+            tracing::warn!("rooms did not drain within 30 s; stopping anyway");
+        }
+        self.server.stop(true).await;
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn build_suggester(settings: &Settings) -> anyhow::Result<Arc<dyn Suggester>> {
+    let rules: Arc<dyn Suggester> = Arc::new(RuleSuggester::new());
+    let model = &settings.autocomplete.model;
+    if !model.enabled {
+        return Ok(rules);
+    }
+    let mut model_settings = ModelSettings::new(&model.endpoint, &model.model);
+    model_settings.api = model.api.parse().context("autocomplete.model.api")?;
+    model_settings.api_key_env = Some(model.api_key_env.clone()).filter(|name| !name.is_empty());
+    model_settings.timeout = Duration::from_millis(model.timeout_ms);
+    model_settings.max_tokens = model.max_tokens;
+    let suggester = ModelSuggester::new(model_settings, rules).context("autocomplete.model")?;
+    Ok(Arc::new(suggester))
+}
+
+/// The Prometheus recorder is process-wide: installed once, shared by every application (tests
+/// build several in one process).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let seconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+            let sizes = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_ops".into()), &sizes));
+            match builder.and_then(|b| b.install_recorder().map_err(Into::into)) {
+                Ok(handle) => handle,
+                // Another recorder is installed (an embedding program's): render an empty page.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+fn routes_config(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(routes::health::health))
+        .route("/ready", web::get().to(routes::health::ready))
+        .route("/metrics", web::get().to(crate::observability::metrics))
+        .route("/ws/{room_id}", web::get().to(routes::ws::connect))
+        .route("/", web::get().to(routes::demo::index))
+        .route("/r/{room_id}", web::get().to(routes::demo::index))
+        .route("/app.js", web::get().to(routes::demo::app_js))
+        .route("/app.css", web::get().to(routes::demo::app_css));
+    for prefix in ["/api", ""] {
+        cfg.route(&format!("{prefix}/rooms"), web::post().to(routes::rooms::create))
+            .route(&format!("{prefix}/rooms/{{room_id}}"), web::get().to(routes::rooms::get))
+            .route(&format!("{prefix}/autocomplete"), web::post().to(routes::autocomplete::autocomplete));
+    }
+    cfg.default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such route")) }));
+}

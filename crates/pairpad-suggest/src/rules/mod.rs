@@ -1,0 +1,624 @@
+//! The rule-based suggester: deterministic, no I/O, bounded work.
+//!
+//! It reads the text around the cursor ([`scan`]), decides what the user is doing there (typing a
+//! name, a member after `.`, a preprocessor directive, prose in a comment or string, or nothing
+//! yet at the end of a block opener) and ranks what fits from the language's vocabulary
+//! ([`lang`]) and the document's own words.
+//!
+//! Scores are on one scale so that every kind of candidate competes fairly; the constants below
+//! are tuned so that a keyword beats a rarely used name, while a name used often and nearby beats
+//! a keyword.
+
+mod lang;
+mod scan;
+
+use async_trait::async_trait;
+use pairpad_domain::{Suggester, Suggestion, SuggestionKind, SuggestionRequest, Suggestions};
+
+use lang::{Lang, MODIFIERS, PYTHON_BLOCK_KEYWORDS, Place, Vocabulary};
+use scan::{Mode, Occurrences, Scan, Wanted, is_ident_char};
+
+/// What [`Suggestions::source`] says when the rules answered.
+pub const SOURCE: &str = "rules";
+
+/// Bytes before the cursor that are scanned; the window then starts at the next line start.
+const WINDOW_BEFORE: usize = 48 * 1024;
+/// Bytes after the cursor that are scanned.
+const WINDOW_AFTER: usize = 16 * 1024;
+/// The longest list returned.
+const MAX_ITEMS: usize = 12;
+
+const INDENT_AFTER_OPENER: f32 = 95.0;
+const SNIPPET_TRIGGER: f32 = 90.0;
+const CLOSE_BRACKET: f32 = 90.0;
+const CLOSE_ALL_ON_LINE: f32 = 88.0;
+const BLANK_LINE_INDENT: f32 = 85.0;
+const SNIPPET_FIRST_WORD: f32 = 80.0;
+const KEYWORD_AT_STATEMENT: f32 = 72.0;
+const KEYWORD: f32 = 60.0;
+/// One or two typed letters say little about a document name but usually mean a keyword.
+const SHORT_PREFIX_KEYWORD_BONUS: f32 = 8.0;
+const BUILTIN: f32 = 55.0;
+const MEMBER_BUILTIN: f32 = 50.0;
+const SNIPPET_PARTIAL: f32 = 45.0;
+const NAME_BASE: f32 = 40.0;
+const NAME_MAX_FREQUENCY: f32 = 25.0;
+const NAME_MAX_PROXIMITY: f32 = 35.0;
+const MEMBER_NAME_BONUS: f32 = 15.0;
+const CLOSE_QUOTE: f32 = 30.0;
+/// Closing a bracket after a typed name: only when nothing completes the name.
+const CLOSE_AFTER_NAME: f32 = 25.0;
+const EMPTY_DOCUMENT_SNIPPET: f32 = 10.0;
+
+/// Ties between candidates of equal score go to the earlier group, then to list order.
+const ORDER_KEYWORD: u32 = 0;
+const ORDER_BUILTIN: u32 = 1_000;
+const ORDER_SNIPPET: u32 = 2_000;
+const ORDER_OTHER: u32 = 3_000;
+const ORDER_NAME: u32 = 4_000;
+
+/// Suggests completions from the language's vocabulary and the document's own names.
+#[derive(Clone, Debug, Default)]
+pub struct RuleSuggester {
+    _private: (),
+}
+
+impl RuleSuggester {
+    /// A rule-based suggester.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The suggestions for `request`, computed synchronously (the [`Suggester`] implementation
+    /// calls this; benchmarks and synchronous callers may too).
+    pub fn suggest_now(&self, request: &SuggestionRequest) -> Suggestions {
+        let lang = Lang::from_name(request.language().as_str());
+        let code = request.code();
+        let cursor = request.cursor_byte();
+        let blank_document = code.trim().is_empty();
+        let (start, end) = window(code, cursor, WINDOW_BEFORE, WINDOW_AFTER);
+        let text = &code[start..end];
+        let mut candidates = Candidates::default();
+        complete(lang, text, cursor - start, blank_document, &mut candidates);
+        Suggestions { items: candidates.ranked(MAX_ITEMS), source: SOURCE }
+    }
+}
+
+#[async_trait]
+impl Suggester for RuleSuggester {
+    async fn suggest(&self, request: &SuggestionRequest) -> Suggestions {
+        self.suggest_now(request)
+    }
+}
+
+/// The byte range of `code` to scan around `cursor`: at most `before` bytes before it, starting
+/// at a line start when there is one so the lexer begins in code, and at most `after` bytes after.
+fn window(code: &str, cursor: usize, before: usize, after: usize) -> (usize, usize) {
+    let mut start = cursor.saturating_sub(before);
+    while !code.is_char_boundary(start) {
+        start += 1;
+    }
+    if start > 0
+        && code.as_bytes()[start - 1] != b'\n'
+        && let Some(newline) = code[start..cursor].find('\n')
+    {
+        start += newline + 1;
+    }
+    let mut end = cursor.saturating_add(after).min(code.len());
+    while !code.is_char_boundary(end) {
+        end -= 1;
+    }
+    (start, end)
+}
+
+/// The cursor's surroundings, as the ranking needs them.
+struct Context<'a> {
+    lang: Lang,
+    vocabulary: &'static Vocabulary,
+    /// The window up to the cursor.
+    before: &'a str,
+    /// The cursor's line up to the cursor.
+    line_before: &'a str,
+    /// The cursor's line from the cursor.
+    line_after: &'a str,
+    /// The identifier characters just before the cursor.
+    prefix: &'a str,
+    /// The cursor's line before the prefix.
+    lead: &'a str,
+    /// The cursor line's leading whitespace.
+    indent: &'a str,
+    /// The document's indentation unit.
+    unit: String,
+    /// After `.`, `::`, `->` or `?.`.
+    member: bool,
+    /// Where a statement may start: keywords such as `return` and snippets fit.
+    statement: bool,
+    scan: Scan<'a>,
+}
+
+fn complete(lang: Lang, text: &str, cursor: usize, blank_document: bool, out: &mut Candidates) {
+    let before = &text[..cursor];
+    let after = &text[cursor..];
+    let line_before = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let line_after = &after[..after.find('\n').unwrap_or(after.len())];
+    let prefix_start = line_before
+        .char_indices()
+        .rev()
+        .take_while(|&(_, c)| is_ident_char(c, lang))
+        .last()
+        .map_or(line_before.len(), |(i, _)| i);
+    let prefix = &line_before[prefix_start..];
+    let lead = &line_before[..prefix_start];
+    if line_after.chars().next().is_some_and(|c| is_ident_char(c, lang)) {
+        // In the middle of a word: whatever is inserted would split it.
+        return;
+    }
+    let number = prefix.chars().next().is_some_and(|c| c.is_ascii_digit());
+    let member = !number && after_member_access(lead);
+    let wanted = Wanted {
+        prefix: if number { "" } else { prefix },
+        identifiers: !number && (!prefix.is_empty() || member),
+        members_only: prefix.is_empty(),
+        words: !number && !prefix.is_empty(),
+    };
+    let scan = scan::scan(text, cursor, lang, &wanted);
+    let vocabulary = lang.vocabulary();
+    let unit = scan.indent_unit.clone().unwrap_or_else(|| vocabulary.default_indent.to_owned());
+    let indent_len = line_before.len() - line_before.trim_start_matches([' ', '\t']).len();
+    let context = Context {
+        lang,
+        vocabulary,
+        before,
+        line_before,
+        line_after,
+        prefix: if number { "" } else { prefix },
+        lead,
+        indent: &line_before[..indent_len],
+        unit,
+        member,
+        statement: !member && statement_position(lead, lang),
+        scan,
+    };
+
+    match context.scan.mode {
+        Mode::LineComment | Mode::BlockComment { .. } => words(&context, out),
+        Mode::String(_) if include_header(&context, out) => {}
+        Mode::String(literal) => {
+            words(&context, out);
+            close_quote(&context, literal, out);
+        }
+        Mode::Code if include_header(&context, out) || directive(&context, out) => {}
+        Mode::Code => {
+            if !number {
+                if context.member {
+                    members(&context, out);
+                } else if !context.prefix.is_empty() {
+                    keywords(&context, out);
+                    names_and_builtins(&context, out);
+                    snippets(&context, out);
+                } else {
+                    block_continuation(&context, out);
+                    blank_line_indent(&context, out);
+                    if blank_document {
+                        empty_document(&context, out);
+                    }
+                }
+            }
+            close_brackets(&context, prefix.is_empty(), out);
+        }
+    }
+}
+
+/// Whether the text before the prefix ends with a member access.
+fn after_member_access(lead: &str) -> bool {
+    if lead.ends_with("::") || lead.ends_with("->") || lead.ends_with("?.") {
+        return true;
+    }
+    let Some(object) = lead.strip_suffix('.') else {
+        return false;
+    };
+    if object.ends_with('.') {
+        // `..` (a range) or `...` (a spread).
+        return false;
+    }
+    // `1.` is a number, not an object.
+    let token: Vec<char> = object.chars().rev().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<Vec<_>>();
+    !(token.iter().all(char::is_ascii_digit) && !token.is_empty())
+}
+
+/// Whether a statement may start after `lead`: at the start of a line, after `;`, `{` or `}`,
+/// after a Python `:`, after a C-like `if (...)`, or after modifiers such as `pub` or `export`.
+fn statement_position(lead: &str, lang: Lang) -> bool {
+    let mut rest = lead.trim_end();
+    loop {
+        let Some(stripped) = MODIFIERS
+            .iter()
+            .chain(["else", "do"].iter())
+            .find_map(|word| rest.strip_suffix(word).filter(|before| !ends_with_ident_char(before, lang)))
+        else {
+            break;
+        };
+        rest = stripped.trim_end();
+    }
+    match rest.chars().last() {
+        None | Some(';' | '{' | '}') => true,
+        Some(':') => lang.colon_blocks(),
+        Some(')') => lang.statement_after_paren(),
+        Some(_) => false,
+    }
+}
+
+fn ends_with_ident_char(text: &str, lang: Lang) -> bool {
+    text.chars().last().is_some_and(|c| is_ident_char(c, lang))
+}
+
+/// How good a name from the document is: used often and close to the cursor is better.
+fn name_score(occurrences: &Occurrences) -> f32 {
+    let (count, distance) = (occurrences.count as f32, occurrences.nearest as f32);
+    let frequency = (8.0 * (1.0 + count).log2()).min(NAME_MAX_FREQUENCY);
+    let proximity = NAME_MAX_PROXIMITY / (1.0 + distance / 4.0);
+    NAME_BASE + frequency + proximity
+}
+
+fn keywords(context: &Context<'_>, out: &mut Candidates) {
+    let prefix = context.prefix;
+    let short = prefix.chars().count() <= 2;
+    for (index, &(keyword, place)) in context.vocabulary.keywords.iter().enumerate() {
+        if !keyword.starts_with(prefix) || keyword.len() == prefix.len() {
+            continue;
+        }
+        if place == Place::Statement && !context.statement {
+            continue;
+        }
+        let base = if context.statement { KEYWORD_AT_STATEMENT } else { KEYWORD };
+        let score = base + if short { SHORT_PREFIX_KEYWORD_BONUS } else { 0.0 };
+        out.push(keyword, &keyword[prefix.len()..], SuggestionKind::Keyword, score, ORDER_KEYWORD + index as u32);
+    }
+}
+
+/// Names from the document, and built-ins (which rank higher when the document uses them).
+fn names_and_builtins(context: &Context<'_>, out: &mut Candidates) {
+    let prefix = context.prefix;
+    let mut names = context.scan.identifiers.clone();
+    for (index, &builtin) in context.vocabulary.builtins.iter().enumerate() {
+        let name = builtin.trim_end_matches('!');
+        if !name.starts_with(prefix) || builtin.len() == prefix.len() {
+            continue;
+        }
+        let used = names.remove(name).map_or(0.0, |occurrences| name_score(&occurrences) + 2.0);
+        let score = BUILTIN.max(used);
+        out.push(builtin, &builtin[prefix.len()..], SuggestionKind::Builtin, score, ORDER_BUILTIN + index as u32);
+    }
+    for (name, occurrences) in &names {
+        out.push(name, &name[prefix.len()..], SuggestionKind::Identifier, name_score(occurrences), ORDER_NAME);
+    }
+}
+
+/// After `.`, `::` or `->`: names used as members in the document, then common member names.
+fn members(context: &Context<'_>, out: &mut Candidates) {
+    let prefix = context.prefix;
+    let mut names = context.scan.identifiers.clone();
+    for (index, &member) in context.vocabulary.members.iter().enumerate() {
+        if !member.starts_with(prefix) || member.len() == prefix.len() {
+            continue;
+        }
+        let used = names.remove(member).map_or(0.0, |occurrences| member_score(&occurrences));
+        let score = MEMBER_BUILTIN.max(used);
+        out.push(member, &member[prefix.len()..], SuggestionKind::Builtin, score, ORDER_BUILTIN + index as u32);
+    }
+    // After a path separator (`std::`, `Vec::`) come types and functions as well as members.
+    if context.lead.ends_with("::") {
+        for (index, &builtin) in context.vocabulary.builtins.iter().enumerate() {
+            let name = builtin.trim_end_matches('!');
+            if name.starts_with(prefix) && builtin.len() > prefix.len() {
+                let score = names.remove(name).map_or(MEMBER_BUILTIN, |occurrences| member_score(&occurrences));
+                let order = ORDER_BUILTIN + context.vocabulary.members.len() as u32 + index as u32;
+                out.push(builtin, &builtin[prefix.len()..], SuggestionKind::Builtin, score, order);
+            }
+        }
+    }
+    for (name, occurrences) in &names {
+        out.push(name, &name[prefix.len()..], SuggestionKind::Identifier, member_score(occurrences), ORDER_NAME);
+    }
+}
+
+fn member_score(occurrences: &Occurrences) -> f32 {
+    name_score(occurrences) + if occurrences.as_member { MEMBER_NAME_BONUS } else { 0.0 }
+}
+
+fn snippets(context: &Context<'_>, out: &mut Candidates) {
+    if !context.statement {
+        return;
+    }
+    let prefix = context.prefix;
+    for (index, snippet) in context.vocabulary.snippets.iter().enumerate() {
+        if !snippet.body.starts_with(prefix) || !snippet_fits_depth(context, snippet.depth) {
+            continue;
+        }
+        let first_word = snippet.body.split(|c: char| !is_ident_char(c, context.lang)).next().unwrap_or("");
+        let score = if snippet.label == prefix {
+            SNIPPET_TRIGGER
+        } else if first_word == prefix {
+            SNIPPET_FIRST_WORD
+        } else if snippet.label.starts_with(prefix) {
+            let typed = prefix.chars().count() as f32;
+            SNIPPET_PARTIAL + 2.0 * typed
+        } else {
+            continue;
+        };
+        let body = expand(snippet.body, context.indent, &context.unit);
+        out.push(snippet.label, &body[prefix.len()..], SuggestionKind::Snippet, score, ORDER_SNIPPET + index as u32);
+    }
+}
+
+fn snippet_fits_depth(context: &Context<'_>, depth: Option<usize>) -> bool {
+    match depth {
+        None => true,
+        Some(0) => context.indent.is_empty() && context.scan.open.is_empty(),
+        Some(depth) => context.scan.open.len() == depth,
+    }
+}
+
+/// Expands a snippet body: `\n` continues at the current indentation, `\t` is one unit.
+fn expand(body: &str, indent: &str, unit: &str) -> String {
+    let mut expanded = String::with_capacity(body.len() + 16);
+    for c in body.chars() {
+        match c {
+            '\n' => {
+                expanded.push('\n');
+                expanded.push_str(indent);
+            }
+            '\t' => expanded.push_str(unit),
+            _ => expanded.push(c),
+        }
+    }
+    expanded
+}
+
+/// In an empty document: the language's `main` skeleton (or a class, for Java).
+fn empty_document(context: &Context<'_>, out: &mut Candidates) {
+    let snippets = context.vocabulary.snippets;
+    let top_level: Vec<_> = snippets.iter().filter(|s| s.depth == Some(0)).collect();
+    let chosen =
+        if top_level.is_empty() { snippets.iter().filter(|s| s.label == "class").collect() } else { top_level };
+    for (index, snippet) in chosen.into_iter().enumerate() {
+        let body = expand(snippet.body, context.indent, &context.unit);
+        out.push(snippet.label, &body, SuggestionKind::Snippet, EMPTY_DOCUMENT_SNIPPET, ORDER_SNIPPET + index as u32);
+    }
+}
+
+/// At the end of a line that opens a block (`{`, or Python's `:`): a new line, indented one unit
+/// deeper; when the editor already closed the brace, the closing line too.
+fn block_continuation(context: &Context<'_>, out: &mut Candidates) {
+    let opener_line = context.line_before.trim_end();
+    let rest = context.line_after.trim();
+    let line_start = context.before.len() - context.line_before.len();
+    let brace_at_end = context.scan.open.last().is_some_and(|open| {
+        open.bracket == b'{'
+            && open.line == context.scan.cursor_line
+            && opener_line.ends_with('{')
+            && open.at + 1 == line_start + opener_line.len()
+    });
+    let python_block = context.lang.colon_blocks()
+        && opener_line.ends_with(':')
+        && opens_python_block(opener_line)
+        && !context.scan.open.iter().any(|open| open.line == context.scan.cursor_line);
+    if !(brace_at_end && (rest.is_empty() || rest.starts_with('}')) || python_block && rest.is_empty()) {
+        return;
+    }
+    let mut insert = format!("\n{}{}", context.indent, context.unit);
+    if brace_at_end && rest.starts_with('}') {
+        insert.push('\n');
+        insert.push_str(context.indent);
+    }
+    out.push("indent", &insert, SuggestionKind::Indent, INDENT_AFTER_OPENER, ORDER_OTHER);
+}
+
+fn opens_python_block(line: &str) -> bool {
+    let first = line.trim_start().split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap_or("");
+    PYTHON_BLOCK_KEYWORDS.contains(&first)
+}
+
+/// On a blank line right after a block opener, typed without its indentation: the indentation.
+fn blank_line_indent(context: &Context<'_>, out: &mut Candidates) {
+    if !context.line_before.trim().is_empty() || !context.line_after.trim().is_empty() {
+        return;
+    }
+    let earlier = &context.before[..context.before.len() - context.line_before.len()];
+    let Some(previous) = earlier.lines().rev().find(|line| !line.trim().is_empty()) else {
+        return;
+    };
+    let previous_end = previous.trim_end();
+    let opens = if context.lang.colon_blocks() {
+        previous_end.ends_with(':') && opens_python_block(previous_end)
+    } else {
+        previous_end.ends_with('{') && context.scan.open.last().is_some_and(|open| open.bracket == b'{')
+    };
+    if !opens {
+        return;
+    }
+    let previous_indent = &previous[..previous.len() - previous.trim_start_matches([' ', '\t']).len()];
+    let expected = format!("{previous_indent}{}", context.unit);
+    if let Some(missing) = expected.strip_prefix(context.line_before)
+        && !missing.is_empty()
+    {
+        out.push("indent", missing, SuggestionKind::Indent, BLANK_LINE_INDENT, ORDER_OTHER);
+    }
+}
+
+/// Closes the innermost bracket when nothing after the cursor does; also everything the line
+/// opened, when that is more than one bracket.
+fn close_brackets(context: &Context<'_>, nothing_typed: bool, out: &mut Candidates) {
+    let scan = &context.scan;
+    let Some(innermost) = scan.open.len().checked_sub(1) else {
+        return;
+    };
+    if scan.closed_later.get(innermost).copied().unwrap_or(true) {
+        return;
+    }
+    let open = scan.open[innermost];
+    let line = context.line_before.trim_end();
+    let line_end = context.before.len() - context.line_before.len() + line.len();
+    // A `{` is closed on its own line, after the block: only a brace opened earlier on this line
+    // and followed by something (`S { a: 1`) is worth closing here.
+    if open.bracket == b'$' || open.bracket == b'{' && (open.line != scan.cursor_line || open.at + 1 == line_end) {
+        return;
+    }
+    // After `,` or an operator, more is coming; `i++` and `i--` are complete, though.
+    let operator = [',', '=', '+', '-', '*', '/', '%', '<', '>', '&', '|', '!', '^', '~', '?', ':', '.'];
+    if nothing_typed && line.ends_with(operator) && !line.ends_with("++") && !line.ends_with("--") {
+        return;
+    }
+    let (single, all) =
+        if nothing_typed { (CLOSE_BRACKET, CLOSE_ALL_ON_LINE) } else { (CLOSE_AFTER_NAME, CLOSE_AFTER_NAME - 1.0) };
+    let closer = closing(open.bracket).to_string();
+    out.push(&closer, &closer, SuggestionKind::Bracket, single, ORDER_OTHER);
+    let on_line = closers_on_line(scan, innermost);
+    if on_line.chars().count() > 1 {
+        out.push(&on_line, &on_line, SuggestionKind::Bracket, all, ORDER_OTHER + 1);
+    }
+}
+
+fn closing(bracket: u8) -> char {
+    match bracket {
+        b'(' => ')',
+        b'[' => ']',
+        _ => '}',
+    }
+}
+
+/// The closers of the brackets opened on the cursor's line and still unclosed, innermost first,
+/// starting at `innermost`.
+fn closers_on_line(scan: &Scan<'_>, innermost: usize) -> String {
+    scan.open[..=innermost]
+        .iter()
+        .zip(&scan.closed_later)
+        .rev()
+        .take_while(|(open, closed)| !**closed && open.line == scan.cursor_line && open.bracket != b'$')
+        .map(|(open, _)| closing(open.bracket))
+        .collect()
+}
+
+/// In a string opened on this line and not closed on it: the closing quote, followed by the
+/// closers of the brackets the line opened around it.
+fn close_quote(context: &Context<'_>, literal: scan::StringLit, out: &mut Candidates) {
+    let scan = &context.scan;
+    if scan.string_closed_on_line || literal.start_line != scan.cursor_line {
+        return;
+    }
+    let mut insert = literal.closer.text();
+    if let Some(innermost) = scan.open.len().checked_sub(1)
+        && context.line_after.trim().is_empty()
+    {
+        insert.push_str(&closers_on_line(scan, innermost));
+    }
+    out.push(&insert, &insert, SuggestionKind::Bracket, CLOSE_QUOTE, ORDER_OTHER);
+}
+
+/// In a comment or string: words of the document that complete the typed one.
+fn words(context: &Context<'_>, out: &mut Candidates) {
+    let prefix = context.prefix;
+    if prefix.is_empty() {
+        return;
+    }
+    for (word, occurrences) in &context.scan.words {
+        out.push(word, &word[prefix.len()..], SuggestionKind::Word, name_score(occurrences), ORDER_NAME);
+    }
+}
+
+/// After a `#` at the start of a C or C++ line: the preprocessor directives, and an `#include`
+/// line once `include` is typed.
+fn directive(context: &Context<'_>, out: &mut Candidates) -> bool {
+    if !context.lang.preprocessor() || context.lead.trim() != "#" {
+        return false;
+    }
+    let prefix = context.prefix;
+    for (index, &directive) in context.vocabulary.directives.iter().enumerate() {
+        if directive.starts_with(prefix) && directive.len() > prefix.len() {
+            out.push(
+                directive,
+                &directive[prefix.len()..],
+                SuggestionKind::Keyword,
+                KEYWORD_AT_STATEMENT,
+                index as u32,
+            );
+        }
+    }
+    for (index, snippet) in context.vocabulary.snippets.iter().enumerate() {
+        if snippet.label == "include" && prefix == "include" {
+            out.push(
+                snippet.label,
+                &snippet.body[prefix.len()..],
+                SuggestionKind::Snippet,
+                SNIPPET_TRIGGER,
+                index as u32,
+            );
+        }
+    }
+    true
+}
+
+/// Inside `#include <`: the standard headers that complete what is typed, with the `>`.
+fn include_header(context: &Context<'_>, out: &mut Candidates) -> bool {
+    if !context.lang.preprocessor() {
+        return false;
+    }
+    let Some(typed) = context
+        .line_before
+        .trim_start()
+        .strip_prefix('#')
+        .and_then(|rest| rest.trim_start().strip_prefix("include"))
+        .and_then(|rest| rest.trim_start().strip_prefix('<'))
+    else {
+        return false;
+    };
+    if typed.contains('>') {
+        return false;
+    }
+    let closed = context.line_after.trim_start().starts_with('>');
+    for (index, &header) in context.vocabulary.headers.iter().enumerate() {
+        if header.starts_with(typed) && header.len() > typed.len() {
+            let insert = format!("{}{}", &header[typed.len()..], if closed { "" } else { ">" });
+            out.push(header, &insert, SuggestionKind::Builtin, BUILTIN, ORDER_BUILTIN + index as u32);
+        }
+    }
+    true
+}
+
+struct Candidate {
+    label: String,
+    insert: String,
+    kind: SuggestionKind,
+    score: f32,
+    order: u32,
+}
+
+#[derive(Default)]
+struct Candidates(Vec<Candidate>);
+
+impl Candidates {
+    fn push(&mut self, label: &str, insert: &str, kind: SuggestionKind, score: f32, order: u32) {
+        if insert.is_empty() {
+            return;
+        }
+        self.0.push(Candidate { label: label.to_owned(), insert: insert.to_owned(), kind, score, order });
+    }
+
+    /// The best `limit` candidates, best first, each insertion once.
+    fn ranked(mut self, limit: usize) -> Vec<Suggestion> {
+        self.0.sort_by(|a, b| {
+            b.score.total_cmp(&a.score).then(a.order.cmp(&b.order)).then_with(|| a.label.cmp(&b.label))
+        });
+        let mut items: Vec<Suggestion> = Vec::with_capacity(limit.min(self.0.len()));
+        for candidate in self.0 {
+            if items.len() == limit {
+                break;
+            }
+            if items.iter().any(|item| item.insert_text == candidate.insert) {
+                continue;
+            }
+            items.push(Suggestion { label: candidate.label, insert_text: candidate.insert, kind: candidate.kind });
+        }
+        items
+    }
+}

@@ -1,0 +1,55 @@
+// Completions from the server's POST /api/autocomplete, debounced, shown in CodeMirror's popup.
+// The server answers with text to insert at the cursor (it does not repeat the typed prefix).
+import { cpLength } from './ot.js';
+
+const DEBOUNCE_MS = 150;
+
+const KIND_TO_TYPE = {
+  keyword: 'keyword', function: 'function', method: 'method', variable: 'variable', class: 'class',
+  type: 'type', property: 'property', constant: 'constant', snippet: 'text', module: 'namespace',
+};
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function serverCompletions(getLanguage) {
+  return async (context) => {
+    const word = context.matchBefore(/[\p{L}\p{N}_$]+/u);
+    const before = context.state.sliceDoc(Math.max(0, context.pos - 1), context.pos);
+    if (!context.explicit && !word && !/[.:>]/.test(before)) return null;
+    await sleep(DEBOUNCE_MS);
+    if (context.aborted) return null;
+    const code = context.state.doc.toString();
+    const controller = new AbortController();
+    context.addEventListener?.('abort', () => controller.abort());
+    let answer;
+    try {
+      const res = await fetch('/api/autocomplete', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code, cursorPosition: cpLength(code.slice(0, context.pos)), language: getLanguage() }),
+        signal: controller.signal,
+      });
+      if (!res.ok) return null;
+      answer = await res.json();
+    } catch {
+      return null; // aborted or offline: no popup
+    }
+    const options = [];
+    const seen = new Set();
+    for (const s of answer.suggestions || []) {
+      if (!s || typeof s.insertText !== 'string' || s.insertText === '' || seen.has(s.insertText)) continue;
+      seen.add(s.insertText);
+      options.push({
+        label: s.label || s.insertText,
+        apply: s.insertText,
+        type: KIND_TO_TYPE[s.kind] || 'text',
+        detail: s.kind || undefined,
+      });
+    }
+    if (typeof answer.suggestion === 'string' && answer.suggestion !== '' && !seen.has(answer.suggestion)) {
+      options.unshift({ label: (word ? word.text : '') + answer.suggestion, apply: answer.suggestion, type: 'text' });
+    }
+    if (options.length === 0) return null;
+    return { from: context.pos, options, filter: false };
+  };
+}

@@ -1,0 +1,410 @@
+// End-to-end test: two Chromium pages pair-program through a real pairpad-server.
+// Run by tests/e2e/run.sh, which starts the server and sets:
+//   PAIRPAD_URL, PAIRPAD_BIN, PAIRPAD_PID_FILE, PAIRPAD_LOG, PAIRPAD__SERVER__PORT, DATABASE_URL,
+//   CHROMIUM (default /usr/bin/chromium).
+// The test kills the server with SIGKILL and restarts it itself (same port, same database).
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const artifacts = path.join(here, 'artifacts');
+mkdirSync(artifacts, { recursive: true });
+
+const BASE = required('PAIRPAD_URL');
+const TIMEOUT = 15000;
+
+function required(name) {
+  const v = process.env[name];
+  if (!v) {
+    console.error(`e2e: ${name} is not set; run tests/e2e/run.sh`);
+    process.exit(2);
+  }
+  return v;
+}
+
+// ---- small helpers --------------------------------------------------------------------------------
+
+let step = 'start';
+const log = (...args) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...args);
+const t0 = Date.now();
+
+class Failure extends Error {}
+
+function fail(message) {
+  throw new Failure(message);
+}
+
+function check(condition, message) {
+  if (!condition) fail(message);
+}
+
+/** Polls `probe` until it returns a truthy value; fails with `what` and the last value seen. */
+async function waitFor(what, probe, timeout = TIMEOUT) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      const seen = last instanceof Error ? last.message : JSON.stringify(last);
+      fail(`timed out after ${timeout / 1000}s waiting for ${what} (last seen: ${seen})`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function api(method, url, body) {
+  const res = await fetch(BASE + url, {
+    method,
+    headers: body ? { 'content-type': 'application/json' } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, json, text };
+}
+
+async function room(id) {
+  const r = await api('GET', `/api/rooms/${id}`);
+  check(r.status === 200, `GET /api/rooms/${id} answered ${r.status}: ${r.text}`);
+  return r.json;
+}
+
+const show = (s) => JSON.stringify(s);
+
+// ---- the server -----------------------------------------------------------------------------------
+
+function serverPid() {
+  return Number(readFileSync(required('PAIRPAD_PID_FILE'), 'utf8').trim());
+}
+
+async function healthy() {
+  try {
+    const res = await fetch(BASE + '/health');
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+async function killServer() {
+  process.kill(serverPid(), 'SIGKILL');
+  await waitFor('the killed server to stop answering', async () => !(await healthy()));
+}
+
+async function startServer() {
+  const out = openSync(required('PAIRPAD_LOG'), 'a');
+  const child = spawn(required('PAIRPAD_BIN'), [], { env: process.env, stdio: ['ignore', out, out], detached: true });
+  child.unref();
+  writeFileSync(required('PAIRPAD_PID_FILE'), String(child.pid));
+  await waitFor('the restarted server to answer /health', healthy, 30000);
+}
+
+// ---- pages ----------------------------------------------------------------------------------------
+
+const pageErrors = [];
+const consoleLines = new Map();
+
+async function openPage(browser, label, url) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const page = await context.newPage();
+  page.label = label;
+  const lines = [];
+  consoleLines.set(label, lines);
+  page.on('console', (m) => lines.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => pageErrors.push(`${label}: ${e.message}`));
+  page.setDefaultTimeout(TIMEOUT);
+  await page.goto(BASE + url);
+  return page;
+}
+
+const state = (page) =>
+  page.evaluate(() => {
+    const p = window.pairpad;
+    if (!p) return null;
+    return {
+      text: p.text(),
+      idle: p.client.idle,
+      revision: p.client.revision,
+      userId: p.client.userId,
+      connection: p.connection,
+      language: p.language,
+    };
+  });
+
+async function connected(page) {
+  return waitFor(`${page.label} to be connected`, async () => {
+    const s = await state(page);
+    return s && s.connection === 'connected' && s.idle ? s : false;
+  });
+}
+
+/** Waits until both pages are idle with the same text as the server, and returns that text. */
+async function converged(roomId, pages, what) {
+  return waitFor(what, async () => {
+    const states = await Promise.all(pages.map(state));
+    if (!states.every((s) => s && s.idle && s.connection === 'connected')) return false;
+    if (!states.every((s) => s.text === states[0].text)) return { differ: states.map((s) => s.text) };
+    const r = await room(roomId);
+    if (r.code !== states[0].text) return { server: r.code, pages: states[0].text };
+    return states[0].text;
+  }).then((v) => {
+    if (typeof v !== 'string') fail(`${what}: ${show(v)}`);
+    return v;
+  });
+}
+
+async function cursorAt(page, codePoint) {
+  await page.evaluate((n) => window.pairpad.setCursor(n), codePoint);
+}
+
+const cpLen = (s) => Array.from(s).length;
+
+/** Types text like a person: keys for ASCII, input events for the rest (emoji, CJK). */
+async function type(page, text, delay = 12) {
+  await page.keyboard.type(text, { delay });
+}
+
+/** Presses Enter for a new line, closing any completion popup first so Enter does not accept it. */
+async function newline(page) {
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Enter');
+}
+
+async function userNames(page) {
+  return page.$$eval('#users li .name', (els) => els.map((e) => e.textContent));
+}
+
+async function remoteCursor(page, userId) {
+  return page.$(`.pp-remote-cursor[data-user-id="${userId}"]`);
+}
+
+// ---- the test -------------------------------------------------------------------------------------
+
+async function run(browser) {
+  step = 'create a room from the home page';
+  const alice = await openPage(browser, 'alice', '/?name=Alice');
+  await alice.waitForSelector('#new-room');
+  await alice.selectOption('#new-language', 'python');
+  await Promise.all([alice.waitForURL(/\/r\/[0-9a-f-]{36}/), alice.click('#new-room')]);
+  const roomId = new URL(alice.url()).pathname.split('/')[2];
+  log('room', roomId);
+  const created = await room(roomId);
+  check(created.language === 'python', `the new room's language is ${show(created.language)}, not "python"`);
+  await connected(alice);
+
+  step = 'a second person joins by link';
+  const bob = await openPage(browser, 'bob', `/r/${roomId}?name=Bob`);
+  await connected(bob);
+  check((await state(bob)).language === 'python', 'Bob sees the python language');
+  const pages = [alice, bob];
+
+  step = 'each sees the other in the user list';
+  await waitFor('Alice to see Bob in the user list', async () => (await userNames(alice)).includes('Bob'));
+  await waitFor('Bob to see Alice in the user list', async () => (await userNames(bob)).includes('Alice'));
+
+  step = 'typing shows up on the other page';
+  await cursorAt(alice, 0);
+  await type(alice, 'x = 1');
+  await newline(alice);
+  await type(alice, 'y = 2');
+  await newline(alice);
+  let text = await converged(roomId, pages, 'the first lines to reach Bob and the server');
+  check(text === 'x = 1\ny = 2\n', `after Alice typed, the text is ${show(text)}`);
+
+  step = 'concurrent typing with emoji and CJK at different positions';
+  await cursorAt(alice, cpLen(text));
+  await cursorAt(bob, 0);
+  await Promise.all([type(alice, '# alpha 日本語 😀 café ü'), type(bob, '# beta 👍🏽 中文 🦀 한국어')]);
+  await newline(bob);
+  text = await converged(roomId, pages, 'concurrent edits to converge');
+  const expected = '# beta 👍🏽 中文 🦀 한국어\nx = 1\ny = 2\n# alpha 日本語 😀 café ü';
+  check(text === expected, `after concurrent typing the text is ${show(text)}, expected ${show(expected)}`);
+  log('converged:', show(text));
+
+  step = 'concurrent typing at the same position';
+  const at = cpLen('# beta 👍🏽 中文 🦀 한국어\nx = 1');
+  await cursorAt(alice, at);
+  await cursorAt(bob, at);
+  await Promise.all([type(alice, ' + 10🎉', 5), type(bob, ' - 20 漢字', 5)]);
+  text = await converged(roomId, pages, 'same-position concurrent edits to converge');
+  check(cpLen(text) === cpLen(expected) + cpLen(' + 10🎉') + cpLen(' - 20 漢字'), `lost characters: ${show(text)}`);
+  for (const ch of ['🎉', '漢', '字']) check(text.includes(ch), `${ch} is missing from ${show(text)}`);
+
+  step = 'remote cursors';
+  const [aliceId, bobId] = [(await state(alice)).userId, (await state(bob)).userId];
+  await cursorAt(alice, 3);
+  await cursorAt(bob, 7);
+  await waitFor("Bob's cursor on Alice's page", () => remoteCursor(alice, bobId));
+  await waitFor("Alice's cursor on Bob's page", () => remoteCursor(bob, aliceId));
+  const label = await (await remoteCursor(alice, bobId)).textContent();
+  check(label.includes('Bob'), `Bob's cursor is labelled ${show(label)}`);
+
+  step = 'autocomplete';
+  await autocomplete(roomId, alice, pages);
+
+  step = 'a language change shows on the other page';
+  await alice.selectOption('#language', 'rust');
+  await waitFor("Bob's page to switch to rust", async () => (await state(bob)).language === 'rust');
+  check((await bob.$eval('#language', (el) => el.value)) === 'rust', "Bob's language picker shows rust");
+  await waitFor('the server to store rust', async () => (await room(roomId)).language === 'rust');
+
+  step = 'a reload keeps the text';
+  const before = await converged(roomId, pages, 'the text before reloading');
+  await bob.reload();
+  await connected(bob);
+  check((await state(bob)).text === before, `after a reload Bob sees ${show((await state(bob)).text)}`);
+  check((await state(bob)).language === 'rust', 'after a reload Bob sees rust');
+  await waitFor('Alice to see exactly Alice and Bob after the reload', async () => {
+    const names = (await userNames(alice)).sort();
+    return names.length === 2 && names[0] === 'Alice' && names[1] === 'Bob';
+  });
+
+  step = 'killing the server (SIGKILL) with an edit in flight';
+  const acked = await converged(roomId, pages, 'the text before the kill');
+  await cursorAt(alice, cpLen(acked));
+  await cursorAt(bob, 0);
+  await type(alice, ' zz', 0); // not waiting for the ack: it may or may not be committed
+  await killServer();
+  log('server killed');
+  await Promise.all(
+    pages.map((p) =>
+      waitFor(`${p.label} to show that the connection is lost`, async () => {
+        const s = await state(p);
+        return s.connection === 'reconnecting' || s.connection === 'disconnected';
+      }),
+    ),
+  );
+  step = 'editing while the server is down';
+  await type(alice, ' offA 🙂');
+  await type(bob, 'offB 😎 ');
+  check(!(await state(alice)).idle && !(await state(bob)).idle, 'both pages know they have unsaved edits');
+  await Promise.all(pages.map((p) => screenshot(p, 'offline')));
+
+  step = 'restarting the server (same port, same database)';
+  await startServer();
+  log('server restarted');
+  text = await converged(roomId, pages, 'both pages to reconnect and converge after the restart');
+  const afterRestart = 'offB 😎 ' + acked + ' zz offA 🙂';
+  check(text === afterRestart, `after the restart the text is ${show(text)}, expected ${show(afterRestart)}`);
+  check((await room(roomId)).language === 'rust', 'the language survived the restart');
+
+  step = 'editing after the restart';
+  await cursorAt(alice, cpLen(text));
+  await cursorAt(bob, 0);
+  await Promise.all([type(alice, ' after 🚀'), type(bob, 'again ✨ ')]);
+  text = await converged(roomId, pages, 'edits after the restart to converge');
+  check(text === 'again ✨ ' + afterRestart + ' after 🚀', `after editing again the text is ${show(text)}`);
+  await waitFor('both users in both lists after the restart', async () =>
+    (await Promise.all(pages.map(userNames))).every((n) => n.includes('Alice') && n.includes('Bob')),
+  );
+  await cursorAt(alice, 5);
+  await cursorAt(bob, 9);
+  await waitFor("Bob's cursor on Alice's page after the restart", async () =>
+    remoteCursor(alice, (await state(bob)).userId),
+  );
+
+  step = 'screenshots';
+  await Promise.all(pages.map((p) => screenshot(p, 'final')));
+
+  step = 'honest state for a room that does not exist';
+  const missing = '00000000-0000-4000-8000-000000000000';
+  check((await api('GET', `/api/rooms/${missing}`)).status === 404, 'GET of an unknown room is a 404');
+  const carol = await openPage(browser, 'carol', `/r/${missing}`);
+  await waitFor('the room-not-found message', async () => {
+    const overlay = await carol.$('#overlay:not([hidden])');
+    return overlay && (await overlay.textContent()).includes('Room not found');
+  });
+  check((await state(carol)).connection === 'not_found', 'the indicator says the room was not found');
+  await screenshot(carol, 'not-found');
+
+  step = 'done';
+  check(pageErrors.length === 0, `uncaught errors in the pages: ${pageErrors.join('; ')}`);
+  log('text at the end:', show(text));
+}
+
+async function autocomplete(roomId, page, pages) {
+  const base = await converged(roomId, pages, 'the text before autocomplete');
+  await cursorAt(page, cpLen(base));
+  await newline(page);
+  const code = base + '\npri';
+  const api_ = await api('POST', '/api/autocomplete', { code, cursorPosition: cpLen(code), language: 'python' });
+  check(api_.status === 200, `POST /api/autocomplete answered ${api_.status}: ${api_.text}`);
+  const candidates = new Set([...(api_.json.suggestions || []).map((s) => s.insertText), api_.json.suggestion].filter(Boolean));
+  await type(page, 'pri', 30);
+  if (candidates.size === 0) {
+    log('autocomplete: the server suggests nothing for "pri" in python; popup not checked');
+  } else {
+    await page.waitForSelector('.cm-tooltip-autocomplete li', { timeout: TIMEOUT });
+    await page.waitForTimeout(150); // CodeMirror ignores Enter for 75 ms after the popup opens
+    await page.keyboard.press('Enter');
+    const after = await waitFor('the completion to be inserted', async () => {
+      const s = await state(page);
+      return s.text !== code && s.text;
+    });
+    const inserted = after.startsWith(code) ? after.slice(code.length) : null;
+    check(inserted !== null && candidates.has(inserted), `accepting a completion gave ${show(after)}; candidates ${show([...candidates])}`);
+    log('autocomplete inserted', show(inserted));
+  }
+  // Remove what this step typed, so later expectations stay simple.
+  const now = await converged(roomId, pages, 'the completion to reach everyone');
+  await page.evaluate((n) => window.pairpad.setCursor(n.from, n.to), { from: cpLen(base), to: cpLen(now) });
+  await page.keyboard.press('Backspace');
+  const back = await converged(roomId, pages, 'the undone completion to reach everyone');
+  check(back === base, `after deleting the completion the text is ${show(back)}`);
+}
+
+async function screenshot(page, name) {
+  try {
+    await page.screenshot({ path: path.join(artifacts, `${page.label}-${name}.png`) });
+  } catch (e) {
+    console.error(`e2e: screenshot ${page.label}-${name} failed: ${e.message}`);
+  }
+}
+
+// ---- main -----------------------------------------------------------------------------------------
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+let status = 0;
+try {
+  await run(browser);
+  console.log('e2e: PASS');
+} catch (e) {
+  status = 1;
+  console.error(`e2e: FAIL at step "${step}": ${e instanceof Failure ? e.message : e.stack || e}`);
+  for (const context of browser.contexts()) {
+    for (const page of context.pages()) {
+      await screenshot(page, 'failure');
+      console.error(`--- console of ${page.label} (last 30 lines)`);
+      for (const line of (consoleLines.get(page.label) || []).slice(-30)) console.error('  ' + line);
+    }
+  }
+  if (pageErrors.length) console.error('uncaught errors in the pages:\n  ' + pageErrors.join('\n  '));
+} finally {
+  await browser.close().catch(() => {});
+}
+process.exit(status);
