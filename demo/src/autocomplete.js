@@ -4,10 +4,14 @@ import { cpLength } from './ot.js';
 
 const DEBOUNCE_MS = 150;
 
+// The server's kinds (keyword, builtin, identifier, snippet, bracket, indent, completion, word)
+// as CodeMirror's icon types.
 const KIND_TO_TYPE = {
-  keyword: 'keyword', function: 'function', method: 'method', variable: 'variable', class: 'class',
-  type: 'type', property: 'property', constant: 'constant', snippet: 'text', module: 'namespace',
+  keyword: 'keyword', builtin: 'function', identifier: 'variable', snippet: 'text', completion: 'text',
+  word: 'text', function: 'function', method: 'method', variable: 'variable', class: 'class', type: 'type',
 };
+// Closing brackets and indentation are CodeMirror's job while typing; offer them only on request.
+const ONLY_WHEN_ASKED = new Set(['bracket', 'indent']);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -15,7 +19,7 @@ export function serverCompletions(getLanguage) {
   return async (context) => {
     const word = context.matchBefore(/[\p{L}\p{N}_$]+/u);
     const before = context.state.sliceDoc(Math.max(0, context.pos - 1), context.pos);
-    if (!context.explicit && !word && !/[.:>]/.test(before)) return null;
+    if (!context.explicit && !word && before !== '.') return null;
     await sleep(DEBOUNCE_MS);
     if (context.aborted) return null;
     const code = context.state.doc.toString();
@@ -39,6 +43,7 @@ export function serverCompletions(getLanguage) {
     for (const s of answer.suggestions || []) {
       if (!s || typeof s.insertText !== 'string' || s.insertText === '' || seen.has(s.insertText)) continue;
       seen.add(s.insertText);
+      if (!context.explicit && ONLY_WHEN_ASKED.has(s.kind)) continue;
       options.push({
         label: s.label || s.insertText,
         apply: s.insertText,
@@ -46,8 +51,9 @@ export function serverCompletions(getLanguage) {
         detail: s.kind || undefined,
       });
     }
-    if (typeof answer.suggestion === 'string' && answer.suggestion !== '' && !seen.has(answer.suggestion)) {
-      options.unshift({ label: (word ? word.text : '') + answer.suggestion, apply: answer.suggestion, type: 'text' });
+    const best = answer.suggestion;
+    if (typeof best === 'string' && best !== '' && !seen.has(best) && (context.explicit || options.length > 0)) {
+      options.unshift({ label: (word ? word.text : '') + best, apply: best, type: 'text' });
     }
     if (options.length === 0) return null;
     return { from: context.pos, options, filter: false };

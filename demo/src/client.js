@@ -43,6 +43,7 @@ export class OTClient {
     this.reconnectInit = null; // { revision, code } of the init that started a resync
     this.discardPending = false;
     this.waitingSince = 0; // when the unacknowledged operation was last sent (ms), 0 if none
+    this.recoveries = []; // how each reconnect with unacknowledged work was resolved (diagnostics)
   }
 
   /** 'synchronized' | 'awaiting_confirm' | 'awaiting_with_buffer', as in ot.js. */
@@ -89,6 +90,7 @@ export class OTClient {
           this.onRejected(msg);
           return true;
         }
+        if (msg.code === 'rate_limited') this.resendLater();
         return false;
       default:
         return false;
@@ -159,6 +161,7 @@ export class OTClient {
     if (rn === this.revision && code === this.shadow && ackRevision > rn) {
       // Nobody committed anything while we were away, ours included: the server transformed our
       // operation over exactly what we have seen. Carry on as if nothing happened.
+      this.recoveries.push('resent');
       this.phase = 'live';
       for (const m of queue) this.dispatch(m);
       this.onAck({ revision: ackRevision, opId: this.outstanding.sent.opId });
@@ -166,6 +169,7 @@ export class OTClient {
     }
     if (ackRevision === rn && rn === this.revision + 1 && code === this.outstanding.op.apply(this.shadow)) {
       // Ours was the only operation committed while we were away.
+      this.recoveries.push('already-committed');
       this.phase = 'live';
       this.onAck({ revision: ackRevision, opId: this.outstanding.sent.opId });
       for (const m of queue) this.dispatch(m);
@@ -176,9 +180,11 @@ export class OTClient {
     const committed = this.outstanding.op.apply(this.shadow);
     const mine = this.buffer || TextOperation.diff(committed, committed);
     if (ackRevision <= rn) {
+      this.recoveries.push('rebase-on-init');
       this.rebase(code, rn, committed, mine, queue);
       return;
     }
+    this.recoveries.push('rebase-on-snapshot');
     this.phase = 'snapshot';
     this.queue = queue;
     this.transport.fetchSnapshot().then(
@@ -222,6 +228,7 @@ export class OTClient {
       const queue = this.queue;
       this.queue = [];
       this.reconnectInit = null;
+      this.recoveries.push('refused:' + msg.code);
       if (msg.code === 'stale_revision') {
         // We cannot tell whether it was committed: keep what was never sent (the buffer).
         const base = this.outstanding.op.apply(this.shadow);
@@ -240,6 +247,21 @@ export class OTClient {
       this.notify('rejected', msg);
       this.transport.reconnect('operation rejected: ' + msg.code);
     }
+  }
+
+  /**
+   * The server dropped a message (rate limit): if it was our operation, no ack will come. Sending
+   * it again with the same opId and base revision is safe either way.
+   */
+  resendLater(delay = 1000) {
+    const pending = this.outstanding;
+    if (!pending || this.phase !== 'live') return;
+    setTimeout(() => {
+      if (this.outstanding === pending && this.phase === 'live') {
+        this.waitingSince = Date.now();
+        this.transport.send({ type: 'operation', ...pending.sent });
+      }
+    }, delay);
   }
 
   // ---- the ot.js state machine ------------------------------------------------------------------

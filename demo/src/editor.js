@@ -23,7 +23,10 @@ function splitsPair(text, i) {
   return i > 0 && i < text.length && isHigh(text.charCodeAt(i - 1)) && isLow(text.charCodeAt(i));
 }
 
-/** A CodeMirror change set (UTF-16, on `oldText`) as a protocol operation (code points). */
+/**
+ * A CodeMirror change set (UTF-16, on `oldText`) as a protocol operation (code points).
+ * `newText()` gives the text after the change, needed only in the rare fallback.
+ */
 export function changesToOperation(changes, oldText, newText) {
   const op = new TextOperation();
   let at = 0;
@@ -37,7 +40,7 @@ export function changesToOperation(changes, oldText, newText) {
   });
   op.retain(cpLength(oldText.slice(at)));
   // A change that cuts a surrogate pair cannot be said in code points: describe the result.
-  return clean ? op : TextOperation.diff(oldText, newText);
+  return clean ? op : TextOperation.diff(oldText, newText());
 }
 
 /** A protocol operation as CodeMirror change specs on `text`. */
@@ -74,7 +77,7 @@ export function createEditor(parent, { onLocalOperation, onSelection, completion
   const listener = EditorView.updateListener.of((update) => {
     for (const tr of update.transactions) {
       if (tr.docChanged && tr.annotation(remoteChange) === undefined) {
-        onLocalOperation(changesToOperation(tr.changes, tr.startState.doc.toString(), tr.newDoc.toString()));
+        onLocalOperation(changesToOperation(tr.changes, tr.startState.doc.toString(), () => tr.newDoc.toString()));
       }
     }
     if (update.selectionSet || update.docChanged || update.focusChanged) onSelection();

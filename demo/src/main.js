@@ -159,9 +159,16 @@ function showRoom(roomId) {
       }
     },
   };
+  const trace = []; // the last protocol messages, for debugging: window.pairpad.trace
+  const traced = (direction, msg) => {
+    if (msg.type === 'ping' || msg.type === 'pong') return;
+    trace.push(`${new Date().toISOString().slice(11, 23)} ${direction} ${JSON.stringify(msg).slice(0, 300)}`);
+    if (trace.length > 300) trace.shift();
+  };
   const transport = {
     send(msg) {
       if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+      traced('>', msg);
       ws.send(JSON.stringify(msg));
       return true;
     },
@@ -274,6 +281,7 @@ function showRoom(roomId) {
   // ---- the socket ----
   function handle(msg) {
     lastMessage = Date.now();
+    traced('<', msg);
     if (client.onMessage(msg)) {
       if (msg.type === 'init') {
         attempt = 0;
@@ -365,6 +373,7 @@ function showRoom(roomId) {
   }
 
   function closed(code, reason) {
+    trace.push(`closed: ${code} ${reason || ''}`);
     ws = null;
     client.onClose();
     users = new Map();
@@ -401,6 +410,7 @@ function showRoom(roomId) {
 
   function reconnect(reason) {
     console.warn('pairpad: reconnecting:', reason);
+    trace.push(`reconnect: ${reason}`);
     if (ws) {
       const socket = ws;
       ws = null;
@@ -475,6 +485,7 @@ function showRoom(roomId) {
     roomId,
     client,
     editor,
+    trace,
     text: () => editor.text(),
     setCursor: (anchor, head) => editor.setCursor(anchor, head),
     get connection() {

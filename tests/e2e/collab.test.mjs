@@ -153,17 +153,21 @@ async function connected(page) {
 
 /** Waits until both pages are idle with the same text as the server, and returns that text. */
 async function converged(roomId, pages, what) {
-  return waitFor(what, async () => {
-    const states = await Promise.all(pages.map(state));
-    if (!states.every((s) => s && s.idle && s.connection === 'connected')) return false;
-    if (!states.every((s) => s.text === states[0].text)) return { differ: states.map((s) => s.text) };
-    const r = await room(roomId);
-    if (r.code !== states[0].text) return { server: r.code, pages: states[0].text };
-    return states[0].text;
-  }).then((v) => {
-    if (typeof v !== 'string') fail(`${what}: ${show(v)}`);
-    return v;
-  });
+  let seen = null; // what the last look found, for the failure message
+  try {
+    return await waitFor(what, async () => {
+      const states = await Promise.all(pages.map(state));
+      seen = { pages: states.map((s) => s && [s.connection, s.idle ? 'idle' : 'busy', s.revision, s.text]) };
+      if (!states.every((s) => s && s.idle && s.connection === 'connected')) return false;
+      if (!states.every((s) => s.text === states[0].text)) return false;
+      const r = await room(roomId);
+      seen.server = [r.revision, r.code];
+      return r.code === states[0].text ? states[0].text : false;
+    });
+  } catch (e) {
+    if (e instanceof Failure && seen) fail(`${e.message}; last look: ${show(seen)}`);
+    throw e;
+  }
 }
 
 async function cursorAt(page, codePoint) {
@@ -297,6 +301,9 @@ async function run(browser) {
   await startServer();
   log('server restarted');
   text = await converged(roomId, pages, 'both pages to reconnect and converge after the restart');
+  for (const p of pages) {
+    log(`${p.label} resolved its unacknowledged work by:`, (await p.evaluate(() => window.pairpad.client.recoveries)).join(', '));
+  }
   const afterRestart = 'offB 😎 ' + acked + ' zz offA 🙂';
   check(text === afterRestart, `after the restart the text is ${show(text)}, expected ${show(afterRestart)}`);
   check((await room(roomId)).language === 'rust', 'the language survived the restart');
@@ -401,6 +408,9 @@ try {
       await screenshot(page, 'failure');
       console.error(`--- console of ${page.label} (last 30 lines)`);
       for (const line of (consoleLines.get(page.label) || []).slice(-30)) console.error('  ' + line);
+      const trace = await page.evaluate(() => (window.pairpad ? window.pairpad.trace.slice(-40) : [])).catch(() => []);
+      console.error(`--- protocol trace of ${page.label} (last 40 messages)`);
+      for (const line of trace) console.error('  ' + line);
     }
   }
   if (pageErrors.length) console.error('uncaught errors in the pages:\n  ' + pageErrors.join('\n  '));

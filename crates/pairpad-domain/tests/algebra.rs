@@ -1,5 +1,7 @@
 //! Property tests of the OT algebra and a replay of a real editing trace through a room.
 
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
 use pairpad_domain::{
     Component, Edit, EditOutcome, Language, Room, RoomId, RoomLimits, TextOperation, Timestamp, UserId,
 };

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage as Message, CloseCode, CloseReason, ProtocolError};
+use bytestring::ByteString;
 use futures_util::StreamExt;
 use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
 
@@ -53,11 +54,12 @@ async fn run(
             reason
         }
         Err((code, message, close_code)) => {
-            let _ = session.text(wire::error(code, &message)).await;
+            let _ =
+                tokio::time::timeout(hub.settings().client_timeout, session.text(wire::error(code, &message))).await;
             close(close_code, &message)
         }
     };
-    let _ = session.close(reason).await;
+    let _ = tokio::time::timeout(hub.settings().client_timeout, session.close(reason)).await;
 }
 
 type Refusal = (&'static str, String, u16);
@@ -166,7 +168,7 @@ impl<'a> Connection<'a> {
             tokio::select! {
                 frame = inbox.frames.recv() => match frame {
                     Some(frame) => {
-                        if self.session.text(frame).await.is_err() {
+                        if !self.write(frame).await {
                             return None;
                         }
                     }
@@ -221,7 +223,7 @@ impl<'a> Connection<'a> {
         let user = self.user;
         let command = match message {
             ClientMessage::Ping => {
-                let _ = self.session.text(wire::pong()).await;
+                self.write(wire::pong().into()).await;
                 return Next::Continue;
             }
             ClientMessage::Operation { .. } | ClientMessage::CodeUpdate { .. } if !self.ops.allow() => {
@@ -274,7 +276,14 @@ impl<'a> Connection<'a> {
     }
 
     async fn reply_error(&mut self, code: &str, message: &str) {
-        let _ = self.session.text(wire::error(code, message)).await;
+        self.write(wire::error(code, message).into()).await;
+    }
+
+    /// Writes a frame, giving up (and so ending the connection) when a client that stopped
+    /// reading leaves it unsent for the client timeout.
+    async fn write(&mut self, frame: ByteString) -> bool {
+        let limit = self.hub.settings().client_timeout;
+        matches!(tokio::time::timeout(limit, self.session.text(frame)).await, Ok(Ok(())))
     }
 }
 

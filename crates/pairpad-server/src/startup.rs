@@ -169,7 +169,7 @@ fn metrics_handle() -> PrometheusHandle {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_ops".into()), &sizes));
-            match builder.and_then(|b| b.install_recorder().map_err(Into::into)) {
+            match builder.and_then(|b| b.install_recorder()) {
                 Ok(handle) => handle,
                 // Another recorder is installed (an embedding program's): render an empty page.
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),

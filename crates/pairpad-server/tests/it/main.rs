@@ -1,1 +1,9 @@
+//! The server's integration tests, over real HTTP and WebSocket connections to a server on port 0,
+//! against each store (PostgreSQL when `PAIRPAD_TEST_POSTGRES` is set).
 
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+mod api;
+mod crash;
+mod helpers;
+mod realtime;

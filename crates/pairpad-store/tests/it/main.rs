@@ -1,6 +1,8 @@
 //! The `RoomRepo` contract, run unchanged against every adapter: in memory, SQLite in a temporary
 //! file, and PostgreSQL in a fresh database per test (when `PAIRPAD_TEST_POSTGRES` is set).
 
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
 mod contract;
 
 use std::sync::Arc;

@@ -65,8 +65,9 @@ pub struct ModelSettings {
     pub endpoint: String,
     /// The model name sent with each request.
     pub model: String,
-    /// The name of the environment variable holding the API key, if the server wants one. The key
-    /// is read once, when the suggester is built, and is never logged.
+    /// The name of the environment variable holding the API key, sent as a bearer token. The key
+    /// is read once, when the suggester is built, and is never logged; when the variable is unset
+    /// or empty, requests go without a key (and a warning is logged at construction).
     pub api_key_env: Option<String>,
     /// Which endpoint to call.
     pub api: ModelApi,
@@ -115,9 +116,6 @@ pub enum ModelSetupError {
     /// The endpoint needs TLS, which this build leaves out.
     #[error("the model endpoint `{0}` uses https, which this build does not support; use a local http:// endpoint")]
     TlsUnsupported(String),
-    /// The variable named for the API key is unset, empty or not Unicode.
-    #[error("the environment variable `{0}` that should hold the model API key is not set")]
-    MissingApiKey(String),
     /// A zero timeout would never let the model answer.
     #[error("the model timeout must be longer than zero")]
     ZeroTimeout,
@@ -189,13 +187,7 @@ impl ModelSuggester {
             ModelApi::Completions => "/v1/completions",
             ModelApi::Chat => "/v1/chat/completions",
         };
-        let api_key = match &settings.api_key_env {
-            None => None,
-            Some(name) => match std::env::var(name) {
-                Ok(key) if !key.trim().is_empty() => Some(ApiKey(key.trim().to_owned())),
-                _ => return Err(ModelSetupError::MissingApiKey(name.clone())),
-            },
-        };
+        let api_key = settings.api_key_env.as_deref().and_then(read_api_key);
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
@@ -300,6 +292,19 @@ impl Suggester for ModelSuggester {
                 tracing::debug!(room = ?request.room(), %failure, "no model suggestion; answering with the fallback");
                 rules
             }
+        }
+    }
+}
+
+/// The key in the environment variable `name`. Local model servers need none, so an unset
+/// variable is worth a warning (a misspelt name would otherwise only show as failed calls) but
+/// not a refusal to start.
+fn read_api_key(name: &str) -> Option<ApiKey> {
+    match std::env::var(name) {
+        Ok(key) if !key.trim().is_empty() => Some(ApiKey(key.trim().to_owned())),
+        _ => {
+            tracing::warn!(variable = name, "the model API key variable is not set; calling the model without a key");
+            None
         }
     }
 }

@@ -1,9 +1,9 @@
 //! The rule-based suggester: deterministic, no I/O, bounded work.
 //!
-//! It reads the text around the cursor ([`scan`]), decides what the user is doing there (typing a
-//! name, a member after `.`, a preprocessor directive, prose in a comment or string, or nothing
-//! yet at the end of a block opener) and ranks what fits from the language's vocabulary
-//! ([`lang`]) and the document's own words.
+//! It scans a window of text around the cursor (`scan`), decides what the user is doing there
+//! (typing a name, a member after `.`, a preprocessor directive, prose in a comment or string, or
+//! nothing yet at the end of a block opener) and ranks what fits from the language's vocabulary
+//! (`lang`) and the document's own words.
 //!
 //! Scores are on one scale so that every kind of candidate competes fairly; the constants below
 //! are tuned so that a keyword beats a rarely used name, while a name used often and nearby beats
@@ -11,6 +11,8 @@
 
 mod lang;
 mod scan;
+
+use std::borrow::Cow;
 
 use async_trait::async_trait;
 use pairpad_domain::{Suggester, Suggestion, SuggestionKind, SuggestionRequest, Suggestions};
@@ -74,7 +76,7 @@ impl RuleSuggester {
     pub fn suggest_now(&self, request: &SuggestionRequest) -> Suggestions {
         let lang = Lang::from_name(request.language().as_str());
         let code = request.code();
-        let cursor = request.cursor_byte();
+        let cursor = byte_offset(code, request.cursor());
         let blank_document = code.trim().is_empty();
         let (start, end) = window(code, cursor, WINDOW_BEFORE, WINDOW_AFTER);
         let text = &code[start..end];
@@ -89,6 +91,35 @@ impl Suggester for RuleSuggester {
     async fn suggest(&self, request: &SuggestionRequest) -> Suggestions {
         self.suggest_now(request)
     }
+}
+
+/// The byte offset of code point number `chars` of `text` (its length when there are fewer).
+///
+/// The one pass over the document the rules cannot avoid, so it is made cheap: it counts the
+/// bytes that start a code point a chunk at a time, which compiles to vector instructions.
+fn byte_offset(text: &str, chars: usize) -> usize {
+    const CHUNK: usize = 64;
+    let starts_code_point = |byte: &u8| byte & 0xC0 != 0x80;
+    let bytes = text.as_bytes();
+    let mut remaining = chars;
+    let mut offset = 0;
+    while let Some(chunk) = bytes.get(offset..offset + CHUNK) {
+        let starts = chunk.iter().filter(|byte| starts_code_point(byte)).count();
+        if starts > remaining {
+            break;
+        }
+        remaining -= starts;
+        offset += CHUNK;
+    }
+    for (index, byte) in bytes[offset..].iter().enumerate() {
+        if starts_code_point(byte) {
+            if remaining == 0 {
+                return offset + index;
+            }
+            remaining -= 1;
+        }
+    }
+    bytes.len()
 }
 
 /// The byte range of `code` to scan around `cursor`: at most `before` bytes before it, starting
@@ -136,7 +167,7 @@ struct Context<'a> {
     scan: Scan<'a>,
 }
 
-fn complete(lang: Lang, text: &str, cursor: usize, blank_document: bool, out: &mut Candidates) {
+fn complete<'a>(lang: Lang, text: &'a str, cursor: usize, blank_document: bool, out: &mut Candidates<'a>) {
     let before = &text[..cursor];
     let after = &text[cursor..];
     let line_before = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
@@ -222,23 +253,24 @@ fn after_member_access(lead: &str) -> bool {
         return false;
     }
     // `1.` is a number, not an object.
-    let token: Vec<char> = object.chars().rev().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<Vec<_>>();
-    !(token.iter().all(char::is_ascii_digit) && !token.is_empty())
+    let object_start = object.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_').len();
+    let token = &object[object_start..];
+    token.is_empty() || !token.chars().all(|c| c.is_ascii_digit())
 }
 
 /// Whether a statement may start after `lead`: at the start of a line, after `;`, `{` or `}`,
 /// after a Python `:`, after a C-like `if (...)`, or after modifiers such as `pub` or `export`.
 fn statement_position(lead: &str, lang: Lang) -> bool {
-    let mut rest = lead.trim_end();
-    loop {
-        let Some(stripped) = MODIFIERS
+    fn strip_modifier(text: &str, lang: Lang) -> Option<&str> {
+        MODIFIERS
             .iter()
-            .chain(["else", "do"].iter())
-            .find_map(|word| rest.strip_suffix(word).filter(|before| !ends_with_ident_char(before, lang)))
-        else {
-            break;
-        };
-        rest = stripped.trim_end();
+            .chain(&["else", "do"])
+            .find_map(|word| text.strip_suffix(word).filter(|before| !ends_with_ident_char(before, lang)))
+            .map(str::trim_end)
+    }
+    let mut rest = lead.trim_end();
+    while let Some(stripped) = strip_modifier(rest, lang) {
+        rest = stripped;
     }
     match rest.chars().last() {
         None | Some(';' | '{' | '}') => true,
@@ -260,7 +292,7 @@ fn name_score(occurrences: &Occurrences) -> f32 {
     NAME_BASE + frequency + proximity
 }
 
-fn keywords(context: &Context<'_>, out: &mut Candidates) {
+fn keywords<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
     let prefix = context.prefix;
     let short = prefix.chars().count() <= 2;
     for (index, &(keyword, place)) in context.vocabulary.keywords.iter().enumerate() {
@@ -277,32 +309,38 @@ fn keywords(context: &Context<'_>, out: &mut Candidates) {
 }
 
 /// Names from the document, and built-ins (which rank higher when the document uses them).
-fn names_and_builtins(context: &Context<'_>, out: &mut Candidates) {
+fn names_and_builtins<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
     let prefix = context.prefix;
-    let mut names = context.scan.identifiers.clone();
+    let names = &context.scan.identifiers;
+    let mut merged = Vec::new();
     for (index, &builtin) in context.vocabulary.builtins.iter().enumerate() {
         let name = builtin.trim_end_matches('!');
         if !name.starts_with(prefix) || builtin.len() == prefix.len() {
             continue;
         }
-        let used = names.remove(name).map_or(0.0, |occurrences| name_score(&occurrences) + 2.0);
+        let used = names.get(name).map_or(0.0, |occurrences| name_score(occurrences) + 2.0);
+        merged.push(name);
         let score = BUILTIN.max(used);
         out.push(builtin, &builtin[prefix.len()..], SuggestionKind::Builtin, score, ORDER_BUILTIN + index as u32);
     }
-    for (name, occurrences) in &names {
-        out.push(name, &name[prefix.len()..], SuggestionKind::Identifier, name_score(occurrences), ORDER_NAME);
+    for (&name, occurrences) in names {
+        if !merged.contains(&name) {
+            out.push(name, &name[prefix.len()..], SuggestionKind::Identifier, name_score(occurrences), ORDER_NAME);
+        }
     }
 }
 
 /// After `.`, `::` or `->`: names used as members in the document, then common member names.
-fn members(context: &Context<'_>, out: &mut Candidates) {
+fn members<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
     let prefix = context.prefix;
-    let mut names = context.scan.identifiers.clone();
+    let names = &context.scan.identifiers;
+    let mut merged = Vec::new();
     for (index, &member) in context.vocabulary.members.iter().enumerate() {
         if !member.starts_with(prefix) || member.len() == prefix.len() {
             continue;
         }
-        let used = names.remove(member).map_or(0.0, |occurrences| member_score(&occurrences));
+        let used = names.get(member).map_or(0.0, member_score);
+        merged.push(member);
         let score = MEMBER_BUILTIN.max(used);
         out.push(member, &member[prefix.len()..], SuggestionKind::Builtin, score, ORDER_BUILTIN + index as u32);
     }
@@ -311,14 +349,17 @@ fn members(context: &Context<'_>, out: &mut Candidates) {
         for (index, &builtin) in context.vocabulary.builtins.iter().enumerate() {
             let name = builtin.trim_end_matches('!');
             if name.starts_with(prefix) && builtin.len() > prefix.len() {
-                let score = names.remove(name).map_or(MEMBER_BUILTIN, |occurrences| member_score(&occurrences));
+                let score = names.get(name).map_or(MEMBER_BUILTIN, member_score);
+                merged.push(name);
                 let order = ORDER_BUILTIN + context.vocabulary.members.len() as u32 + index as u32;
                 out.push(builtin, &builtin[prefix.len()..], SuggestionKind::Builtin, score, order);
             }
         }
     }
-    for (name, occurrences) in &names {
-        out.push(name, &name[prefix.len()..], SuggestionKind::Identifier, member_score(occurrences), ORDER_NAME);
+    for (&name, occurrences) in names {
+        if !merged.contains(&name) {
+            out.push(name, &name[prefix.len()..], SuggestionKind::Identifier, member_score(occurrences), ORDER_NAME);
+        }
     }
 }
 
@@ -326,7 +367,7 @@ fn member_score(occurrences: &Occurrences) -> f32 {
     name_score(occurrences) + if occurrences.as_member { MEMBER_NAME_BONUS } else { 0.0 }
 }
 
-fn snippets(context: &Context<'_>, out: &mut Candidates) {
+fn snippets<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
     if !context.statement {
         return;
     }
@@ -347,7 +388,13 @@ fn snippets(context: &Context<'_>, out: &mut Candidates) {
             continue;
         };
         let body = expand(snippet.body, context.indent, &context.unit);
-        out.push(snippet.label, &body[prefix.len()..], SuggestionKind::Snippet, score, ORDER_SNIPPET + index as u32);
+        out.push(
+            snippet.label,
+            body[prefix.len()..].to_owned(),
+            SuggestionKind::Snippet,
+            score,
+            ORDER_SNIPPET + index as u32,
+        );
     }
 }
 
@@ -376,20 +423,20 @@ fn expand(body: &str, indent: &str, unit: &str) -> String {
 }
 
 /// In an empty document: the language's `main` skeleton (or a class, for Java).
-fn empty_document(context: &Context<'_>, out: &mut Candidates) {
+fn empty_document<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
     let snippets = context.vocabulary.snippets;
     let top_level: Vec<_> = snippets.iter().filter(|s| s.depth == Some(0)).collect();
     let chosen =
         if top_level.is_empty() { snippets.iter().filter(|s| s.label == "class").collect() } else { top_level };
     for (index, snippet) in chosen.into_iter().enumerate() {
         let body = expand(snippet.body, context.indent, &context.unit);
-        out.push(snippet.label, &body, SuggestionKind::Snippet, EMPTY_DOCUMENT_SNIPPET, ORDER_SNIPPET + index as u32);
+        out.push(snippet.label, body, SuggestionKind::Snippet, EMPTY_DOCUMENT_SNIPPET, ORDER_SNIPPET + index as u32);
     }
 }
 
 /// At the end of a line that opens a block (`{`, or Python's `:`): a new line, indented one unit
 /// deeper; when the editor already closed the brace, the closing line too.
-fn block_continuation(context: &Context<'_>, out: &mut Candidates) {
+fn block_continuation<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
     let opener_line = context.line_before.trim_end();
     let rest = context.line_after.trim();
     let line_start = context.before.len() - context.line_before.len();
@@ -411,7 +458,7 @@ fn block_continuation(context: &Context<'_>, out: &mut Candidates) {
         insert.push('\n');
         insert.push_str(context.indent);
     }
-    out.push("indent", &insert, SuggestionKind::Indent, INDENT_AFTER_OPENER, ORDER_OTHER);
+    out.push("indent", insert, SuggestionKind::Indent, INDENT_AFTER_OPENER, ORDER_OTHER);
 }
 
 fn opens_python_block(line: &str) -> bool {
@@ -420,7 +467,7 @@ fn opens_python_block(line: &str) -> bool {
 }
 
 /// On a blank line right after a block opener, typed without its indentation: the indentation.
-fn blank_line_indent(context: &Context<'_>, out: &mut Candidates) {
+fn blank_line_indent<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
     if !context.line_before.trim().is_empty() || !context.line_after.trim().is_empty() {
         return;
     }
@@ -442,13 +489,13 @@ fn blank_line_indent(context: &Context<'_>, out: &mut Candidates) {
     if let Some(missing) = expected.strip_prefix(context.line_before)
         && !missing.is_empty()
     {
-        out.push("indent", missing, SuggestionKind::Indent, BLANK_LINE_INDENT, ORDER_OTHER);
+        out.push("indent", missing.to_owned(), SuggestionKind::Indent, BLANK_LINE_INDENT, ORDER_OTHER);
     }
 }
 
 /// Closes the innermost bracket when nothing after the cursor does; also everything the line
 /// opened, when that is more than one bracket.
-fn close_brackets(context: &Context<'_>, nothing_typed: bool, out: &mut Candidates) {
+fn close_brackets<'a>(context: &Context<'a>, nothing_typed: bool, out: &mut Candidates<'a>) {
     let scan = &context.scan;
     let Some(innermost) = scan.open.len().checked_sub(1) else {
         return;
@@ -472,10 +519,10 @@ fn close_brackets(context: &Context<'_>, nothing_typed: bool, out: &mut Candidat
     let (single, all) =
         if nothing_typed { (CLOSE_BRACKET, CLOSE_ALL_ON_LINE) } else { (CLOSE_AFTER_NAME, CLOSE_AFTER_NAME - 1.0) };
     let closer = closing(open.bracket).to_string();
-    out.push(&closer, &closer, SuggestionKind::Bracket, single, ORDER_OTHER);
+    out.push(closer.clone(), closer, SuggestionKind::Bracket, single, ORDER_OTHER);
     let on_line = closers_on_line(scan, innermost);
     if on_line.chars().count() > 1 {
-        out.push(&on_line, &on_line, SuggestionKind::Bracket, all, ORDER_OTHER + 1);
+        out.push(on_line.clone(), on_line, SuggestionKind::Bracket, all, ORDER_OTHER + 1);
     }
 }
 
@@ -501,7 +548,7 @@ fn closers_on_line(scan: &Scan<'_>, innermost: usize) -> String {
 
 /// In a string opened on this line and not closed on it: the closing quote, followed by the
 /// closers of the brackets the line opened around it.
-fn close_quote(context: &Context<'_>, literal: scan::StringLit, out: &mut Candidates) {
+fn close_quote<'a>(context: &Context<'a>, literal: scan::StringLit, out: &mut Candidates<'a>) {
     let scan = &context.scan;
     if scan.string_closed_on_line || literal.start_line != scan.cursor_line {
         return;
@@ -512,23 +559,23 @@ fn close_quote(context: &Context<'_>, literal: scan::StringLit, out: &mut Candid
     {
         insert.push_str(&closers_on_line(scan, innermost));
     }
-    out.push(&insert, &insert, SuggestionKind::Bracket, CLOSE_QUOTE, ORDER_OTHER);
+    out.push(insert.clone(), insert, SuggestionKind::Bracket, CLOSE_QUOTE, ORDER_OTHER);
 }
 
 /// In a comment or string: words of the document that complete the typed one.
-fn words(context: &Context<'_>, out: &mut Candidates) {
+fn words<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
     let prefix = context.prefix;
     if prefix.is_empty() {
         return;
     }
-    for (word, occurrences) in &context.scan.words {
+    for (&word, occurrences) in &context.scan.words {
         out.push(word, &word[prefix.len()..], SuggestionKind::Word, name_score(occurrences), ORDER_NAME);
     }
 }
 
 /// After a `#` at the start of a C or C++ line: the preprocessor directives, and an `#include`
 /// line once `include` is typed.
-fn directive(context: &Context<'_>, out: &mut Candidates) -> bool {
+fn directive<'a>(context: &Context<'a>, out: &mut Candidates<'a>) -> bool {
     if !context.lang.preprocessor() || context.lead.trim() != "#" {
         return false;
     }
@@ -559,7 +606,7 @@ fn directive(context: &Context<'_>, out: &mut Candidates) -> bool {
 }
 
 /// Inside `#include <`: the standard headers that complete what is typed, with the `>`.
-fn include_header(context: &Context<'_>, out: &mut Candidates) -> bool {
+fn include_header<'a>(context: &Context<'a>, out: &mut Candidates<'a>) -> bool {
     if !context.lang.preprocessor() {
         return false;
     }
@@ -579,29 +626,37 @@ fn include_header(context: &Context<'_>, out: &mut Candidates) -> bool {
     for (index, &header) in context.vocabulary.headers.iter().enumerate() {
         if header.starts_with(typed) && header.len() > typed.len() {
             let insert = format!("{}{}", &header[typed.len()..], if closed { "" } else { ">" });
-            out.push(header, &insert, SuggestionKind::Builtin, BUILTIN, ORDER_BUILTIN + index as u32);
+            out.push(header, insert, SuggestionKind::Builtin, BUILTIN, ORDER_BUILTIN + index as u32);
         }
     }
     true
 }
 
-struct Candidate {
-    label: String,
-    insert: String,
+/// A suggestion being ranked. Names borrow from the document: a window can hold thousands.
+struct Candidate<'a> {
+    label: Cow<'a, str>,
+    insert: Cow<'a, str>,
     kind: SuggestionKind,
     score: f32,
     order: u32,
 }
 
 #[derive(Default)]
-struct Candidates(Vec<Candidate>);
+struct Candidates<'a>(Vec<Candidate<'a>>);
 
-impl Candidates {
-    fn push(&mut self, label: &str, insert: &str, kind: SuggestionKind, score: f32, order: u32) {
-        if insert.is_empty() {
-            return;
+impl<'a> Candidates<'a> {
+    fn push(
+        &mut self,
+        label: impl Into<Cow<'a, str>>,
+        insert: impl Into<Cow<'a, str>>,
+        kind: SuggestionKind,
+        score: f32,
+        order: u32,
+    ) {
+        let insert = insert.into();
+        if !insert.is_empty() {
+            self.0.push(Candidate { label: label.into(), insert, kind, score, order });
         }
-        self.0.push(Candidate { label: label.to_owned(), insert: insert.to_owned(), kind, score, order });
     }
 
     /// The best `limit` candidates, best first, each insertion once.
@@ -617,8 +672,39 @@ impl Candidates {
             if items.iter().any(|item| item.insert_text == candidate.insert) {
                 continue;
             }
-            items.push(Suggestion { label: candidate.label, insert_text: candidate.insert, kind: candidate.kind });
+            items.push(Suggestion {
+                label: candidate.label.into_owned(),
+                insert_text: candidate.insert.into_owned(),
+                kind: candidate.kind,
+            });
         }
         items
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_offsets_count_code_points() {
+        let samples = ["", "abc", "héllo wörld", "👋🏽 ça va? 日本語のテキスト", &"añ👋".repeat(100)];
+        for text in samples {
+            let chars = text.chars().count();
+            for cursor in 0..=chars + 1 {
+                let expected = text.char_indices().nth(cursor).map_or(text.len(), |(i, _)| i);
+                assert_eq!(byte_offset(text, cursor), expected, "{text:?} at {cursor}");
+            }
+        }
+    }
+
+    #[test]
+    fn windows_start_at_a_line_and_stay_on_char_boundaries() {
+        let code = "ab\ncdé\nfgh";
+        assert_eq!(window(code, code.len(), 4, 4), (8, code.len()));
+        assert_eq!(window(code, 3, 100, 3), (0, 5));
+        let accents = "éééé";
+        let (start, end) = window(accents, 4, 3, 1);
+        assert!(accents.is_char_boundary(start) && accents.is_char_boundary(end));
     }
 }

@@ -1,5 +1,7 @@
 //! Integration tests of the suggesters, through the domain's `Suggester` port.
 
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
 mod model;
 mod rules;
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use pairpad_domain::SuggestionKind::{self, Bracket, Builtin, Identifier, Indent, Keyword, Snippet, Word};
 use pairpad_domain::{Language, Suggester, SuggestionRequest};
 use pairpad_suggest::RuleSuggester;
+use proptest::prelude::*;
 
 use super::request;
 
@@ -490,4 +491,23 @@ fn is_deterministic() {
         assert_eq!(rules.suggest_now(&request("python", code, None)), first);
     }
     assert!(first.items.len() >= 4);
+}
+
+proptest! {
+    /// Whatever the text, cursor and language: no panic, a short list, never an empty insertion.
+    #[test]
+    fn any_text_and_cursor_gets_a_well_formed_answer(
+        code in "(\\PC|[\n\t \"'`/*#{}()\\[\\]\\\\$.:;<>]){0,200}",
+        cursor_fraction in 0.0f64..=1.0,
+        language in prop::sample::select(vec!["python", "javascript", "typescript", "rust", "go", "java", "c", "cpp", "text"]),
+    ) {
+        let len = code.chars().count();
+        let cursor = ((len as f64) * cursor_fraction) as usize;
+        let request = SuggestionRequest::new(code, cursor.min(len), Language::new(language).expect("valid"), None)
+            .expect("in range");
+        let answer = RuleSuggester::new().suggest_now(&request);
+        prop_assert_eq!(answer.source, "rules");
+        prop_assert!(answer.items.len() <= 12);
+        prop_assert!(answer.items.iter().all(|item| !item.insert_text.is_empty()));
+    }
 }

@@ -1,0 +1,114 @@
+//! Crash safety: the server process is killed with SIGKILL in the middle of a burst of edits and
+//! restarted on the same database. Every acknowledged edit must be there, and nothing re-sent after
+//! the clients reconnect may be applied twice.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use pairpad_client::{Client, ClientError};
+use tokio::process::{Child, Command};
+
+use crate::helpers::{PATIENCE, Rng};
+
+struct ServerProcess {
+    child: Child,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+async fn start_server(database_url: &str, port: u16) -> ServerProcess {
+    let child = Command::new(env!("CARGO_BIN_EXE_pairpad-server"))
+        .env("DATABASE_URL", database_url)
+        .env("PORT", port.to_string())
+        .env("PAIRPAD__SERVER__WORKERS", "2")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the server binary");
+    let health = format!("http://127.0.0.1:{port}/health");
+    for _ in 0..200 {
+        if reqwest::get(&health).await.is_ok_and(|r| r.status().is_success()) {
+            return ServerProcess { child };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not become healthy");
+}
+
+/// One client's typing: each edit inserts a unique token at a token boundary and waits for its
+/// ack before the next, so each acked token is known.
+async fn type_until_failure(mut client: Client, name: &str, seed: u64) -> (Client, Vec<String>, Option<String>) {
+    let mut rng = Rng::new(seed);
+    let mut acked = Vec::new();
+    for i in 0.. {
+        let token = format!("⟨{name}{i}⟩");
+        let text = client.text();
+        let boundaries: Vec<usize> =
+            std::iter::once(0).chain(text.chars().enumerate().filter(|(_, c)| *c == '⟩').map(|(i, _)| i + 1)).collect();
+        let position = boundaries[rng.below(boundaries.len())];
+        if client.splice(position, 0, &token).await.is_err() {
+            return (client, acked, Some(token));
+        }
+        match client.sync(PATIENCE).await {
+            Ok(()) => acked.push(token),
+            Err(ClientError::Refused { code, message }) => panic!("refused: {code}: {message}"),
+            Err(_) => return (client, acked, Some(token)),
+        }
+    }
+    unreachable!()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_server_loses_no_acknowledged_edit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let port = free_port();
+    let mut server = start_server(&url, port).await;
+    let http = reqwest::Client::new();
+    let room: serde_json::Value =
+        http.post(format!("http://127.0.0.1:{port}/api/rooms")).send().await.unwrap().json().await.unwrap();
+    let room = room["roomId"].as_str().unwrap().to_owned();
+    let base = format!("ws://127.0.0.1:{port}");
+    let mut typists = Vec::new();
+    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+        let client = Client::connect(&base, &room, Some(name)).await.unwrap();
+        typists.push(tokio::spawn(type_until_failure(client, name, i as u64 + 7)));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.child.start_kill().expect("SIGKILL");
+    server.child.wait().await.expect("reap");
+    let mut results = Vec::new();
+    for typist in typists {
+        results.push(typist.await.expect("typist"));
+    }
+    let acked: Vec<String> = results.iter().flat_map(|(_, acked, _)| acked.clone()).collect();
+    assert!(acked.len() > 20, "the burst was under way ({} acks)", acked.len());
+
+    let _server = start_server(&url, port).await;
+    let mut clients = Vec::new();
+    for (mut client, _, _) in results {
+        client.reconnect().await.expect("reconnect");
+        client.sync(PATIENCE).await.expect("re-sent work acknowledged");
+        clients.push(client);
+    }
+    for client in &mut clients {
+        client.drain(Duration::from_millis(300)).await.expect("drain");
+    }
+    let room_json: serde_json::Value =
+        http.get(format!("http://127.0.0.1:{port}/api/rooms/{room}")).send().await.unwrap().json().await.unwrap();
+    let code = room_json["code"].as_str().unwrap();
+    for token in &acked {
+        assert_eq!(code.matches(token.as_str()).count(), 1, "acknowledged {token} must be there exactly once");
+    }
+    let tokens = code.matches('⟨').count();
+    assert!(tokens >= acked.len() && tokens <= acked.len() + 3, "{tokens} tokens for {} acks", acked.len());
+    let unique: std::collections::HashSet<&str> = code.split_inclusive('⟩').collect();
+    assert_eq!(unique.len(), tokens, "no token was applied twice");
+    for client in &clients {
+        assert_eq!(client.text(), code, "clients converged after the restart");
+    }
+}

@@ -1,0 +1,159 @@
+//! `spawn_app`: a real server on port 0 over a chosen store, and a `TestApp` with one method per
+//! endpoint.
+
+use std::path::Path;
+use std::time::Duration;
+
+use pairpad_client::Client;
+use pairpad_server::config::Settings;
+use pairpad_server::startup::{Application, Stopper};
+use pairpad_store::testing::TestDatabase;
+use serde_json::{Value, json};
+
+/// Which store a test runs against.
+#[derive(Clone, Copy, Debug)]
+pub enum Store {
+    Memory,
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub port: u16,
+    pub http: reqwest::Client,
+    pub stopper: Stopper,
+    pub store_url: String,
+    _dir: Option<tempfile::TempDir>,
+    db: Option<TestDatabase>,
+}
+
+/// The settings every test starts from: defaults, port 0, quick timings.
+pub fn test_settings(store_url: &str) -> Settings {
+    let mut settings = Settings::load_from(Path::new("/nonexistent"), &[]).expect("default settings");
+    settings.server.port = 0;
+    settings.server.workers = 2;
+    settings.server.shutdown_timeout_secs = 1;
+    settings.store.url = store_url.to_owned();
+    settings.store.pool_size = 4;
+    settings.websocket.ops_per_second = 100_000;
+    settings.websocket.heartbeat_interval_secs = 1.0;
+    settings.websocket.client_timeout_secs = 5.0;
+    settings
+}
+
+/// Starts a server over `store`, or `None` when the store is PostgreSQL and no server is
+/// configured (see `PAIRPAD_TEST_POSTGRES`).
+pub async fn spawn_app(store: Store) -> Option<TestApp> {
+    spawn_app_with(store, |_| {}).await
+}
+
+pub async fn spawn_app_with(store: Store, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let (url, dir, db) = match store {
+        Store::Memory => ("memory".to_owned(), None, None),
+        Store::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            (format!("sqlite://{}", dir.path().join("pairpad.db").display()), Some(dir), None)
+        }
+        Store::Postgres => {
+            let db = TestDatabase::create().await?;
+            (db.url(), None, Some(db))
+        }
+    };
+    let mut settings = test_settings(&url);
+    adjust(&mut settings);
+    let app = Application::build(settings).await.expect("build the application");
+    let port = app.port();
+    let stopper = app.stopper();
+    actix_web::rt::spawn(app.run_until_stopped());
+    Some(TestApp { port, http: reqwest::Client::new(), stopper, store_url: url, _dir: dir, db })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn ws_base(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let response = self.http.post(self.url(path)).body(body).send().await.expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(path, body.to_string()).await
+    }
+
+    /// Creates a room and returns its id.
+    pub async fn create_room(&self, language: &str, code: &str) -> String {
+        let (status, body) = self.post("/api/rooms", &json!({ "language": language, "code": code })).await;
+        assert_eq!(status, 201, "{body}");
+        body["roomId"].as_str().expect("roomId").to_owned()
+    }
+
+    /// The room's text as the server holds it.
+    pub async fn room_code(&self, room: &str) -> String {
+        let (status, body) = self.get(&format!("/api/rooms/{room}")).await;
+        assert_eq!(status, 200, "{body}");
+        body["code"].as_str().expect("code").to_owned()
+    }
+
+    pub async fn connect(&self, room: &str, name: &str) -> Client {
+        Client::connect(&self.ws_base(), room, Some(name)).await.expect("connect")
+    }
+
+    /// Stops the server gracefully and drops its database.
+    pub async fn stop(self) {
+        self.stopper.stop().await;
+        if let Some(db) = self.db {
+            db.drop_database().await;
+        }
+    }
+}
+
+/// A small deterministic generator, so a failing run can be replayed from its seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+    }
+
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+impl TestApp {
+    /// Starts a server with exactly these settings (e.g. over a database another run left).
+    pub async fn restart(settings: Settings) -> TestApp {
+        let store_url = settings.store.url.clone();
+        let app = Application::build(settings).await.expect("build the application");
+        let port = app.port();
+        let stopper = app.stopper();
+        actix_web::rt::spawn(app.run_until_stopped());
+        TestApp { port, http: reqwest::Client::new(), stopper, store_url, _dir: None, db: None }
+    }
+}
