@@ -59,12 +59,13 @@ export RUST_LOG=${RUST_LOG:-info}
 echo $! >"$pid_file"
 disown
 
+healthy() { node -e 'fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$PAIRPAD_URL/health"; }
 for _ in $(seq 150); do
-  if curl -fsS "$PAIRPAD_URL/health" >/dev/null 2>&1; then break; fi
+  if healthy; then break; fi
   kill -0 "$(cat "$pid_file")" 2>/dev/null || { echo "e2e: the server exited at start" >&2; exit 1; }
   sleep 0.2
 done
-curl -fsS "$PAIRPAD_URL/health" >/dev/null || { echo "e2e: $PAIRPAD_URL/health did not answer within 30 s" >&2; exit 1; }
+healthy || { echo "e2e: $PAIRPAD_URL/health did not answer within 30 s" >&2; exit 1; }
 echo "e2e: server up at $PAIRPAD_URL ($(basename "$bin"), database $DATABASE_URL)"
 
 node tests/e2e/collab.test.mjs

@@ -183,10 +183,7 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
         .route("/ready", web::get().to(routes::health::ready))
         .route("/metrics", web::get().to(crate::observability::metrics))
         .route("/ws/{room_id}", web::get().to(routes::ws::connect))
-        .route("/", web::get().to(routes::demo::index))
-        .route("/r/{room_id}", web::get().to(routes::demo::index))
-        .route("/app.js", web::get().to(routes::demo::app_js))
-        .route("/app.css", web::get().to(routes::demo::app_css));
+        .configure(routes::demo::configure);
     for prefix in ["/api", ""] {
         cfg.route(&format!("{prefix}/rooms"), web::post().to(routes::rooms::create))
             .route(&format!("{prefix}/rooms/{{room_id}}"), web::get().to(routes::rooms::get))

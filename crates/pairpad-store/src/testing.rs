@@ -1,7 +1,7 @@
 //! Test support: a fresh PostgreSQL database per test. Enabled by the `testing` feature.
 //!
 //! Tests that need PostgreSQL read the server's URL (without a database name) from
-//! `PAIRPAD_TEST_POSTGRES`, e.g. `postgres://postgres@127.0.0.1:5432`. When it is unset they are
+//! `PAIRPAD_TEST_POSTGRES`, e.g. `postgres://postgres@127.0.0.1:5432`. When it is unset or empty they are
 //! skipped with a message, so `cargo test` works on a machine without PostgreSQL; CI sets it.
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
@@ -19,7 +19,7 @@ impl TestDatabase {
     /// Creates an empty database on the server named by `PAIRPAD_TEST_POSTGRES`, or returns
     /// `None` (after saying so on stderr) when the variable is unset.
     pub async fn create() -> Option<Self> {
-        let Ok(server) = std::env::var(POSTGRES_ENV) else {
+        let Some(server) = std::env::var(POSTGRES_ENV).ok().filter(|url| !url.is_empty()) else {
             eprintln!("skipped: set {POSTGRES_ENV}=postgres://postgres@127.0.0.1:5432 to run the PostgreSQL tests");
             return None;
         };
