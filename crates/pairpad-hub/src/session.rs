@@ -12,6 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage as Message, CloseCode, CloseReason, ProtocolError};
 use bytestring::ByteString;
 use futures_util::StreamExt;
+use tracing::Instrument;
 use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
 
 use crate::fanout::{Inbox, outbound_queue};
@@ -32,7 +33,10 @@ pub fn serve(
         .max_frame_size(hub.settings().max_frame_bytes)
         .aggregate_continuations()
         .max_continuation_size(hub.settings().max_frame_bytes);
-    actix_web::rt::spawn(run(hub, session, stream, room, name));
+    // One span per session, with the room and (once joined) the user: every log line of the
+    // connection carries them.
+    let span = tracing::info_span!("ws_session", room = %room, user = tracing::field::Empty);
+    actix_web::rt::spawn(run(hub, session, stream, room, name).instrument(span));
     Ok(response)
 }
 
@@ -49,6 +53,8 @@ async fn run(
 ) {
     let reason = match join(&hub, &room, name).await {
         Ok((user, handle, inbox, _guard)) => {
+            tracing::Span::current().record("user", tracing::field::display(user));
+            tracing::debug!("joined");
             let reason = Connection::new(&hub, user, &handle, &mut session).serve(&mut stream, inbox).await;
             let _ = handle.send(Command::Leave { user }).await;
             reason
@@ -59,6 +65,7 @@ async fn run(
             close(close_code, &message)
         }
     };
+    tracing::debug!(close = ?reason.as_ref().map(|r| u16::from(r.code)), "session ended");
     let _ = tokio::time::timeout(hub.settings().client_timeout, session.close(reason)).await;
 }
 

@@ -1,0 +1,159 @@
+//! A process's CPU time and memory, read from `/proc`, over a measured window.
+//!
+//! CPU time comes from `/proc/PID/stat` (user + system), memory from `/proc/PID/status`
+//! (`VmRSS`, `VmHWM`). The peak over the window is the larger of two readings: `VmRSS` sampled
+//! every 20 ms, and `VmHWM` after resetting it at the window's start by writing `5` to
+//! `/proc/PID/clear_refs` (allowed for our own processes or as root; when refused, only the
+//! samples count, and the report says so).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::stats::round3;
+
+/// Clock ticks per second in `/proc/PID/stat`: `USER_HZ`, which Linux fixes at 100 on every
+/// architecture it exposes to user space (reading it via `sysconf` would need `unsafe`).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sample {
+    pub cpu_seconds: f64,
+    pub rss_kib: u64,
+    pub hwm_kib: u64,
+}
+
+/// Reads one sample of process `pid` (`None` reads this process).
+pub fn sample(pid: Option<u32>) -> std::io::Result<Sample> {
+    let dir = pid.map_or_else(|| "/proc/self".to_owned(), |pid| format!("/proc/{pid}"));
+    let stat = std::fs::read_to_string(format!("{dir}/stat"))?;
+    // The command name in parentheses may contain spaces: the fields start after the last ')'.
+    // After it come field 3 (state) onwards; utime and stime are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let cpu_seconds = (ticks(11) + ticks(12)) as f64 / TICKS_PER_SECOND;
+    let status = std::fs::read_to_string(format!("{dir}/status"))?;
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(Sample { cpu_seconds, rss_kib: kib("VmRSS:"), hwm_kib: kib("VmHWM:") })
+}
+
+/// Reads only the resident set size, for the sampler.
+fn rss_kib(pid: u32) -> Option<u64> {
+    sample(Some(pid)).ok().map(|s| s.rss_kib)
+}
+
+/// A measured window over the server (if its pid is known) and this process.
+pub struct Window {
+    pid: Option<u32>,
+    started: Instant,
+    server_start: Option<Sample>,
+    own_start: Sample,
+    hwm_reset: bool,
+    peak: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Window {
+    /// Starts measuring now. With a pid, a task samples the server's RSS until [`Window::finish`].
+    pub fn start(pid: Option<u32>) -> Self {
+        let server_start = pid.and_then(|pid| sample(Some(pid)).ok());
+        let hwm_reset = pid.is_some_and(|pid| std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok());
+        let peak = Arc::new(AtomicU64::new(server_start.map_or(0, |s| s.rss_kib)));
+        let stop = Arc::new(AtomicBool::new(false));
+        if let Some(pid) = pid {
+            let (peak, stop) = (peak.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(20));
+                while !stop.load(Ordering::Relaxed) {
+                    tick.tick().await;
+                    if let Some(rss) = rss_kib(pid) {
+                        peak.fetch_max(rss, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        Self {
+            pid,
+            started: Instant::now(),
+            server_start,
+            own_start: sample(None).unwrap_or_default(),
+            hwm_reset,
+            peak,
+            stop,
+        }
+    }
+
+    /// The server's RSS now, if its pid is known.
+    pub fn server_rss_kib(&self) -> Option<u64> {
+        self.pid.and_then(rss_kib)
+    }
+
+    /// Ends the window: the server's and this process's CPU time, the server's memory.
+    pub fn finish(self) -> Value {
+        let wall = self.started.elapsed().as_secs_f64();
+        self.stop.store(true, Ordering::Relaxed);
+        let own = sample(None).unwrap_or_default();
+        let own_cpu = own.cpu_seconds - self.own_start.cpu_seconds;
+        let loadgen = json!({
+            "cpu_s": round3(own_cpu),
+            "cpu_pct": round3(100.0 * own_cpu / wall.max(1e-9)),
+            "rss_kib": own.rss_kib,
+        });
+        let server = match (self.pid, self.server_start) {
+            (Some(pid), Some(start)) => match sample(Some(pid)) {
+                Ok(end) => {
+                    let cpu = end.cpu_seconds - start.cpu_seconds;
+                    let sampled_peak = self.peak.load(Ordering::Relaxed).max(end.rss_kib);
+                    let peak = if self.hwm_reset { sampled_peak.max(end.hwm_kib) } else { sampled_peak };
+                    json!({
+                        "pid": pid,
+                        "cpu_s": round3(cpu),
+                        "cpu_pct": round3(100.0 * cpu / wall.max(1e-9)),
+                        "rss_start_kib": start.rss_kib,
+                        "rss_end_kib": end.rss_kib,
+                        "rss_peak_kib": peak,
+                        "peak_from_hwm": self.hwm_reset,
+                        "lifetime_hwm_kib": end.hwm_kib,
+                    })
+                }
+                Err(e) => json!({ "pid": pid, "error": e.to_string() }),
+            },
+            (Some(pid), None) => json!({ "pid": pid, "error": "cannot read /proc for this pid" }),
+            (None, _) => Value::Null,
+        };
+        json!({ "window_s": round3(wall), "server": server, "loadgen": loadgen })
+    }
+}
+
+/// A readable line for a finished window's JSON.
+pub fn describe(window: &Value) -> String {
+    let server = &window["server"];
+    let loadgen = &window["loadgen"];
+    let own = format!("loadgen CPU {}% of one core", loadgen["cpu_pct"]);
+    if server.is_null() {
+        return format!("{own}; server: pass --server-pid for its CPU and memory");
+    }
+    if let Some(error) = server.get("error") {
+        return format!("{own}; server: {error}");
+    }
+    format!(
+        "server CPU {} s ({}% of one core), RSS {} -> {} KiB, peak {} KiB; {own}",
+        server["cpu_s"], server["cpu_pct"], server["rss_start_kib"], server["rss_end_kib"], server["rss_peak_kib"]
+    )
+}
+
+/// The soft limit on open files of this process, from `/proc/self/limits`.
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
