@@ -128,3 +128,20 @@ async fn autocomplete_completes_and_validates(app: &TestApp) {
     let (status, body) = app.post_raw("/api/autocomplete", vec![b'x'; 50 * 1024 * 1024]).await;
     assert_eq!((status, body["error"].as_str()), (413, Some("payload_too_large")));
 }
+
+/// `/health` answers 503 while the database cannot be reached.
+#[actix_web::test]
+async fn health_is_unavailable_while_postgres_is_gone() {
+    let Some(db) = pairpad_store::testing::TestDatabase::create().await else { return };
+    let settings = crate::helpers::test_settings(&db.url());
+    let app = TestApp::restart(settings).await;
+    assert_eq!(app.get("/health").await.0, 200);
+    db.drop_database().await;
+    let (status, body) = app.get("/health").await;
+    assert_eq!((status, body["status"].as_str()), (503, Some("unavailable")));
+    let (status, _) = app.get("/ready").await;
+    assert_eq!(status, 503);
+    let (status, body) = app.post("/api/rooms", &json!({})).await;
+    assert_eq!((status, body["error"].as_str()), (503, Some("store_unavailable")));
+    app.stop().await;
+}

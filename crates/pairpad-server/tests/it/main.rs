@@ -4,6 +4,6 @@
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
 mod api;
-mod crash;
 mod helpers;
+mod process;
 mod realtime;

@@ -1,6 +1,6 @@
-//! Crash safety: the server process is killed with SIGKILL in the middle of a burst of edits and
-//! restarted on the same database. Every acknowledged edit must be there, and nothing re-sent after
-//! the clients reconnect may be applied twice.
+//! The server binary as a process: crash safety (SIGKILL in the middle of a burst of edits, then a
+//! restart on the same database: every acknowledged edit is there, nothing re-sent is applied
+//! twice), graceful SIGTERM, and start-up errors.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -110,5 +110,59 @@ async fn killing_the_server_loses_no_acknowledged_edit() {
     assert_eq!(unique.len(), tokens, "no token was applied twice");
     for client in &clients {
         assert_eq!(client.text(), code, "clients converged after the restart");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_zero_and_rooms_survive() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("term.db").display());
+    let port = free_port();
+    let mut server = start_server(&url, port).await;
+    let http = reqwest::Client::new();
+    let room: serde_json::Value =
+        http.post(format!("http://127.0.0.1:{port}/api/rooms")).send().await.unwrap().json().await.unwrap();
+    let room = room["roomId"].as_str().unwrap().to_owned();
+    let mut client = Client::connect(&format!("ws://127.0.0.1:{port}"), &room, Some("t")).await.unwrap();
+    client.splice(0, 0, "survives 🦀").await.unwrap();
+    client.sync(PATIENCE).await.unwrap();
+    let pid = server.child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(status.success());
+    match client.next_event_within(PATIENCE).await {
+        Err(ClientError::Closed { code, .. }) => assert_eq!(code, 1001),
+        other => panic!("a 1001 close was expected, got {other:?}"),
+    }
+    let exit = tokio::time::timeout(PATIENCE, server.child.wait()).await.expect("exits in time").expect("wait");
+    assert_eq!(exit.code(), Some(0));
+    let _again = start_server(&url, port).await;
+    let view: serde_json::Value =
+        http.get(format!("http://127.0.0.1:{port}/api/rooms/{room}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(view["code"], "survives 🦀");
+}
+
+/// A bad setting or an unreachable database: one clear line on stderr and exit code 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_errors_are_one_line_and_exit_one() {
+    let cases = [
+        (vec![("PORT", "eighty")], "PORT=eighty"),
+        (vec![("DATABASE_URL", "mysql://db/x")], "unsupported database URL"),
+        (vec![("DATABASE_URL", "postgres://postgres:secret@127.0.0.1:1/none")], "cannot open the store"),
+        (vec![("PAIRPAD__WEBSOCKET__OUTBOUND_QUEUE", "lots")], "invalid configuration"),
+        (vec![("PAIRPAD__STORE__POOL_SIZE", "0")], "store.pool_size"),
+    ];
+    for (env, expected) in cases {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pairpad-server"));
+        command.env("RUST_LOG", "off").env("DATABASE_URL", "memory").env("PORT", "0");
+        for (key, value) in &env {
+            command.env(key, value);
+        }
+        let output = tokio::time::timeout(PATIENCE, command.output()).await.expect("exits").expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{env:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{env:?}: one line expected, got {stderr}");
+        assert!(stderr.contains(expected), "{env:?}: {stderr}");
+        assert!(!stderr.contains("secret"), "credentials are masked: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
