@@ -114,7 +114,7 @@ pub enum ModelSetupError {
     #[error("the model endpoint `{0}` is not an http:// URL")]
     InvalidEndpoint(String),
     /// The endpoint needs TLS, which this build leaves out.
-    #[error("the model endpoint `{0}` uses https, which this build does not support; use a local http:// endpoint")]
+    #[error("the model endpoint `{0}` uses https, which this build does not support; use a local http:// endpoint or build with `--features model-tls`")]
     TlsUnsupported(String),
     /// A zero timeout would never let the model answer.
     #[error("the model timeout must be longer than zero")]
@@ -309,13 +309,16 @@ fn read_api_key(name: &str) -> Option<ApiKey> {
     }
 }
 
-/// The base URL without a trailing `/` or `/v1`, checked to be plain `http`.
+/// The base URL without a trailing `/` or `/v1`, checked to be `http` (or `https` in a build with
+/// the `tls` feature, which hosted APIs need; it is off by default because it compiles a C crypto
+/// library).
 fn base_url(endpoint: &str) -> Result<String, ModelSetupError> {
     let trimmed = endpoint.trim().trim_end_matches('/');
     let trimmed = trimmed.strip_suffix("/v1").unwrap_or(trimmed);
     let url = reqwest::Url::parse(trimmed).map_err(|_| ModelSetupError::InvalidEndpoint(endpoint.to_owned()))?;
     match url.scheme() {
         "http" if url.host().is_some() => Ok(trimmed.to_owned()),
+        "https" if cfg!(feature = "tls") && url.host().is_some() => Ok(trimmed.to_owned()),
         "https" => Err(ModelSetupError::TlsUnsupported(endpoint.to_owned())),
         _ => Err(ModelSetupError::InvalidEndpoint(endpoint.to_owned())),
     }
@@ -378,7 +381,12 @@ mod tests {
     fn accepts_plain_http_endpoints_only() {
         assert_eq!(base_url("http://127.0.0.1:8080/v1/").ok().as_deref(), Some("http://127.0.0.1:8080"));
         assert_eq!(base_url("http://localhost:11434").ok().as_deref(), Some("http://localhost:11434"));
-        assert!(matches!(base_url("https://api.example.com"), Err(ModelSetupError::TlsUnsupported(_))));
+        let https = base_url("https://api.example.com");
+        if cfg!(feature = "tls") {
+            assert_eq!(https.ok().as_deref(), Some("https://api.example.com"));
+        } else {
+            assert!(matches!(https, Err(ModelSetupError::TlsUnsupported(_))));
+        }
         assert!(matches!(base_url("localhost:8080"), Err(ModelSetupError::InvalidEndpoint(_))));
         assert!(matches!(base_url("not a url"), Err(ModelSetupError::InvalidEndpoint(_))));
     }
