@@ -135,6 +135,14 @@ impl fmt::Display for Language {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
 
+impl From<std::time::SystemTime> for Timestamp {
+    /// Converts a time read by the caller; times before the epoch become 0.
+    fn from(time: std::time::SystemTime) -> Self {
+        let since_epoch = time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Self(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
 /// A whole-document replacement, the original last-writer-wins API. The room turns it into the
 /// smallest operation on its current text, so it merges with concurrent edits.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -300,6 +300,5 @@ impl HubInner {
 
 /// The current time, for the domain (which never reads the clock itself).
 pub(crate) fn now() -> Timestamp {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    Timestamp(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+    Timestamp::from(std::time::SystemTime::now())
 }
