@@ -66,6 +66,7 @@ impl Broadcaster for WsFanout {
             match outbox.queue.try_send(frame.clone()) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
+                    metrics::counter!("pairpad_broadcast_queue_full_total").increment(1);
                     outbox.too_slow.store(true, Ordering::Relaxed);
                     dropped.push(*user);
                     false

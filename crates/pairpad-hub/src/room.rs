@@ -7,6 +7,7 @@
 //! next. So a room has at most one append in flight and its revisions reach the store in order.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use pairpad_domain::{
     Append, Audience, Broadcaster, CodeUpdate, CommittedOp, Edit, EditError, EditOutcome, Language, Participant,
@@ -23,10 +24,10 @@ pub enum Command<C> {
     Join { participant: Participant, connection: C, reply: oneshot::Sender<JoinOutcome<C>> },
     /// A participant disconnected.
     Leave { user: UserId },
-    /// An operation made on top of `base_revision`.
-    Operation { user: UserId, base_revision: u64, operation: TextOperation, op_id: Option<String> },
+    /// An operation made on top of `base_revision`, received at `received`.
+    Operation { user: UserId, base_revision: u64, operation: TextOperation, op_id: Option<String>, received: Instant },
     /// A whole-document replacement.
-    CodeUpdate { user: UserId, update: CodeUpdate },
+    CodeUpdate { user: UserId, update: CodeUpdate, received: Instant },
     /// A cursor to relay.
     Cursor { user: UserId, revision: u64, selection: Selection },
     /// A language change.
@@ -83,6 +84,8 @@ impl<C: Send + 'static> RoomHandle<C> {
 /// A commit of this room's operations in flight.
 struct InFlight {
     ops: Vec<CommittedOp>,
+    /// When each operation arrived, for the ack latency metric.
+    received: Vec<Instant>,
     verdict: oneshot::Receiver<Result<(), RepoError>>,
 }
 
@@ -92,8 +95,9 @@ pub(crate) struct RoomOwner<B: Broadcaster> {
     participants: Vec<Participant>,
     /// The latest revision known to be in the store.
     durable_revision: u64,
-    /// Sequenced operations not yet sent to the committer.
+    /// Sequenced operations not yet sent to the committer, and when each arrived.
     unsaved: Vec<CommittedOp>,
+    unsaved_received: Vec<Instant>,
     /// Acks for re-sent operations whose original is not durable yet: (user, revision, opId).
     pending_duplicate_acks: Vec<(UserId, u64, Option<String>)>,
     /// Participants whose `init` already contained operations not yet durable, with that revision:
@@ -118,6 +122,7 @@ where
             fanout,
             participants: Vec::new(),
             unsaved: Vec::new(),
+            unsaved_received: Vec::new(),
             pending_duplicate_acks: Vec::new(),
             early_joiners: Vec::new(),
             ops_since_snapshot: 0,
@@ -145,9 +150,13 @@ where
             let idle = in_flight.is_none() && self.is_idle();
             tokio::select! {
                 verdict = async { in_flight.as_mut().map(|f| &mut f.verdict).expect("guarded").await }, if in_flight.is_some() => {
-                    let ops = in_flight.take().map(|f| f.ops).unwrap_or_default();
+                    let (ops, received) = in_flight.take().map(|f| (f.ops, f.received)).unwrap_or_default();
                     match verdict {
-                        Ok(Ok(())) => self.on_durable(ops),
+                        Ok(Ok(())) => {
+                            self.on_durable(ops);
+                            let ack_seconds = metrics::histogram!("pairpad_ack_seconds");
+                            received.iter().for_each(|at| ack_seconds.record(at.elapsed().as_secs_f64()));
+                        }
                         Ok(Err(error)) => return self.fail(&error.to_string(), commands).await,
                         Err(_) => return self.fail("the committer stopped", commands).await,
                     }
@@ -185,12 +194,12 @@ where
                 self.fanout.remove(user);
                 self.announce_departures(vec![user]);
             }
-            Command::Operation { user, base_revision, operation, op_id } => {
-                self.edit(Edit { base_revision, operation, op_id, author: user }).await;
+            Command::Operation { user, base_revision, operation, op_id, received } => {
+                self.edit(Edit { base_revision, operation, op_id, author: user }, received).await;
             }
-            Command::CodeUpdate { user, update } => {
+            Command::CodeUpdate { user, update, received } => {
                 let edit = self.room.code_update_to_edit(&update, user);
-                self.edit(edit).await;
+                self.edit(edit, received).await;
             }
             Command::Cursor { user, revision, selection } => {
                 let event = RoomEvent::Cursor { user_id: user, revision, selection };
@@ -228,7 +237,7 @@ where
         self.announce_departures(dropped);
     }
 
-    async fn edit(&mut self, edit: Edit) {
+    async fn edit(&mut self, edit: Edit, received: Instant) {
         let user = edit.author;
         let op_id = edit.op_id.clone();
         if self.draining.is_some() {
@@ -240,6 +249,7 @@ where
             Ok(EditOutcome::Applied(op)) => {
                 self.ops_since_snapshot += 1;
                 self.unsaved.push(op);
+                self.unsaved_received.push(received);
             }
             Ok(EditOutcome::Duplicate { revision }) => {
                 if revision <= self.durable_revision {
@@ -277,13 +287,14 @@ where
 
     async fn submit_unsaved(&mut self) -> InFlight {
         let ops = std::mem::take(&mut self.unsaved);
+        let received = std::mem::take(&mut self.unsaved_received);
         let snapshot = (self.ops_since_snapshot >= self.hub.settings.snapshot_every).then(|| {
             self.ops_since_snapshot = 0;
             Snapshot { code: self.room.text(), revision: self.room.revision() }
         });
         let append =
             Append { room: self.room.id(), expected_revision: self.durable_revision, ops: ops.clone(), snapshot };
-        InFlight { ops, verdict: self.committer.submit(append).await }
+        InFlight { ops, received, verdict: self.committer.submit(append).await }
     }
 
     /// The operations are in the store: acknowledge each to its author, then show it to the rest.

@@ -12,8 +12,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage as Message, CloseCode, CloseReason, ProtocolError};
 use bytestring::ByteString;
 use futures_util::StreamExt;
-use tracing::Instrument;
 use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
+use tracing::Instrument;
 
 use crate::fanout::{Inbox, outbound_queue};
 use crate::room::Command;
@@ -246,9 +246,11 @@ impl<'a> Connection<'a> {
                         .invalid("invalid_operation", "an operation is an array of non-zero integers and strings")
                         .await;
                 };
-                Command::Operation { user, base_revision, operation, op_id }
+                Command::Operation { user, base_revision, operation, op_id, received: Instant::now() }
             }
-            ClientMessage::CodeUpdate { code } => Command::CodeUpdate { user, update: CodeUpdate { code } },
+            ClientMessage::CodeUpdate { code } => {
+                Command::CodeUpdate { user, update: CodeUpdate { code }, received: Instant::now() }
+            }
             ClientMessage::Cursor { revision, selection } => {
                 let Ok(revision) = u64::try_from(revision) else {
                     return self.invalid("invalid_revision", "a revision is a non-negative integer").await;

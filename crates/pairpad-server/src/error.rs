@@ -16,10 +16,14 @@ pub struct ApiError {
     message: String,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    message: &'a str,
+/// The JSON body of every REST error (also its OpenAPI schema).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": "room_not_found", "message": "room 3f1e0c1a-8d1b-4c55-9d7e-0a4b1c2d3e4f does not exist"}))]
+pub struct ErrorBody<'a> {
+    /// A stable snake_case code for programs, e.g. `invalid_room_id`.
+    pub error: &'a str,
+    /// A sentence for people; its wording may change.
+    pub message: &'a str,
 }
 
 impl ApiError {

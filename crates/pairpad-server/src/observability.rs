@@ -21,6 +21,17 @@ pub fn init_logging(settings: &LogSettings) {
 }
 
 /// `GET /metrics` in the Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    description = "Prometheus metrics (text exposition format 0.0.4), all prefixed `pairpad_`: HTTP requests by \
+        route, method and status with latency histograms, open WebSocket connections, rooms loaded, operations \
+        committed, commit batch sizes and latency, ack latency, broadcast drops, slow-client disconnects, store \
+        errors, autocomplete latency by source.",
+    responses((status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String))
+)]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     metrics::gauge!("pairpad_rooms_in_memory").set(state.hub.loaded_rooms() as f64);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())

@@ -183,7 +183,8 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
         .route("/ready", web::get().to(routes::health::ready))
         .route("/metrics", web::get().to(crate::observability::metrics))
         .route("/ws/{room_id}", web::get().to(routes::ws::connect))
-        .configure(routes::demo::configure);
+        .configure(routes::demo::configure)
+        .configure(routes::openapi::configure);
     for prefix in ["/api", ""] {
         cfg.route(&format!("{prefix}/rooms"), web::post().to(routes::rooms::create))
             .route(&format!("{prefix}/rooms/{{room_id}}"), web::get().to(routes::rooms::get))

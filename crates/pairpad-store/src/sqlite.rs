@@ -38,8 +38,12 @@ impl SqliteRepo {
         let migration_url = url.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = SqliteConnection::establish(&migration_url).map_err(unavailable)?;
-            diesel::connection::SimpleConnection::batch_execute(&mut conn, "PRAGMA journal_mode = WAL;")
-                .map_err(unavailable)?;
+            // Wait for a lock another process (a server still closing, a backup) holds briefly.
+            diesel::connection::SimpleConnection::batch_execute(
+                &mut conn,
+                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;",
+            )
+            .map_err(unavailable)?;
             conn.run_pending_migrations(MIGRATIONS).map(drop).map_err(unavailable)
         })
         .await

@@ -1,8 +1,11 @@
 //! `GET /ws/{roomId}[?name=Alice]`: the real-time protocol, served by the hub's session.
 
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use crate::cors::origin_allowed;
+use crate::error::{ApiError, ErrorBody};
 use crate::startup::AppState;
 
 #[derive(Deserialize)]
@@ -10,6 +13,27 @@ pub struct JoinQuery {
     name: Option<String>,
 }
 
+/// Upgrades to a WebSocket on a room, after checking the browser's origin.
+#[utoipa::path(
+    get,
+    path = "/ws/{roomId}",
+    operation_id = "openWebSocket",
+    tag = "rooms",
+    description = "The real-time editing protocol: a WebSocket upgrade, then JSON text frames (operations, acks, \
+        presence, cursors). The messages, error codes and close codes are specified in the repository's \
+        docs/PROTOCOL.md, not here. A browser's `Origin` must be the server's own, localhost, or listed in \
+        `server.allowed_origins`; a request without `Origin` (a non-browser client) is allowed.",
+    params(
+        ("roomId" = String, Path, description = "The room's id. An unknown or malformed id is refused after the \
+            upgrade with an `error` message and close code 4404."),
+        ("name" = Option<String>, Query, description = "The display name others see; generated when absent."),
+    ),
+    responses(
+        (status = 101, description = "Switching protocols: the WebSocket is open; the first message is `init`."),
+        (status = 400, description = "Not a WebSocket upgrade request."),
+        (status = 403, description = "`origin_not_allowed`: the `Origin` header names a site that may not connect.", body = ErrorBody<'_>),
+    )
+)]
 pub async fn connect(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -17,5 +41,18 @@ pub async fn connect(
     path: web::Path<String>,
     query: web::Query<JoinQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    // Browsers do not apply CORS to WebSocket handshakes, so without this check any page on any
+    // site could open a socket to this server from a visitor's browser (and from inside their
+    // network). Browsers always send `Origin` on the handshake; other clients usually do not and
+    // are not a cross-site risk, so a missing header is allowed.
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+        let allowed = &state.settings.server.allowed_origins;
+        if !origin.to_str().is_ok_and(|origin| origin_allowed(origin, host, allowed)) {
+            tracing::info!(origin = ?origin, "WebSocket refused: origin not allowed");
+            let message = "this origin may not open WebSockets here; add it to server.allowed_origins";
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "origin_not_allowed", message).into());
+        }
+    }
     pairpad_hub::session::serve(state.hub.clone(), &req, body, path.into_inner(), query.into_inner().name)
 }

@@ -5,5 +5,7 @@
 
 mod api;
 mod helpers;
+mod limits;
+mod ops;
 mod process;
 mod realtime;

@@ -208,21 +208,29 @@ async fn code_update_merges_with_concurrent_operations() {
     let mut typist = app.connect(&room, "typist").await;
     // A client of the original API: it only ever sends the whole text.
     let (mut legacy, _) = tokio_tungstenite::connect_async(format!("{}/ws/{room}", app.ws_base())).await.unwrap();
-    let _init = legacy.next().await;
-    typist.splice(0, 0, ">> ").await.unwrap();
+    let next_text = async |socket: &mut tokio_tungstenite::WebSocketStream<_>| -> Value {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
+                Some(Ok(_)) => continue,
+                other => panic!("a message was expected, got {other:?}"),
+            }
+        }
+    };
+    let _init = next_text(&mut legacy).await;
+    let _joined = typist.next_event_within(PATIENCE).await.unwrap();
     legacy.send(Message::text(json!({"type": "code_update", "code": "one 2 three"}).to_string())).await.unwrap();
+    let acked = next_text(&mut legacy).await;
+    assert_eq!((acked["type"].as_str(), acked["revision"].as_u64()), (Some("ack"), Some(1)));
+    // The typist has not seen the update: its edit is based on revision 0 and is transformed.
+    typist.splice(0, 0, ">> ").await.unwrap();
     typist.sync(PATIENCE).await.unwrap();
     typist.drain(Duration::from_millis(300)).await.unwrap();
     assert_eq!(app.room_code(&room).await, ">> one 2 three");
     assert_eq!(typist.text(), ">> one 2 three");
-    let acked = loop {
-        let Some(Ok(Message::Text(text))) = legacy.next().await else { panic!("message expected") };
-        let message: Value = serde_json::from_str(&text).unwrap();
-        if message["type"] == "ack" {
-            break message;
-        }
-    };
-    assert!(acked["revision"].as_u64().unwrap() >= 1);
+    let remote = next_text(&mut legacy).await;
+    assert_eq!((remote["type"].as_str(), remote["revision"].as_u64()), (Some("operation"), Some(2)));
+
     app.stop().await;
 }
 
