@@ -114,7 +114,9 @@ pub enum ModelSetupError {
     #[error("the model endpoint `{0}` is not an http:// URL")]
     InvalidEndpoint(String),
     /// The endpoint needs TLS, which this build leaves out.
-    #[error("the model endpoint `{0}` uses https, which this build does not support; use a local http:// endpoint or build with `--features model-tls`")]
+    #[error(
+        "the model endpoint `{0}` uses https, which this build does not support; use a local http:// endpoint or build with `--features model-tls`"
+    )]
     TlsUnsupported(String),
     /// A zero timeout would never let the model answer.
     #[error("the model timeout must be longer than zero")]
