@@ -370,7 +370,8 @@ struct Init {
 }
 
 async fn open(url: &str) -> Result<(Socket, Init), ClientError> {
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
+    // Nagle's algorithm would hold small frames back waiting for the peer's delayed ACK (~40 ms).
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
     loop {
         match socket.next().await {
             Some(Ok(Message::Text(text))) => {

@@ -43,8 +43,8 @@ pub struct Keystroke {
 
 /// Characters typed; a few are outside ASCII so every path has to count code points, not bytes.
 const ALPHABET: [&str; 24] = [
-    "e", "t", "a", "o", "i", "n", "s", "r", "l", "c", "u", "m", " ", " ", " ", "\n", "(", ")", "{", "}", ";", "_",
-    "é", "🦀",
+    "e", "t", "a", "o", "i", "n", "s", "r", "l", "c", "u", "m", " ", " ", " ", "\n", "(", ")", "{", "}", ";", "_", "é",
+    "🦀",
 ];
 
 /// A simulated typist: types at a cursor, sometimes backspaces, now and then jumps elsewhere.
@@ -208,4 +208,15 @@ pub fn first_difference(a: &str, b: &str) -> String {
         show(a),
         show(b)
     )
+}
+
+/// Closes connections concurrently, giving up on stragglers after a few seconds.
+pub async fn close_all(clients: Vec<Client>) {
+    let tasks: Vec<_> = clients.into_iter().map(|c| tokio::spawn(c.close())).collect();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        for task in tasks {
+            let _ = task.await;
+        }
+    })
+    .await;
 }

@@ -83,8 +83,9 @@ fn main() -> ExitCode {
     runtime.shutdown_background();
     match outcome {
         Ok(report) => {
+            let passed = report.passed();
             report.print();
-            if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if passed { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
         Err(e) => {
             eprintln!("pairpad-loadgen: {e:#}");

@@ -17,7 +17,6 @@ pub struct Rest {
 pub struct RoomState {
     pub code: String,
     pub revision: u64,
-    pub active_users: Option<u64>,
 }
 
 /// What `GET /health` says.

@@ -44,10 +44,6 @@ impl Latency {
         round3(self.histogram.value_at_quantile(quantile) as f64 / 1000.0)
     }
 
-    pub fn p99_ms(&self) -> f64 {
-        self.ms(0.99)
-    }
-
     /// The figures as JSON, in milliseconds.
     pub fn to_json(&self) -> Value {
         if self.count() == 0 {

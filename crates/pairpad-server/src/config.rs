@@ -36,6 +36,14 @@ pub struct ServerSettings {
 pub struct StoreSettings {
     pub url: String,
     pub pool_size: usize,
+    pub durability: DurabilitySetting,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilitySetting {
+    Disk,
+    Process,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -183,6 +191,15 @@ impl Settings {
     /// The store chosen by `store.url`.
     pub fn store_url(&self) -> Result<StoreUrl, SettingsError> {
         Ok(StoreUrl::parse(&self.store.url)?)
+    }
+
+    /// How the store is opened.
+    pub fn store_options(&self) -> pairpad_store::StoreOptions {
+        let durability = match self.store.durability {
+            DurabilitySetting::Disk => pairpad_store::Durability::Disk,
+            DurabilitySetting::Process => pairpad_store::Durability::Process,
+        };
+        pairpad_store::StoreOptions { pool_size: self.store.pool_size, durability }
     }
 
     /// The hub's part of the settings.

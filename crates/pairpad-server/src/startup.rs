@@ -35,7 +35,7 @@ impl Application {
     /// Opens the store (running migrations), starts the hub and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store_url = settings.store_url()?;
-        let repo = pairpad_store::connect(&store_url, settings.store.pool_size)
+        let repo = pairpad_store::connect(&store_url, settings.store_options())
             .await
             .with_context(|| format!("cannot open the store at {store_url}"))?;
         let hub = Hub::new(repo, settings.hub());
@@ -72,6 +72,13 @@ impl Application {
                 })
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(routes_config)
+        })
+        // Every keystroke is a small frame: Nagle's algorithm would hold acks and broadcasts back
+        // until the peer's delayed ACK (~40 ms).
+        .on_connect(|connection, _| {
+            if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
         })
         .disable_signals()
         .shutdown_timeout(shutdown_timeout)

@@ -93,12 +93,35 @@ impl fmt::Debug for StoreUrl {
     }
 }
 
+/// How far a commit must get before it counts as done, and so before its operations are
+/// acknowledged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk: survives a crash of the server process, of the database server and of the machine
+    /// (SQLite `synchronous = FULL`; PostgreSQL `synchronous_commit = on`). One fsync per commit.
+    #[default]
+    Disk,
+    /// Handed to the database: survives a crash of the Pairpad process, not of the machine or of the
+    /// PostgreSQL server (SQLite `synchronous = NORMAL` in WAL mode; PostgreSQL
+    /// `synchronous_commit = off`). No fsync on the commit path.
+    Process,
+}
+
+/// How to open a store.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// Connections in the pool.
+    pub pool_size: usize,
+    /// What a commit waits for.
+    pub durability: Durability,
+}
+
 /// Opens the store: creates files and runs migrations as needed, and checks it answers.
-pub async fn connect(url: &StoreUrl, pool_size: usize) -> Result<Arc<dyn RoomRepo>, RepoError> {
+pub async fn connect(url: &StoreUrl, options: StoreOptions) -> Result<Arc<dyn RoomRepo>, RepoError> {
     let repo: Arc<dyn RoomRepo> = match url {
         StoreUrl::Memory => Arc::new(MemoryRepo::new()),
-        StoreUrl::Sqlite(path) => Arc::new(SqliteRepo::open(path, pool_size).await?),
-        StoreUrl::Postgres(url) => Arc::new(PostgresRepo::connect(url, pool_size).await?),
+        StoreUrl::Sqlite(path) => Arc::new(SqliteRepo::open(path, options).await?),
+        StoreUrl::Postgres(url) => Arc::new(PostgresRepo::connect(url, options).await?),
     };
     repo.ping().await?;
     Ok(repo)

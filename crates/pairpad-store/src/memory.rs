@@ -1,7 +1,7 @@
 //! The in-memory `RoomRepo`: for tests and for `store = "memory"`. It keeps the same contract as
 //! the SQL adapters (the contract suite runs against all three) but nothing survives a restart.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -13,6 +13,8 @@ struct MemoryRoom {
     language: Language,
     snapshot: Snapshot,
     ops: Vec<CommittedOp>,
+    /// Every `opId` in `ops`, so checking one costs O(1), not a scan of the whole log.
+    op_ids: HashSet<String>,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -63,6 +65,7 @@ impl RoomRepo for MemoryRepo {
                 language: room.language.clone(),
                 snapshot: Snapshot { code: room.code.clone(), revision: 0 },
                 ops: Vec::new(),
+                op_ids: HashSet::new(),
                 created_at: room.created_at,
                 updated_at: room.created_at,
             },
@@ -99,13 +102,13 @@ impl RoomRepo for MemoryRepo {
             if room.revision() != append.expected_revision {
                 return Err(conflict);
             }
-            let taken = |id: &String| room.ops.iter().any(|op| op.op_id.as_ref() == Some(id));
-            if append.ops.iter().filter_map(|op| op.op_id.as_ref()).any(taken) {
+            if append.ops.iter().filter_map(|op| op.op_id.as_ref()).any(|id| room.op_ids.contains(id)) {
                 return Err(conflict);
             }
         }
         for append in appends {
             let Some(room) = rooms.get_mut(&append.room) else { continue };
+            room.op_ids.extend(append.ops.iter().filter_map(|op| op.op_id.clone()));
             room.ops.extend(append.ops.iter().cloned());
             if let Some(last) = append.ops.last() {
                 room.updated_at = last.at;

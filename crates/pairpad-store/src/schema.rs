@@ -9,7 +9,6 @@ pub mod pg {
             language -> Text,
             code -> Text,
             code_revision -> BigInt,
-            revision -> BigInt,
             created_at -> BigInt,
             updated_at -> BigInt,
         }
@@ -37,7 +36,6 @@ pub mod sqlite {
             language -> Text,
             code -> Text,
             code_revision -> BigInt,
-            revision -> BigInt,
             created_at -> BigInt,
             updated_at -> BigInt,
         }

@@ -22,11 +22,13 @@ impl From<DieselError> for TxError {
 }
 
 impl TxError {
-    /// Translates the driver's error; a unique violation is the caller's to name.
-    pub(crate) fn into_repo(self, on_unique_violation: RepoError) -> RepoError {
+    /// Translates the driver's error; what a unique or foreign-key violation means is the
+    /// caller's to name.
+    pub(crate) fn into_repo(self, on_unique_violation: RepoError, on_missing_reference: RepoError) -> RepoError {
         match self {
             Self::Repo(e) => e,
             Self::Db(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => on_unique_violation,
+            Self::Db(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => on_missing_reference,
             Self::Db(e) => unavailable(e),
         }
     }
@@ -59,7 +61,7 @@ macro_rules! sql_room_repo {
         use $schema::{operations, rooms};
 
         use crate::codec;
-        use crate::sql::{INSERT_CHUNK, TxError, to_i64, to_u64, unavailable};
+        use crate::sql::{TxError, to_i64, to_u64, unavailable};
 
         #[derive(Queryable, Selectable)]
         #[diesel(table_name = rooms)]
@@ -68,12 +70,11 @@ macro_rules! sql_room_repo {
             language: String,
             code: String,
             code_revision: i64,
-            revision: i64,
             created_at: i64,
             updated_at: i64,
         }
 
-        #[derive(Queryable, Selectable, Insertable)]
+        #[derive(Clone, Queryable, Selectable, Insertable)]
         #[diesel(table_name = operations)]
         // SQLite has no DEFAULT keyword in multi-row inserts: write NULL for a missing `opId`.
         #[diesel(treat_none_as_default_value = false)]
@@ -122,53 +123,6 @@ macro_rules! sql_room_repo {
             async fn conn(&self) -> Result<diesel_async::pooled_connection::deadpool::Object<$conn>, RepoError> {
                 self.pool.get().await.map_err(unavailable)
             }
-
-            /// Appends one room's operations inside the caller's transaction.
-            async fn append(conn: &mut $conn, append: &Append) -> Result<(), TxError> {
-                let id = $to_sql(append.room.as_uuid());
-                let expected = to_i64(append.expected_revision).map_err(TxError::Repo)?;
-                let Some(last) = append.ops.last() else { return Ok(()) };
-                let latest = to_i64(last.revision).map_err(TxError::Repo)?;
-                let at = last.at.0;
-                let target = rooms::table.filter(rooms::id.eq(&id)).filter(rooms::revision.eq(expected));
-                let updated = match &append.snapshot {
-                    Some(Snapshot { code, revision }) => {
-                        let code_revision = to_i64(*revision).map_err(TxError::Repo)?;
-                        diesel::update(target)
-                            .set((
-                                rooms::revision.eq(latest),
-                                rooms::updated_at.eq(at),
-                                rooms::code.eq(code),
-                                rooms::code_revision.eq(code_revision),
-                            ))
-                            .execute(conn)
-                            .await?
-                    }
-                    None => {
-                        diesel::update(target)
-                            .set((rooms::revision.eq(latest), rooms::updated_at.eq(at)))
-                            .execute(conn)
-                            .await?
-                    }
-                };
-                if updated == 0 {
-                    let exists: i64 = rooms::table.filter(rooms::id.eq(&id)).count().get_result(conn).await?;
-                    return Err(TxError::Repo(if exists == 0 {
-                        RepoError::NotFound(append.room)
-                    } else {
-                        RepoError::Conflict { room: append.room, expected: append.expected_revision }
-                    }));
-                }
-                for chunk in append.ops.chunks(INSERT_CHUNK) {
-                    let rows: Vec<OpRow> = chunk
-                        .iter()
-                        .map(|op| OpRow::from_domain(append.room, op))
-                        .collect::<Result<_, _>>()
-                        .map_err(TxError::Repo)?;
-                    insert_ops(conn, rows).await?;
-                }
-                Ok(())
-            }
         }
 
         #[async_trait]
@@ -189,13 +143,14 @@ macro_rules! sql_room_repo {
                         rooms::language.eq(room.language.as_str()),
                         rooms::code.eq(&room.code),
                         rooms::code_revision.eq(0),
-                        rooms::revision.eq(0),
                         rooms::created_at.eq(room.created_at.0),
                         rooms::updated_at.eq(room.created_at.0),
                     ))
                     .execute(&mut *conn)
                     .await
-                    .map_err(|e| TxError::from(e).into_repo(RepoError::AlreadyExists(room.id)))?;
+                    .map_err(|e| {
+                        TxError::from(e).into_repo(RepoError::AlreadyExists(room.id), RepoError::NotFound(room.id))
+                    })?;
                 Ok(())
             }
 
@@ -219,14 +174,18 @@ macro_rules! sql_room_repo {
                     .map_err(unavailable)?;
                 let language = Language::new(&row.language)
                     .map_err(|_| RepoError::Corrupt(format!("room {id} has language `{}`", row.language)))?;
+                let ops = decode_ops(ops)?;
+                // The log is the truth: the latest revision and change are its last operation's.
+                let revision = ops.last().map_or(to_u64(row.code_revision)?, |op| op.revision);
+                let updated_at = ops.last().map_or(row.updated_at, |op| op.at.0.max(row.updated_at));
                 Ok(StoredRoom {
                     id,
                     language,
                     snapshot: Snapshot { code: row.code, revision: to_u64(row.code_revision)? },
-                    ops_after_snapshot: decode_ops(ops)?,
-                    revision: to_u64(row.revision)?,
+                    ops_after_snapshot: ops,
+                    revision,
                     created_at: Timestamp(row.created_at),
-                    updated_at: Timestamp(row.updated_at),
+                    updated_at: Timestamp(updated_at),
                 })
             }
 
@@ -245,20 +204,18 @@ macro_rules! sql_room_repo {
             }
 
             async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
+                let appends: Vec<&Append> = appends.iter().filter(|a| !a.ops.is_empty()).collect();
+                let Some(&first) = appends.iter().next() else { return Ok(()) };
                 let mut conn = self.conn().await?;
-                let result = conn
-                    .transaction::<_, TxError, _>(async |conn| {
-                        for append in appends {
-                            Self::append(conn, append).await?;
-                        }
-                        Ok(())
-                    })
-                    .await;
+                let result = commit_appends(&mut conn, &appends).await;
+                // A unique violation is a revision or an `opId` another writer took, a foreign key
+                // violation a room that does not exist. In a batch of several rooms the first is
+                // named; the caller retries room by room to learn which.
                 result.map_err(|e| {
-                    // A unique violation can only be an `opId` taken by another writer in one of the
-                    // rooms; name the first room so the caller retries the batch room by room.
-                    let first = &appends[0];
-                    e.into_repo(RepoError::Conflict { room: first.room, expected: first.expected_revision })
+                    e.into_repo(
+                        RepoError::Conflict { room: first.room, expected: first.expected_revision },
+                        RepoError::NotFound(first.room),
+                    )
                 })
             }
 

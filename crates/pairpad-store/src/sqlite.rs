@@ -4,9 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use diesel::sqlite::SqliteConnection;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::{Durability, StoreOptions};
 
 type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
@@ -14,9 +16,16 @@ crate::sql::sql_room_repo!(SqliteRepo, "sqlite", crate::schema::sqlite, SqliteCo
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
-/// Set on every pooled connection. `synchronous = FULL` makes each commit reach the disk before
-/// it returns, which is what a durable ack promises; group commit keeps that affordable.
-const CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+/// Set on every pooled connection, with the `synchronous` level of the chosen durability:
+/// `FULL` makes each commit reach the disk before it returns; `NORMAL` (in WAL mode) hands it to
+/// the operating system, which survives a crash of the process. Group commit keeps either
+/// affordable.
+fn connection_pragmas(durability: Durability) -> &'static str {
+    match durability {
+        Durability::Disk => "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        Durability::Process => "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+    }
+}
 
 fn uuid_text(id: uuid::Uuid) -> String {
     id.hyphenated().to_string()
@@ -29,7 +38,7 @@ fn parse_uuid(text: String) -> Result<uuid::Uuid, RepoError> {
 impl SqliteRepo {
     /// Opens (creating it and its folder if needed) the database file at `path`, switches it to
     /// write-ahead logging, runs the pending migrations and opens a pool of `pool_size` connections.
-    pub async fn open(path: &Path, pool_size: usize) -> Result<Self, RepoError> {
+    pub async fn open(path: &Path, options: StoreOptions) -> Result<Self, RepoError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
@@ -49,26 +58,112 @@ impl SqliteRepo {
         .await
         .map_err(unavailable)??;
         let mut config = ManagerConfig::default();
-        config.custom_setup = Box::new(|url| {
+        // A broken connection fails its statement and the commit is retried; checking every
+        // connection with a query on each checkout would cost a round trip per commit.
+        config.recycling_method = RecyclingMethod::Fast;
+        let pragmas = connection_pragmas(options.durability);
+        config.custom_setup = Box::new(move |url| {
             let url = url.to_owned();
             Box::pin(async move {
                 let mut conn = SqliteConn::establish(&url).await?;
-                conn.batch_execute(CONNECTION_PRAGMAS)
-                    .await
-                    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                conn.batch_execute(pragmas).await.map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(conn)
             })
         });
         let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(url, config);
-        let pool = Pool::builder(manager).max_size(pool_size).build().map_err(unavailable)?;
+        let pool = Pool::builder(manager).max_size(options.pool_size).build().map_err(unavailable)?;
         Ok(Self { pool })
     }
 }
 
-/// diesel-async cannot build SQLite's multi-row insert, so it runs as one blocking diesel call.
-async fn insert_ops(conn: &mut SqliteConn, rows: Vec<OpRow>) -> QueryResult<usize> {
-    conn.spawn_blocking(move |conn| {
-        diesel::RunQueryDsl::execute(diesel::insert_into(operations::table).values(rows), conn)
+/// The whole batch runs as one blocking call on a pool thread: SQLite does its work in
+/// microseconds, so handing each statement to a blocking thread and back (what the async wrapper
+/// does) would cost more than the statements. The steps are those of PostgreSQL's commit: check
+/// the expected revisions, insert every operation, store the snapshots.
+async fn commit_appends(conn: &mut SqliteConn, appends: &[&Append]) -> Result<(), TxError> {
+    let checks: Vec<(String, i64)> = appends
+        .iter()
+        .filter(|a| a.expected_revision > 0)
+        .map(|a| Ok((uuid_text(a.room.as_uuid()), to_i64(a.expected_revision)?)))
+        .collect::<Result<_, RepoError>>()
+        .map_err(TxError::Repo)?;
+    let rows: Vec<OpRow> = appends
+        .iter()
+        .flat_map(|a| a.ops.iter().map(move |op| OpRow::from_domain(a.room, op)))
+        .collect::<Result<_, _>>()
+        .map_err(TxError::Repo)?;
+    let mut snapshots = Vec::new();
+    for append in appends {
+        if let (Some(snapshot), Some(last)) = (&append.snapshot, append.ops.last()) {
+            let revision = to_i64(snapshot.revision).map_err(TxError::Repo)?;
+            snapshots.push((append.room, snapshot.code.clone(), revision, last.at.0));
+        }
+    }
+    let first = appends[0];
+    let verdict = conn.spawn_blocking(move |conn| Ok(blocking::commit(conn, &checks, &rows, &snapshots))).await?;
+    verdict.map_err(|refusal| match refusal {
+        blocking::Refusal::Db(e) => TxError::Db(e),
+        blocking::Refusal::Conflict => {
+            TxError::Repo(RepoError::Conflict { room: first.room, expected: first.expected_revision })
+        }
+        blocking::Refusal::Missing(room) => TxError::Repo(RepoError::NotFound(room)),
     })
-    .await
+}
+
+/// The batch commit in plain (blocking) diesel.
+mod blocking {
+    use diesel::prelude::*;
+    use diesel::sqlite::SqliteConnection;
+    use pairpad_domain::RoomId;
+
+    use super::{OpRow, operations, rooms, uuid_text};
+    use crate::sql::INSERT_CHUNK;
+
+    /// Why a batch was rolled back.
+    pub enum Refusal {
+        Db(diesel::result::Error),
+        /// A room's log does not reach the expected revision.
+        Conflict,
+        /// A snapshot's room does not exist.
+        Missing(RoomId),
+    }
+
+    impl From<diesel::result::Error> for Refusal {
+        fn from(e: diesel::result::Error) -> Self {
+            Self::Db(e)
+        }
+    }
+
+    /// `BEGIN IMMEDIATE` takes the write lock at once rather than upgrading to it mid-transaction.
+    pub fn commit(
+        conn: &mut SqliteConnection,
+        checks: &[(String, i64)],
+        rows: &[OpRow],
+        snapshots: &[(RoomId, String, i64, i64)],
+    ) -> Result<(), Refusal> {
+        conn.immediate_transaction(|conn| {
+            for (room, expected) in checks {
+                let found: i64 = operations::table
+                    .filter(operations::room_id.eq(room))
+                    .filter(operations::revision.eq(expected))
+                    .count()
+                    .get_result(conn)?;
+                if found == 0 {
+                    return Err(Refusal::Conflict);
+                }
+            }
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                diesel::insert_into(operations::table).values(chunk.to_vec()).execute(conn)?;
+            }
+            for (room, code, revision, at) in snapshots {
+                let updated = diesel::update(rooms::table.find(uuid_text(room.as_uuid())))
+                    .set((rooms::code.eq(code), rooms::code_revision.eq(revision), rooms::updated_at.eq(at)))
+                    .execute(conn)?;
+                if updated == 0 {
+                    return Err(Refusal::Missing(*room));
+                }
+            }
+            Ok(())
+        })
+    }
 }

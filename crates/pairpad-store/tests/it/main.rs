@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use pairpad_domain::RoomRepo;
 use pairpad_store::testing::TestDatabase;
-use pairpad_store::{MemoryRepo, PostgresRepo, SqliteRepo};
+use pairpad_store::{Durability, MemoryRepo, PostgresRepo, SqliteRepo, StoreOptions};
+
+const OPTIONS: StoreOptions = StoreOptions { pool_size: 4, durability: Durability::Disk };
 
 /// Runs `check` against a fresh repo of the adapter and cleans up after it.
 async fn with_memory(check: impl AsyncFnOnce(Arc<dyn RoomRepo>)) {
@@ -18,13 +20,13 @@ async fn with_memory(check: impl AsyncFnOnce(Arc<dyn RoomRepo>)) {
 
 async fn with_sqlite(check: impl AsyncFnOnce(Arc<dyn RoomRepo>)) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let repo = SqliteRepo::open(&dir.path().join("rooms.db"), 4).await.expect("open sqlite");
+    let repo = SqliteRepo::open(&dir.path().join("rooms.db"), OPTIONS).await.expect("open sqlite");
     check(Arc::new(repo)).await;
 }
 
 async fn with_postgres(check: impl AsyncFnOnce(Arc<dyn RoomRepo>)) {
     let Some(db) = TestDatabase::create().await else { return };
-    let repo = PostgresRepo::connect(&db.url(), 4).await.expect("connect postgres");
+    let repo = PostgresRepo::connect(&db.url(), OPTIONS).await.expect("connect postgres");
     check(Arc::new(repo)).await;
     db.drop_database().await;
 }
@@ -65,9 +67,9 @@ async fn sqlite_keeps_rooms_across_reopening() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("nested/folder/rooms.db");
     let id = {
-        let repo = SqliteRepo::open(&path, 2).await.expect("open");
+        let repo = SqliteRepo::open(&path, OPTIONS).await.expect("open");
         contract::create_room(&repo, "keep me 🦀").await
     };
-    let repo = SqliteRepo::open(&path, 2).await.expect("reopen");
+    let repo = SqliteRepo::open(&path, OPTIONS).await.expect("reopen");
     assert_eq!(repo.load(id).await.expect("load").snapshot.code, "keep me 🦀");
 }
