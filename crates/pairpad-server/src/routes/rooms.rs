@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use pairpad_domain::{Language, NewRoom, RoomId};
+use pairpad_domain::{Language, NewRoom, RoomId, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -78,7 +78,8 @@ pub async fn create(state: web::Data<AppState>, payload: web::Payload) -> Result
         let message = format!("the code is longer than {max} characters");
         return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "document_too_large", message));
     }
-    let room = NewRoom { id: RoomId::random(), language, code, created_at: now() };
+    let room =
+        NewRoom { id: RoomId::random(), language, code, created_at: Timestamp::from(std::time::SystemTime::now()) };
     state.hub.repo().create(&room).await?;
     let created_at = rfc3339(room.created_at);
     let body = RoomResponse {
@@ -120,9 +121,4 @@ pub async fn get(state: web::Data<AppState>, path: web::Path<String>) -> Result<
         created_at: rfc3339(view.created_at),
         updated_at: Some(rfc3339(view.updated_at)),
     }))
-}
-
-fn now() -> pairpad_domain::Timestamp {
-    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    pairpad_domain::Timestamp(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
 }
