@@ -2,10 +2,11 @@
 //! transaction is in flight goes into the next one, across rooms, so one transaction and one
 //! fsync carry many operations and throughput grows with load instead of collapsing on fsync.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pairpad_domain::{Append, RepoError, RoomRepo};
+use pairpad_domain::{Append, RepoError, RoomId, RoomRepo};
 use tokio::sync::{mpsc, oneshot};
 
 /// A room's request to store an append; the answer comes back on `done`.
@@ -41,7 +42,7 @@ impl Committer {
 async fn run(repo: Arc<dyn RoomRepo>, mut rx: mpsc::Receiver<CommitJob>, max_batch: usize) {
     let mut jobs = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
-        let (appends, waiters): (Vec<Append>, Vec<_>) = jobs.drain(..).map(|job| (job.append, job.done)).unzip();
+        let (appends, waiters) = merge_by_room(jobs.drain(..));
         let started = Instant::now();
         let ops: usize = appends.iter().map(|a| a.ops.len()).sum();
         match commit_with_retry(&*repo, &appends).await {
@@ -49,27 +50,56 @@ async fn run(repo: Arc<dyn RoomRepo>, mut rx: mpsc::Receiver<CommitJob>, max_bat
                 metrics::histogram!("pairpad_commit_batch_ops").record(ops as f64);
                 metrics::histogram!("pairpad_commit_seconds").record(started.elapsed().as_secs_f64());
                 metrics::counter!("pairpad_operations_committed_total").increment(ops as u64);
-                for done in waiters {
+                for done in waiters.into_iter().flatten() {
                     let _ = done.send(Ok(()));
                 }
             }
             // One room's conflict must not fail the others: retry them one by one.
             Err(_) if appends.len() > 1 => {
-                for (append, done) in appends.iter().zip(waiters) {
+                for (append, room_waiters) in appends.iter().zip(waiters) {
                     let result = commit_with_retry(&*repo, std::slice::from_ref(append)).await;
                     if result.is_ok() {
                         metrics::counter!("pairpad_operations_committed_total").increment(append.ops.len() as u64);
                     }
-                    let _ = done.send(result);
+                    for done in room_waiters {
+                        let _ = done.send(result.clone());
+                    }
                 }
             }
             Err(e) => {
-                for done in waiters {
+                for done in waiters.into_iter().flatten() {
                     let _ = done.send(Err(e.clone()));
                 }
             }
         }
     }
+}
+
+type Waiter = oneshot::Sender<Result<(), RepoError>>;
+
+/// One append per room: a room's later append in the same batch continues its earlier one (its
+/// expected revision is the earlier one's last), so the two become one, answered to both waiters.
+fn merge_by_room(jobs: impl Iterator<Item = CommitJob>) -> (Vec<Append>, Vec<Vec<Waiter>>) {
+    let mut appends: Vec<Append> = Vec::new();
+    let mut waiters: Vec<Vec<Waiter>> = Vec::new();
+    let mut index: HashMap<RoomId, usize> = HashMap::new();
+    for CommitJob { append, done } in jobs {
+        match index.get(&append.room) {
+            Some(&i) => {
+                appends[i].ops.extend(append.ops);
+                if append.snapshot.is_some() {
+                    appends[i].snapshot = append.snapshot;
+                }
+                waiters[i].push(done);
+            }
+            None => {
+                index.insert(append.room, appends.len());
+                appends.push(append);
+                waiters.push(vec![done]);
+            }
+        }
+    }
+    (appends, waiters)
 }
 
 /// Commits, retrying while the store is unreachable: an unacknowledged edit waits rather than
@@ -86,5 +116,44 @@ async fn commit_with_retry(repo: &dyn RoomRepo, appends: &[Append]) -> Result<()
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pairpad_domain::{CommittedOp, Snapshot, TextOperation, Timestamp, UserId};
+
+    fn job(
+        room: RoomId,
+        expected: u64,
+        revisions: std::ops::RangeInclusive<u64>,
+    ) -> (CommitJob, oneshot::Receiver<Result<(), RepoError>>) {
+        let ops = revisions
+            .map(|revision| CommittedOp {
+                revision,
+                operation: TextOperation::new(),
+                op_id: None,
+                author: UserId::random(),
+                at: Timestamp(0),
+            })
+            .collect();
+        let (done, verdict) = oneshot::channel();
+        (CommitJob { append: Append { room, expected_revision: expected, ops, snapshot: None }, done }, verdict)
+    }
+
+    #[test]
+    fn a_rooms_consecutive_appends_become_one() {
+        let (a, b) = (RoomId::random(), RoomId::random());
+        let (first, _) = job(a, 0, 1..=2);
+        let (other, _) = job(b, 5, 6..=6);
+        let (mut second, _) = job(a, 2, 3..=4);
+        second.append.snapshot = Some(Snapshot { code: "x".into(), revision: 4 });
+        let (appends, waiters) = merge_by_room([first, other, second].into_iter());
+        assert_eq!(appends.len(), 2);
+        assert_eq!((appends[0].room, appends[0].expected_revision), (a, 0));
+        assert_eq!(appends[0].ops.iter().map(|op| op.revision).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(appends[0].snapshot.as_ref().map(|s| s.revision), Some(4));
+        assert_eq!(waiters.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
     }
 }

@@ -2,10 +2,12 @@
 //! pipeline, and is reached through a bounded channel. It sequences operations, has them
 //! **persisted, then acknowledges the author, then broadcasts** them to the others.
 //!
-//! Commit pipeline: operations sequenced while no commit of this room is in flight are sent to the
-//! group committer at once; those sequenced while one is in flight wait and go together in the
-//! next. So a room has at most one append in flight and its revisions reach the store in order.
+//! Commit pipeline: sequenced operations are sent to the group committer at once while fewer than
+//! two of this room's appends are in flight; otherwise they wait and go together in the next. The
+//! committer keeps a room's appends in order (merging them when one transaction carries both), so
+//! its revisions reach the store in order.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -81,6 +83,11 @@ impl<C: Send + 'static> RoomHandle<C> {
     }
 }
 
+/// Appends of one room that may wait for the committer at once. With two, a room's next append is
+/// already queued when the committer finishes a transaction, so the next transaction carries every
+/// busy room instead of only those whose owner happened to be scheduled in between.
+const MAX_APPENDS_IN_FLIGHT: usize = 2;
+
 /// A commit of this room's operations in flight.
 struct InFlight {
     ops: Vec<CommittedOp>,
@@ -95,6 +102,8 @@ pub(crate) struct RoomOwner<B: Broadcaster> {
     participants: Vec<Participant>,
     /// The latest revision known to be in the store.
     durable_revision: u64,
+    /// The latest revision sent to the committer: the next append's expected revision.
+    submitted_revision: u64,
     /// Sequenced operations not yet sent to the committer, and when each arrived.
     unsaved: Vec<CommittedOp>,
     unsaved_received: Vec<Instant>,
@@ -118,6 +127,7 @@ where
         Self {
             generation,
             durable_revision: room.revision(),
+            submitted_revision: room.revision(),
             room,
             fanout,
             participants: Vec::new(),
@@ -135,22 +145,23 @@ where
     /// Runs the room until it is idle for the configured time, drained, or its store fails.
     pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command<B::Connection>>) {
         let idle_unload = self.hub.settings.idle_unload;
-        let mut in_flight: Option<InFlight> = None;
+        let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(MAX_APPENDS_IN_FLIGHT);
         loop {
-            if in_flight.is_none() && !self.unsaved.is_empty() {
-                in_flight = Some(self.submit_unsaved().await);
+            if in_flight.len() < MAX_APPENDS_IN_FLIGHT && !self.unsaved.is_empty() {
+                in_flight.push_back(self.submit_unsaved().await);
             }
-            if in_flight.is_none() && self.unsaved.is_empty() && self.draining.is_some() {
+            if in_flight.is_empty() && self.unsaved.is_empty() && self.draining.is_some() {
                 self.close_everyone();
                 if let Some(reply) = self.draining.take() {
                     let _ = reply.send(());
                 }
                 break;
             }
-            let idle = in_flight.is_none() && self.is_idle();
+            let idle = in_flight.is_empty() && self.is_idle();
             tokio::select! {
-                verdict = async { in_flight.as_mut().map(|f| &mut f.verdict).expect("guarded").await }, if in_flight.is_some() => {
-                    let (ops, received) = in_flight.take().map(|f| (f.ops, f.received)).unwrap_or_default();
+                // The committer answers a room's appends in the order they were sent.
+                verdict = async { in_flight.front_mut().map(|f| &mut f.verdict).expect("guarded").await }, if !in_flight.is_empty() => {
+                    let (ops, received) = in_flight.pop_front().map(|f| (f.ops, f.received)).unwrap_or_default();
                     match verdict {
                         Ok(Ok(())) => {
                             self.on_durable(ops);
@@ -292,8 +303,9 @@ where
             self.ops_since_snapshot = 0;
             Snapshot { code: self.room.text(), revision: self.room.revision() }
         });
-        let append =
-            Append { room: self.room.id(), expected_revision: self.durable_revision, ops: ops.clone(), snapshot };
+        let expected_revision = self.submitted_revision;
+        self.submitted_revision = self.room.revision();
+        let append = Append { room: self.room.id(), expected_revision, ops: ops.clone(), snapshot };
         InFlight { ops, received, verdict: self.committer.submit(append).await }
     }
 
