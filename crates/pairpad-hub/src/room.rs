@@ -399,7 +399,7 @@ where
     /// The store refused the room's operations: what is in memory can no longer be made durable.
     /// Everyone is disconnected (clients reconnect and re-send what was not acknowledged) and the
     /// room is reloaded from the store on the next join.
-    async fn fail(mut self, reason: &str, mut commands: mpsc::Receiver<Command<B::Connection>>) {
+    async fn fail(mut self, reason: &str, commands: mpsc::Receiver<Command<B::Connection>>) {
         tracing::error!(room = %self.room.id(), reason, "room stopped: its operations could not be stored");
         let message = "the server could not store recent edits; reconnecting resends them";
         self.publish(&RoomEvent::Error { code: "store_unavailable", message }, Audience::Everyone);
@@ -407,11 +407,7 @@ where
         if let Some(reply) = self.draining.take() {
             let _ = reply.send(());
         }
-        self.hub.forget(self.room.id(), self.generation);
-        commands.close();
-        while let Some(command) = commands.recv().await {
-            self.refuse(command);
-        }
+        self.unload(commands).await;
     }
 
     fn refuse(&self, command: Command<B::Connection>) {

@@ -39,6 +39,13 @@ async fn start_server(database_url: &str, port: u16) -> ServerProcess {
     panic!("the server did not become healthy");
 }
 
+/// Creates an empty room over HTTP and returns its id.
+async fn create_room(http: &reqwest::Client, port: u16) -> String {
+    let room: serde_json::Value =
+        http.post(format!("http://127.0.0.1:{port}/api/rooms")).send().await.unwrap().json().await.unwrap();
+    room["roomId"].as_str().unwrap().to_owned()
+}
+
 /// One client's typing: each edit inserts a unique token at a token boundary and waits for its
 /// ack before the next, so each acked token is known.
 async fn type_until_failure(mut client: Client, name: &str, seed: u64) -> (Client, Vec<String>, Option<String>) {
@@ -69,9 +76,7 @@ async fn killing_the_server_loses_no_acknowledged_edit() {
     let port = free_port();
     let mut server = start_server(&url, port).await;
     let http = reqwest::Client::new();
-    let room: serde_json::Value =
-        http.post(format!("http://127.0.0.1:{port}/api/rooms")).send().await.unwrap().json().await.unwrap();
-    let room = room["roomId"].as_str().unwrap().to_owned();
+    let room = create_room(&http, port).await;
     let base = format!("ws://127.0.0.1:{port}");
     let mut typists = Vec::new();
     for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
@@ -120,9 +125,7 @@ async fn sigterm_drains_and_exits_zero_and_rooms_survive() {
     let port = free_port();
     let mut server = start_server(&url, port).await;
     let http = reqwest::Client::new();
-    let room: serde_json::Value =
-        http.post(format!("http://127.0.0.1:{port}/api/rooms")).send().await.unwrap().json().await.unwrap();
-    let room = room["roomId"].as_str().unwrap().to_owned();
+    let room = create_room(&http, port).await;
     let mut client = Client::connect(&format!("ws://127.0.0.1:{port}"), &room, Some("t")).await.unwrap();
     client.splice(0, 0, "survives 🦀").await.unwrap();
     client.sync(PATIENCE).await.unwrap();
