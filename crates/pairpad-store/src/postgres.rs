@@ -60,7 +60,7 @@ impl PostgresRepo {
             });
         }
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
-        let pool = Pool::builder(manager).max_size(options.pool_size).build().map_err(unavailable)?;
+        let pool = crate::sql::lifo_pool(manager, options.pool_size)?;
         Ok(Self { pool })
     }
 }

@@ -34,6 +34,21 @@ impl TxError {
     }
 }
 
+/// A pool of up to `size` connections that hands out the most recently returned one first. The
+/// committer then keeps using one warm connection (SQLite's page cache, prepared statements)
+/// instead of rotating through all of them: in WAL mode a SQLite connection whose cache another
+/// connection's write made stale re-reads every page it touches.
+pub(crate) fn lifo_pool<M: deadpool::managed::Manager>(
+    manager: M,
+    size: usize,
+) -> Result<deadpool::managed::Pool<M>, RepoError> {
+    deadpool::managed::Pool::builder(manager)
+        .max_size(size)
+        .queue_mode(deadpool::managed::QueueMode::Lifo)
+        .build()
+        .map_err(unavailable)
+}
+
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> RepoError {
     RepoError::Unavailable(e.to_string())
 }
