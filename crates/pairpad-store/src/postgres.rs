@@ -1,12 +1,13 @@
 //! The PostgreSQL adapter, the production store: diesel-async over tokio-postgres (no libpq),
 //! pooled by deadpool, migrated from `migrations/postgres` at start-up.
 
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::sql::INSERT_CHUNK;
 use crate::{Durability, StoreOptions};
 
 crate::sql::sql_room_repo!(
@@ -65,50 +66,16 @@ impl PostgresRepo {
     }
 }
 
+/// A batch without snapshots is one statement, which PostgreSQL runs as its own transaction: a
+/// group commit costs one round trip and one WAL flush however many rooms it carries. The rare
+/// batch with snapshots adds their updates in an explicit transaction.
 async fn commit_appends(conn: &mut AsyncPgConnection, appends: &[&Append]) -> Result<(), TxError> {
-    commit_in_transaction(conn, appends).await
-}
-
-/// Checks that each room's stored log reaches the revision its append expects. With the
-/// primary key on `(room_id, revision)`, which refuses a revision another writer already
-/// took, this makes "the expected revision is the latest" hold without reading any
-/// room's whole log: one statement of index lookups per batch.
-async fn check_expected(conn: &mut AsyncPgConnection, appends: &[&Append]) -> Result<(), TxError> {
-    let mut query = operations::table.into_boxed();
-    let mut wanted = 0;
-    for append in appends.iter().filter(|a| a.expected_revision > 0) {
-        let expected = to_i64(append.expected_revision).map_err(TxError::Repo)?;
-        let room = same_uuid(append.room.as_uuid());
-        query = query.or_filter(operations::room_id.eq(room).and(operations::revision.eq(expected)));
-        wanted += 1;
+    let batch = AppendIfExpected::new(appends).map_err(TxError::Repo)?;
+    if appends.iter().all(|a| a.snapshot.is_none()) {
+        return batch.run(conn, appends[0]).await;
     }
-    if wanted == 0 {
-        return Ok(());
-    }
-    let found: i64 = query.count().get_result(conn).await?;
-    if found == wanted {
-        return Ok(());
-    }
-    // Rare: find the room to name (a batch of one names itself).
-    let first = appends[0];
-    Err(TxError::Repo(RepoError::Conflict { room: first.room, expected: first.expected_revision }))
-}
-
-/// Commits a batch in one transaction with a fixed number of statements however many
-/// rooms it carries: one check, one multi-row insert per `INSERT_CHUNK` operations, and
-/// an update only for the rare appends that carry a snapshot.
-async fn commit_in_transaction(conn: &mut AsyncPgConnection, appends: &[&Append]) -> Result<(), TxError> {
     conn.transaction::<_, TxError, _>(async |conn| {
-        check_expected(conn, appends).await?;
-        let rows: Vec<OpRow> = appends
-            .iter()
-            .flat_map(|a| a.ops.iter().map(move |op| OpRow::from_domain(a.room, op)))
-            .collect::<Result<_, _>>()
-            .map_err(TxError::Repo)?;
-        let mut rows = rows.into_iter().peekable();
-        while rows.peek().is_some() {
-            insert_ops(conn, rows.by_ref().take(INSERT_CHUNK).collect()).await?;
-        }
+        batch.run(conn, appends[0]).await?;
         for append in appends {
             if let (Some(snapshot), Some(last)) = (&append.snapshot, append.ops.last()) {
                 store_snapshot(conn, append.room, snapshot, last.at).await?;
@@ -117,6 +84,98 @@ async fn commit_in_transaction(conn: &mut AsyncPgConnection, appends: &[&Append]
         Ok(())
     })
     .await
+}
+
+/// Inserts every operation of a batch, but only if each room's stored log reaches the revision
+/// its append expects. With the primary key on `(room_id, revision)`, which refuses a revision
+/// another writer already took, this makes "the expected revision is the latest" hold without
+/// reading any room's log. The rows travel as one array per column, so the statement's text is
+/// the same for every batch and PostgreSQL plans it once per connection.
+#[derive(QueryId)]
+struct AppendIfExpected {
+    rooms: Vec<uuid::Uuid>,
+    revisions: Vec<i64>,
+    operations: Vec<String>,
+    op_ids: Vec<Option<String>>,
+    authors: Vec<uuid::Uuid>,
+    created_at: Vec<i64>,
+    expected_rooms: Vec<uuid::Uuid>,
+    expected_revisions: Vec<i64>,
+}
+
+impl AppendIfExpected {
+    fn new(appends: &[&Append]) -> Result<Self, RepoError> {
+        let mut batch = Self {
+            rooms: Vec::new(),
+            revisions: Vec::new(),
+            operations: Vec::new(),
+            op_ids: Vec::new(),
+            authors: Vec::new(),
+            created_at: Vec::new(),
+            expected_rooms: Vec::new(),
+            expected_revisions: Vec::new(),
+        };
+        for append in appends {
+            if append.expected_revision > 0 {
+                batch.expected_rooms.push(append.room.as_uuid());
+                batch.expected_revisions.push(to_i64(append.expected_revision)?);
+            }
+            for op in &append.ops {
+                let row = OpRow::from_domain(append.room, op)?;
+                batch.rooms.push(row.room_id);
+                batch.revisions.push(row.revision);
+                batch.operations.push(row.operation);
+                batch.op_ids.push(row.op_id);
+                batch.authors.push(row.user_id);
+                batch.created_at.push(row.created_at);
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Runs the statement; no row inserted means a room's log did not reach its expected
+    /// revision (a batch of several rooms names the first; the caller retries room by room).
+    async fn run(&self, conn: &mut AsyncPgConnection, first: &Append) -> Result<(), TxError> {
+        let inserted = RunQueryDsl::execute(self, conn).await?;
+        if inserted == self.rooms.len() {
+            return Ok(());
+        }
+        Err(TxError::Repo(RepoError::Conflict { room: first.room, expected: first.expected_revision }))
+    }
+}
+
+impl QueryFragment<Pg> for AppendIfExpected {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid};
+        out.push_sql(
+            "INSERT INTO operations (room_id, revision, operation, op_id, user_id, created_at) \
+             SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<Uuid>, _>(&self.rooms)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.revisions)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.operations)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.op_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Uuid>, _>(&self.authors)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.created_at)?;
+        // A lateral probe per expected revision: the plan stays a primary-key lookup each, where a
+        // join against the whole log could turn into a scan of it in a generic plan.
+        out.push_sql(") WHERE (SELECT count(*) FROM unnest(");
+        out.push_bind_param::<Array<Uuid>, _>(&self.expected_rooms)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.expected_revisions)?;
+        out.push_sql(
+            ") AS e (room_id, revision) CROSS JOIN LATERAL (SELECT 1 FROM operations o \
+             WHERE o.room_id = e.room_id AND o.revision = e.revision LIMIT 1) AS found) = cardinality(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(&self.expected_revisions)?;
+        out.push_sql(")");
+        Ok(())
+    }
 }
 
 /// Stores a room's new snapshot inside the caller's transaction.
@@ -132,8 +191,4 @@ async fn store_snapshot(
         .execute(conn)
         .await?;
     if updated == 0 { Err(TxError::Repo(RepoError::NotFound(room))) } else { Ok(()) }
-}
-
-async fn insert_ops(conn: &mut AsyncPgConnection, rows: Vec<OpRow>) -> QueryResult<usize> {
-    diesel::insert_into(operations::table).values(rows).execute(conn).await
 }
