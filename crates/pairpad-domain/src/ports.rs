@@ -110,6 +110,9 @@ pub trait RoomRepo: Send + Sync {
     /// nothing. `Conflict` when a room's latest stored revision is not its `expected_revision`
     /// (another writer got there first, or an `opId` is already taken in that room); `NotFound`
     /// when a room does not exist. On any error nothing of the batch is stored.
+    ///
+    /// Callers run it on a thread of its own that serves nothing else (the hub's group
+    /// committer does), so an adapter over a synchronous database may block in it.
     async fn commit(&self, appends: &[Append]) -> Result<(), RepoError>;
 
     /// Stores a room's language. `NotFound` if there is no such room.

@@ -1,6 +1,10 @@
 //! Group commit: one task writes every room's operations to the store. Whatever arrives while a
 //! transaction is in flight goes into the next one, across rooms, so one transaction and one
 //! fsync carry many operations and throughput grows with load instead of collapsing on fsync.
+//!
+//! The committer has a thread of its own (with a single-threaded runtime), apart from the threads
+//! that serve connections: a store over a synchronous database (SQLite) commits right there,
+//! with no further hand-off to a blocking pool and back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,11 +26,14 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the committer task on the current runtime. It stops when every handle is dropped.
-    pub fn spawn(repo: Arc<dyn RoomRepo>, max_batch: usize) -> Self {
+    /// Starts the committer on a thread of its own. It stops when every handle is dropped.
+    pub fn spawn(repo: Arc<dyn RoomRepo>, max_batch: usize) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::channel(max_batch.max(1) * 4);
-        tokio::spawn(run(repo, rx, max_batch.max(1)));
-        Self { jobs }
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        std::thread::Builder::new()
+            .name("pairpad-committer".into())
+            .spawn(move || runtime.block_on(run(repo, rx, max_batch.max(1))))?;
+        Ok(Self { jobs })
     }
 
     /// Queues an append; the returned receiver yields the store's verdict.

@@ -127,9 +127,10 @@ pub(crate) struct HubInner {
 }
 
 impl Hub {
-    /// A hub over `repo`. Starts the group committer on the current Tokio runtime.
-    pub fn new(repo: Arc<dyn RoomRepo>, settings: HubSettings) -> Self {
-        let committer = Committer::spawn(repo.clone(), settings.max_commit_batch);
+    /// A hub over `repo`. Starts the group committer on a thread of its own; fails only when the
+    /// operating system refuses that thread.
+    pub fn new(repo: Arc<dyn RoomRepo>, settings: HubSettings) -> std::io::Result<Self> {
+        let committer = Committer::spawn(repo.clone(), settings.max_commit_batch)?;
         let inner = HubInner {
             repo,
             committer,
@@ -139,7 +140,7 @@ impl Hub {
             connections: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
         };
-        Self { inner: Arc::new(inner) }
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     /// The hub's settings.

@@ -66,10 +66,22 @@ impl PostgresRepo {
     }
 }
 
+/// The PostgreSQL `RoomRepo`: a deadpool pool of diesel-async connections.
+pub struct PostgresRepo {
+    pool: Pool<AsyncPgConnection>,
+}
+
+impl PostgresRepo {
+    async fn commit_appends(&self, appends: &[&Append]) -> Result<(), TxError> {
+        let mut conn = self.conn().await.map_err(TxError::Repo)?;
+        commit_batch(&mut conn, appends).await
+    }
+}
+
 /// A batch without snapshots is one statement, which PostgreSQL runs as its own transaction: a
 /// group commit costs one round trip and one WAL flush however many rooms it carries. The rare
 /// batch with snapshots adds their updates in an explicit transaction.
-async fn commit_appends(conn: &mut AsyncPgConnection, appends: &[&Append]) -> Result<(), TxError> {
+async fn commit_batch(conn: &mut AsyncPgConnection, appends: &[&Append]) -> Result<(), TxError> {
     let batch = AppendIfExpected::new(appends).map_err(TxError::Repo)?;
     if appends.iter().all(|a| a.snapshot.is_none()) {
         return batch.run(conn, appends[0]).await;

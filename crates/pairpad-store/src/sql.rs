@@ -61,7 +61,8 @@ pub(crate) fn to_u64(n: i64) -> Result<u64, RepoError> {
     u64::try_from(n).map_err(|_| RepoError::Corrupt(format!("negative revision {n}")))
 }
 
-/// Writes a `RoomRepo` adapter over a deadpool pool of `$conn` using the tables of `$schema`.
+/// Writes the `RoomRepo` impl of `$repo` (a struct with a deadpool `pool` of `$conn`, and an
+/// inherent `commit_appends`, the one step the backends do differently) using the tables of `$schema`.
 /// `$id` is the id column's Rust type; `$to_sql` and `$from_sql` convert UUIDs to and from it.
 macro_rules! sql_room_repo {
     ($repo:ident, $kind:literal, $schema:path, $conn:ty, $id:ty, $to_sql:expr, $from_sql:expr) => {
@@ -127,11 +128,6 @@ macro_rules! sql_room_repo {
 
         fn decode_ops(rows: Vec<OpRow>) -> Result<Vec<CommittedOp>, RepoError> {
             rows.into_iter().map(OpRow::into_domain).collect()
-        }
-
-        #[doc = concat!("The ", $kind, " `RoomRepo`: a deadpool pool of diesel-async connections.")]
-        pub struct $repo {
-            pool: Pool<$conn>,
         }
 
         impl $repo {
@@ -221,8 +217,7 @@ macro_rules! sql_room_repo {
             async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
                 let appends: Vec<&Append> = appends.iter().filter(|a| !a.ops.is_empty()).collect();
                 let Some(&first) = appends.iter().next() else { return Ok(()) };
-                let mut conn = self.conn().await?;
-                let result = commit_appends(&mut conn, &appends).await;
+                let result = self.commit_appends(&appends).await;
                 // A unique violation is a revision or an `opId` another writer took, a foreign key
                 // violation a room that does not exist. In a batch of several rooms the first is
                 // named; the caller retries room by room to learn which.

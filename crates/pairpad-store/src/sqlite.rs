@@ -2,6 +2,9 @@
 //! diesel-async's sync-connection wrapper, pooled by deadpool, migrated from `migrations/sqlite`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use diesel::connection::SimpleConnection;
 
 use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
@@ -52,16 +55,12 @@ impl SqliteRepo {
         }
         let path: PathBuf = path.to_owned();
         let url = path.to_string_lossy().into_owned();
-        let migration_url = url.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = SqliteConnection::establish(&migration_url).map_err(unavailable)?;
-            // Wait for a lock another process (a server still closing, a backup) holds briefly.
-            diesel::connection::SimpleConnection::batch_execute(
-                &mut conn,
-                "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;",
-            )
-            .map_err(unavailable)?;
-            conn.run_pending_migrations(MIGRATIONS).map(drop).map_err(unavailable)
+        let writer_url = url.clone();
+        let pragmas = connection_pragmas(options.durability);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut conn = open_writer(&writer_url, pragmas)?;
+            conn.run_pending_migrations(MIGRATIONS).map_err(unavailable)?;
+            Ok::<_, RepoError>(conn)
         })
         .await
         .map_err(unavailable)??;
@@ -69,7 +68,6 @@ impl SqliteRepo {
         // A broken connection fails its statement and the commit is retried; checking every
         // connection with a query on each checkout would cost a round trip per commit.
         config.recycling_method = RecyclingMethod::Fast;
-        let pragmas = connection_pragmas(options.durability);
         config.custom_setup = Box::new(move |url| {
             let url = url.to_owned();
             Box::pin(async move {
@@ -78,44 +76,76 @@ impl SqliteRepo {
                 Ok(conn)
             })
         });
-        let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(url, config);
-        let pool = Pool::builder(manager).max_size(options.pool_size).build().map_err(unavailable)?;
-        Ok(Self { pool })
+        let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(url.clone(), config);
+        let pool = crate::sql::lifo_pool(manager, options.pool_size)?;
+        Ok(Self { pool, writer: Mutex::new(writer), url, pragmas })
     }
 }
 
-/// The whole batch runs as one blocking call on a pool thread: SQLite does its work in
-/// microseconds, so handing each statement to a blocking thread and back (what the async wrapper
-/// does) would cost more than the statements. The steps are those of PostgreSQL's commit: check
-/// the expected revisions, insert every operation, store the snapshots.
-async fn commit_appends(conn: &mut SqliteConn, appends: &[&Append]) -> Result<(), TxError> {
-    let checks: Vec<(String, i64)> = appends
-        .iter()
-        .filter(|a| a.expected_revision > 0)
-        .map(|a| Ok((uuid_text(a.room.as_uuid()), to_i64(a.expected_revision)?)))
-        .collect::<Result<_, RepoError>>()
-        .map_err(TxError::Repo)?;
-    let rows: Vec<OpRow> = appends
-        .iter()
-        .flat_map(|a| a.ops.iter().map(move |op| OpRow::from_domain(a.room, op)))
-        .collect::<Result<_, _>>()
-        .map_err(TxError::Repo)?;
-    let mut snapshots = Vec::new();
-    for append in appends {
-        if let (Some(snapshot), Some(last)) = (&append.snapshot, append.ops.last()) {
-            let revision = to_i64(snapshot.revision).map_err(TxError::Repo)?;
-            snapshots.push((append.room, snapshot.code.clone(), revision, last.at.0));
+/// The SQLite `RoomRepo`: a deadpool pool of diesel-async connections for reads and room
+/// changes, and one connection kept for group commits, which SQLite runs one at a time anyway.
+pub struct SqliteRepo {
+    pool: Pool<SqliteConn>,
+    /// Only ever used by `commit`: its page cache stays warm, as no other connection writes the
+    /// operation log.
+    writer: Mutex<SqliteConnection>,
+    url: String,
+    pragmas: &'static str,
+}
+
+/// Opens the database in write-ahead-log mode with the connection pragmas.
+fn open_writer(url: &str, pragmas: &str) -> Result<SqliteConnection, RepoError> {
+    let mut conn = SqliteConnection::establish(url).map_err(unavailable)?;
+    // Wait for a lock another process (a server still closing, a backup) holds briefly.
+    let mut execute = |sql: &str| SimpleConnection::batch_execute(&mut conn, sql).map_err(unavailable);
+    execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
+    execute(pragmas)?;
+    Ok(conn)
+}
+
+impl SqliteRepo {
+    /// Runs the whole batch on the calling thread, as the port allows (the hub commits from a
+    /// thread of its own): SQLite does its work in about a millisecond, less than handing the
+    /// batch to a blocking pool and back costs under load. The steps are those of PostgreSQL's
+    /// commit: check the expected revisions, insert every operation, store the snapshots.
+    async fn commit_appends(&self, appends: &[&Append]) -> Result<(), TxError> {
+        let checks: Vec<(String, i64)> = appends
+            .iter()
+            .filter(|a| a.expected_revision > 0)
+            .map(|a| Ok((uuid_text(a.room.as_uuid()), to_i64(a.expected_revision)?)))
+            .collect::<Result<_, RepoError>>()
+            .map_err(TxError::Repo)?;
+        let rows: Vec<OpRow> = appends
+            .iter()
+            .flat_map(|a| a.ops.iter().map(move |op| OpRow::from_domain(a.room, op)))
+            .collect::<Result<_, _>>()
+            .map_err(TxError::Repo)?;
+        let mut snapshots = Vec::new();
+        for append in appends {
+            if let (Some(snapshot), Some(last)) = (&append.snapshot, append.ops.last()) {
+                let revision = to_i64(snapshot.revision).map_err(TxError::Repo)?;
+                snapshots.push((append.room, snapshot.code.clone(), revision, last.at.0));
+            }
         }
+        let mut writer = match self.writer.lock() {
+            Ok(writer) => writer,
+            // A panic inside a transaction may have left it open: replace the connection (closing
+            // the old one rolls back whatever it had not committed).
+            Err(poisoned) => {
+                let mut writer = poisoned.into_inner();
+                *writer = open_writer(&self.url, self.pragmas).map_err(TxError::Repo)?;
+                self.writer.clear_poison();
+                writer
+            }
+        };
+        blocking::commit(&mut writer, &checks, &rows, &snapshots).map_err(|refusal| match refusal {
+            blocking::Refusal::Db(e) => TxError::Db(e),
+            blocking::Refusal::Conflict => {
+                TxError::Repo(RepoError::Conflict { room: appends[0].room, expected: appends[0].expected_revision })
+            }
+            blocking::Refusal::Missing(room) => TxError::Repo(RepoError::NotFound(room)),
+        })
     }
-    let first = appends[0];
-    let verdict = conn.spawn_blocking(move |conn| Ok(blocking::commit(conn, &checks, &rows, &snapshots))).await?;
-    verdict.map_err(|refusal| match refusal {
-        blocking::Refusal::Db(e) => TxError::Db(e),
-        blocking::Refusal::Conflict => {
-            TxError::Repo(RepoError::Conflict { room: first.room, expected: first.expected_revision })
-        }
-        blocking::Refusal::Missing(room) => TxError::Repo(RepoError::NotFound(room)),
-    })
 }
 
 /// The batch commit in plain (blocking) diesel.
