@@ -23,17 +23,17 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlit
 /// `FULL` makes each commit reach the disk before it returns; `NORMAL` (in WAL mode) hands it to
 /// the operating system, which survives a crash of the process. Group commit keeps either
 /// affordable. A multi-row insert keeps a statement journal: in memory, not in a temporary file.
-/// Checkpoints run every 10,000 pages rather than every 1,000: a room's hot pages are written
+/// Checkpoints run every 4,000 pages rather than every 1,000: a room's hot pages are written
 /// back once for many commits, and fewer commits pay for a checkpoint.
 fn connection_pragmas(durability: Durability) -> &'static str {
     match durability {
         Durability::Disk => {
             "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;"
+             PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4000;"
         }
         Durability::Process => {
             "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-             PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;"
+             PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4000;"
         }
     }
 }
