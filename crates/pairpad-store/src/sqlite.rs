@@ -57,13 +57,9 @@ impl SqliteRepo {
         let url = path.to_string_lossy().into_owned();
         let writer_url = url.clone();
         let pragmas = connection_pragmas(options.durability);
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut conn = open_writer(&writer_url, pragmas)?;
-            conn.run_pending_migrations(MIGRATIONS).map_err(unavailable)?;
-            Ok::<_, RepoError>(conn)
-        })
-        .await
-        .map_err(unavailable)??;
+        let writer = tokio::task::spawn_blocking(move || open_writer(&writer_url, pragmas, true))
+            .await
+            .map_err(unavailable)??;
         let mut config = ManagerConfig::default();
         // A broken connection fails its statement and the commit is retried; checking every
         // connection with a query on each checkout would cost a round trip per commit.
@@ -93,13 +89,18 @@ pub struct SqliteRepo {
     pragmas: &'static str,
 }
 
-/// Opens the database in write-ahead-log mode with the connection pragmas.
-fn open_writer(url: &str, pragmas: &str) -> Result<SqliteConnection, RepoError> {
+/// Opens the commit connection: write-ahead logging, the pending migrations when `migrate`
+/// (before the connection pragmas, so a migration may still switch foreign keys off), then the
+/// connection pragmas.
+fn open_writer(url: &str, pragmas: &str, migrate: bool) -> Result<SqliteConnection, RepoError> {
     let mut conn = SqliteConnection::establish(url).map_err(unavailable)?;
     // Wait for a lock another process (a server still closing, a backup) holds briefly.
-    let mut execute = |sql: &str| SimpleConnection::batch_execute(&mut conn, sql).map_err(unavailable);
-    execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
-    execute(pragmas)?;
+    SimpleConnection::batch_execute(&mut conn, "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")
+        .map_err(unavailable)?;
+    if migrate {
+        conn.run_pending_migrations(MIGRATIONS).map_err(unavailable)?;
+    }
+    SimpleConnection::batch_execute(&mut conn, pragmas).map_err(unavailable)?;
     Ok(conn)
 }
 
@@ -133,7 +134,7 @@ impl SqliteRepo {
             // the old one rolls back whatever it had not committed).
             Err(poisoned) => {
                 let mut writer = poisoned.into_inner();
-                *writer = open_writer(&self.url, self.pragmas).map_err(TxError::Repo)?;
+                *writer = open_writer(&self.url, self.pragmas, false).map_err(TxError::Repo)?;
                 self.writer.clear_poison();
                 writer
             }
