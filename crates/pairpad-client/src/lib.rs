@@ -370,8 +370,11 @@ struct Init {
 }
 
 async fn open(url: &str) -> Result<(Socket, Init), ClientError> {
+    // tungstenite zero-fills up to `read_buffer_size` before every socket read: its 128 KiB
+    // default costs more than parsing the few-hundred-byte frames a room sends.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(8 * 1024);
     // Nagle's algorithm would hold small frames back waiting for the peer's delayed ACK (~40 ms).
-    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
     loop {
         match socket.next().await {
             Some(Ok(Message::Text(text))) => {
