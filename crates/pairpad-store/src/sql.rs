@@ -5,9 +5,6 @@
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use pairpad_domain::RepoError;
 
-/// Rows inserted per statement: SQLite allows at most 32766 bound parameters, 6 per row here.
-pub(crate) const INSERT_CHUNK: usize = 1000;
-
 /// An error inside a transaction: either the database's or a domain verdict that aborts it.
 #[derive(Debug)]
 pub(crate) enum TxError {
@@ -34,10 +31,9 @@ impl TxError {
     }
 }
 
-/// A pool of up to `size` connections that hands out the most recently returned one first. The
-/// committer then keeps using one warm connection (SQLite's page cache, prepared statements)
-/// instead of rotating through all of them: in WAL mode a SQLite connection whose cache another
-/// connection's write made stale re-reads every page it touches.
+/// A pool of up to `size` connections that hands out the most recently returned one first, so a
+/// steady caller (PostgreSQL's committer, room loads) keeps using warm connections (prepared
+/// statements, SQLite's page cache) instead of rotating through all of them.
 pub(crate) fn lifo_pool<M: deadpool::managed::Manager>(
     manager: M,
     size: usize,
@@ -90,7 +86,7 @@ macro_rules! sql_room_repo {
             updated_at: i64,
         }
 
-        #[derive(Clone, Queryable, Selectable, Insertable)]
+        #[derive(Queryable, Selectable, Insertable)]
         #[diesel(table_name = operations)]
         // SQLite has no DEFAULT keyword in multi-row inserts: write NULL for a missing `opId`.
         #[diesel(treat_none_as_default_value = false)]

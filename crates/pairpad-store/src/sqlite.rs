@@ -1,11 +1,11 @@
 //! The SQLite adapter, the embedded default store: a bundled SQLite (no system library) behind
-//! diesel-async's sync-connection wrapper, pooled by deadpool, migrated from `migrations/sqlite`.
+//! diesel-async's sync-connection wrapper, pooled by deadpool, plus one plain diesel connection
+//! kept for commits; migrated from `migrations/sqlite`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use diesel::connection::SimpleConnection;
-
 use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
@@ -19,7 +19,7 @@ crate::sql::sql_room_repo!(SqliteRepo, "sqlite", crate::schema::sqlite, SqliteCo
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
-/// Set on every pooled connection, with the `synchronous` level of the chosen durability:
+/// Set on every connection (pooled and commit), with the `synchronous` level of the chosen durability:
 /// `FULL` makes each commit reach the disk before it returns; `NORMAL` (in WAL mode) hands it to
 /// the operating system, which survives a crash of the process. Group commit keeps either
 /// affordable. A multi-row insert keeps a statement journal: in memory, not in a temporary file.
@@ -46,6 +46,17 @@ fn parse_uuid(text: String) -> Result<uuid::Uuid, RepoError> {
     uuid::Uuid::try_parse(&text).map_err(|_| RepoError::Corrupt(format!("`{text}` is not a UUID")))
 }
 
+/// The SQLite `RoomRepo`: a deadpool pool of diesel-async connections for reads and room
+/// changes, and one connection kept for group commits, which SQLite runs one at a time anyway.
+pub struct SqliteRepo {
+    pool: Pool<SqliteConn>,
+    /// Only ever used by `commit`: its page cache stays warm, as no other connection writes the
+    /// operation log.
+    writer: Mutex<SqliteConnection>,
+    url: String,
+    pragmas: &'static str,
+}
+
 impl SqliteRepo {
     /// Opens (creating it and its folder if needed) the database file at `path`, switches it to
     /// write-ahead logging, runs the pending migrations and opens a pool of `pool_size` connections.
@@ -61,8 +72,8 @@ impl SqliteRepo {
             .await
             .map_err(unavailable)??;
         let mut config = ManagerConfig::default();
-        // A broken connection fails its statement and the commit is retried; checking every
-        // connection with a query on each checkout would cost a round trip per commit.
+        // A broken connection fails its statement and the caller retries; checking every
+        // connection with a query on each checkout would cost a statement per read.
         config.recycling_method = RecyclingMethod::Fast;
         config.custom_setup = Box::new(move |url| {
             let url = url.to_owned();
@@ -76,35 +87,7 @@ impl SqliteRepo {
         let pool = crate::sql::lifo_pool(manager, options.pool_size)?;
         Ok(Self { pool, writer: Mutex::new(writer), url, pragmas })
     }
-}
 
-/// The SQLite `RoomRepo`: a deadpool pool of diesel-async connections for reads and room
-/// changes, and one connection kept for group commits, which SQLite runs one at a time anyway.
-pub struct SqliteRepo {
-    pool: Pool<SqliteConn>,
-    /// Only ever used by `commit`: its page cache stays warm, as no other connection writes the
-    /// operation log.
-    writer: Mutex<SqliteConnection>,
-    url: String,
-    pragmas: &'static str,
-}
-
-/// Opens the commit connection: write-ahead logging, the pending migrations when `migrate`
-/// (before the connection pragmas, so a migration may still switch foreign keys off), then the
-/// connection pragmas.
-fn open_writer(url: &str, pragmas: &str, migrate: bool) -> Result<SqliteConnection, RepoError> {
-    let mut conn = SqliteConnection::establish(url).map_err(unavailable)?;
-    // Wait for a lock another process (a server still closing, a backup) holds briefly.
-    SimpleConnection::batch_execute(&mut conn, "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")
-        .map_err(unavailable)?;
-    if migrate {
-        conn.run_pending_migrations(MIGRATIONS).map_err(unavailable)?;
-    }
-    SimpleConnection::batch_execute(&mut conn, pragmas).map_err(unavailable)?;
-    Ok(conn)
-}
-
-impl SqliteRepo {
     /// Runs the whole batch on the calling thread, as the port allows (the hub commits from a
     /// thread of its own): SQLite does its work in about a millisecond, less than handing the
     /// batch to a blocking pool and back costs under load. The steps are those of PostgreSQL's
@@ -125,7 +108,7 @@ impl SqliteRepo {
         for append in appends {
             if let (Some(snapshot), Some(last)) = (&append.snapshot, append.ops.last()) {
                 let revision = to_i64(snapshot.revision).map_err(TxError::Repo)?;
-                snapshots.push((append.room, snapshot.code.clone(), revision, last.at.0));
+                snapshots.push((append.room, snapshot.code.as_str(), revision, last.at.0));
             }
         }
         let mut writer = match self.writer.lock() {
@@ -149,6 +132,21 @@ impl SqliteRepo {
     }
 }
 
+/// Opens the commit connection: write-ahead logging, the pending migrations when `migrate`
+/// (before the connection pragmas, so a migration may still switch foreign keys off), then the
+/// connection pragmas.
+fn open_writer(url: &str, pragmas: &str, migrate: bool) -> Result<SqliteConnection, RepoError> {
+    let mut conn = SqliteConnection::establish(url).map_err(unavailable)?;
+    // Wait for a lock another process (a server still closing, a backup) holds briefly.
+    SimpleConnection::batch_execute(&mut conn, "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")
+        .map_err(unavailable)?;
+    if migrate {
+        conn.run_pending_migrations(MIGRATIONS).map_err(unavailable)?;
+    }
+    SimpleConnection::batch_execute(&mut conn, pragmas).map_err(unavailable)?;
+    Ok(conn)
+}
+
 /// The batch commit in plain (blocking) diesel.
 mod blocking {
     use diesel::prelude::*;
@@ -156,7 +154,9 @@ mod blocking {
     use pairpad_domain::RoomId;
 
     use super::{OpRow, operations, rooms, uuid_text};
-    use crate::sql::INSERT_CHUNK;
+
+    /// Rows inserted per statement: SQLite allows at most 32766 bound parameters, 6 per row here.
+    const INSERT_CHUNK: usize = 1000;
 
     /// Why a batch was rolled back.
     pub enum Refusal {
@@ -178,7 +178,7 @@ mod blocking {
         conn: &mut SqliteConnection,
         checks: &[(String, i64)],
         rows: &[OpRow],
-        snapshots: &[(RoomId, String, i64, i64)],
+        snapshots: &[(RoomId, &str, i64, i64)],
     ) -> Result<(), Refusal> {
         conn.immediate_transaction(|conn| {
             for (room, expected) in checks {
@@ -192,7 +192,7 @@ mod blocking {
                 }
             }
             for chunk in rows.chunks(INSERT_CHUNK) {
-                diesel::insert_into(operations::table).values(chunk.to_vec()).execute(conn)?;
+                diesel::insert_into(operations::table).values(chunk).execute(conn)?;
             }
             for (room, code, revision, at) in snapshots {
                 let updated = diesel::update(rooms::table.find(uuid_text(room.as_uuid())))
