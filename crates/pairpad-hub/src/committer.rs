@@ -28,11 +28,12 @@ pub struct Committer {
 impl Committer {
     /// Starts the committer on a thread of its own. It stops when every handle is dropped.
     pub fn spawn(repo: Arc<dyn RoomRepo>, max_batch: usize) -> std::io::Result<Self> {
-        let (jobs, rx) = mpsc::channel(max_batch.max(1) * 4);
+        let max_batch = max_batch.max(1);
+        let (jobs, rx) = mpsc::channel(max_batch * 4);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         std::thread::Builder::new()
             .name("pairpad-committer".into())
-            .spawn(move || runtime.block_on(run(repo, rx, max_batch.max(1))))?;
+            .spawn(move || runtime.block_on(run(repo, rx, max_batch)))?;
         Ok(Self { jobs })
     }
 
