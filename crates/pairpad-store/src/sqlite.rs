@@ -23,17 +23,17 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlit
 /// `FULL` makes each commit reach the disk before it returns; `NORMAL` (in WAL mode) hands it to
 /// the operating system, which survives a crash of the process. Group commit keeps either
 /// affordable. A multi-row insert keeps a statement journal: in memory, not in a temporary file.
-/// Checkpoints run every 4,000 pages rather than every 1,000: a room's hot pages are written
-/// back once for many commits, and fewer commits pay for a checkpoint.
+/// Only the commit connection checkpoints when the log grows (see [`open_writer`]): a pooled
+/// connection writes rarely, and a room change should not copy the log back.
 fn connection_pragmas(durability: Durability) -> &'static str {
     match durability {
         Durability::Disk => {
             "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4000;"
+             PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;"
         }
         Durability::Process => {
             "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-             PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4000;"
+             PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;"
         }
     }
 }
@@ -55,6 +55,7 @@ pub struct SqliteRepo {
     writer: Mutex<SqliteConnection>,
     url: String,
     pragmas: &'static str,
+    _checkpointer: Checkpointer,
 }
 
 impl SqliteRepo {
@@ -68,9 +69,11 @@ impl SqliteRepo {
         let url = path.to_string_lossy().into_owned();
         let writer_url = url.clone();
         let pragmas = connection_pragmas(options.durability);
-        let writer = tokio::task::spawn_blocking(move || open_writer(&writer_url, pragmas, true))
-            .await
-            .map_err(unavailable)??;
+        let (writer, checkpoint_conn) = tokio::task::spawn_blocking(move || {
+            Ok::<_, RepoError>((open_writer(&writer_url, pragmas, true)?, open_writer(&writer_url, pragmas, false)?))
+        })
+        .await
+        .map_err(unavailable)??;
         let mut config = ManagerConfig::default();
         // A broken connection fails its statement and the caller retries; checking every
         // connection with a query on each checkout would cost a statement per read.
@@ -85,7 +88,8 @@ impl SqliteRepo {
         });
         let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(url.clone(), config);
         let pool = crate::sql::lifo_pool(manager, options.pool_size)?;
-        Ok(Self { pool, writer: Mutex::new(writer), url, pragmas })
+        let checkpointer = Checkpointer::start(checkpoint_conn)?;
+        Ok(Self { pool, writer: Mutex::new(writer), url, pragmas, _checkpointer: checkpointer })
     }
 
     /// Runs the whole batch on the calling thread, as the port allows (the hub commits from a
@@ -132,9 +136,14 @@ impl SqliteRepo {
     }
 }
 
-/// Opens the commit connection: write-ahead logging, the pending migrations when `migrate`
-/// (before the connection pragmas, so a migration may still switch foreign keys off), then the
-/// connection pragmas.
+/// The commit connection checkpoints after a commit that leaves the log this long (4 KiB pages):
+/// every 4,000 pages rather than SQLite's 1,000, so a room's hot pages are written back once for
+/// many commits.
+const COMMIT_CHECKPOINT_PAGES: u32 = 4_000;
+
+/// Opens the commit (or checkpoint) connection: write-ahead logging, the pending migrations when
+/// `migrate` (before the connection pragmas, so a migration may still switch foreign keys off),
+/// then the connection pragmas and the commit checkpoint threshold.
 fn open_writer(url: &str, pragmas: &str, migrate: bool) -> Result<SqliteConnection, RepoError> {
     let mut conn = SqliteConnection::establish(url).map_err(unavailable)?;
     // Wait for a lock another process (a server still closing, a backup) holds briefly.
@@ -144,7 +153,40 @@ fn open_writer(url: &str, pragmas: &str, migrate: bool) -> Result<SqliteConnecti
         conn.run_pending_migrations(MIGRATIONS).map_err(unavailable)?;
     }
     SimpleConnection::batch_execute(&mut conn, pragmas).map_err(unavailable)?;
+    SimpleConnection::batch_execute(&mut conn, &format!("PRAGMA wal_autocheckpoint = {COMMIT_CHECKPOINT_PAGES};"))
+        .map_err(unavailable)?;
     Ok(conn)
+}
+
+/// Copies the write-ahead log back into the database file on a thread of its own, so that the
+/// checkpoint the commit connection runs every [`COMMIT_CHECKPOINT_PAGES`] finds most pages
+/// already copied: a checkpoint copies pages and `fsync`s the database file, tens of
+/// milliseconds while every room waits on that commit. The commit connection keeps its own
+/// checkpoint because under a steady stream of commits only the writer can catch the log's end,
+/// which lets the next commit write the log from its start again instead of growing it.
+struct Checkpointer {
+    /// Dropping it stops the thread.
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl Checkpointer {
+    const INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+    fn start(mut conn: SqliteConnection) -> Result<Self, RepoError> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("pairpad-sqlite-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::INTERVAL) {
+                    // Passive: copies what it can without waiting for any lock.
+                    if let Err(e) = SimpleConnection::batch_execute(&mut conn, "PRAGMA wal_checkpoint(PASSIVE);") {
+                        tracing::warn!(error = %e, "SQLite checkpoint failed");
+                    }
+                }
+            })
+            .map_err(unavailable)?;
+        Ok(Self { _stop: stop })
+    }
 }
 
 /// The batch commit in plain (blocking) diesel.

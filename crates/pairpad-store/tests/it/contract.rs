@@ -21,7 +21,7 @@ pub async fn create_room(repo: &dyn RoomRepo, code: &str) -> RoomId {
 }
 
 /// An operation appending `text` to a document of `len` characters, committed as `revision`.
-fn append_op(revision: u64, len: usize, text: &str, op_id: Option<&str>) -> CommittedOp {
+pub fn append_op(revision: u64, len: usize, text: &str, op_id: Option<&str>) -> CommittedOp {
     let mut operation = TextOperation::new();
     operation.retain(len).insert(text);
     CommittedOp {
@@ -33,7 +33,7 @@ fn append_op(revision: u64, len: usize, text: &str, op_id: Option<&str>) -> Comm
     }
 }
 
-fn append(room: RoomId, expected_revision: u64, ops: Vec<CommittedOp>) -> Append {
+pub fn append(room: RoomId, expected_revision: u64, ops: Vec<CommittedOp>) -> Append {
     Append { room, expected_revision, ops, snapshot: None }
 }
 

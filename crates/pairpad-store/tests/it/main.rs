@@ -73,3 +73,25 @@ async fn sqlite_keeps_rooms_across_reopening() {
     let repo = SqliteRepo::open(&path, OPTIONS).await.expect("reopen");
     assert_eq!(repo.load(id).await.expect("load").snapshot.code, "keep me 🦀");
 }
+
+/// Commits only append to the write-ahead log; the pages reach the database file through the
+/// background checkpoint, long before the commit connection's own threshold (4,000 pages).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_in_the_background() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("rooms.db");
+    let repo = SqliteRepo::open(&path, OPTIONS).await.expect("open");
+    let id = contract::create_room(&repo, "").await;
+    let chunk = "x".repeat(2048);
+    for revision in 1..=200 {
+        let op = contract::append_op(revision, (revision as usize - 1) * chunk.len(), &chunk, None);
+        repo.commit(&[contract::append(id, revision - 1, vec![op])]).await.expect("commit");
+    }
+    // 400 KiB of text: about 100 pages, far below the commit connection's threshold.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::metadata(&path).expect("database file").len() < 400 * 1024 {
+        assert!(std::time::Instant::now() < deadline, "the log was never copied into the database file");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(repo.load(id).await.expect("load").revision, 200);
+}
