@@ -108,8 +108,10 @@ pub trait RoomRepo: Send + Sync {
     /// Appends operations to one or more rooms in **one transaction**, moving each room's revision
     /// (and snapshot, when given) forward. Durable when it returns `Ok`: a crash afterwards loses
     /// nothing. `Conflict` when a room's latest stored revision is not its `expected_revision`
-    /// (another writer got there first, or an `opId` is already taken in that room); `NotFound`
-    /// when a room does not exist. On any error nothing of the batch is stored.
+    /// (another writer got there first); `NotFound` when a room does not exist. On any error
+    /// nothing of the batch is stored. Operations keep their `op_id` as given: recognising a
+    /// re-sent operation is [`crate::Room::submit`]'s job, over the operations after its base
+    /// revision, so the store does not judge keys.
     ///
     /// Callers run it on a thread of its own that serves nothing else (the hub's group
     /// committer does), so an adapter over a synchronous database may block in it.

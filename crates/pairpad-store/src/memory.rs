@@ -1,7 +1,7 @@
 //! The in-memory `RoomRepo`: for tests and for `store = "memory"`. It keeps the same contract as
 //! the SQL adapters (the contract suite runs against all three) but nothing survives a restart.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -13,8 +13,6 @@ struct MemoryRoom {
     language: Language,
     snapshot: Snapshot,
     ops: Vec<CommittedOp>,
-    /// Every `opId` in `ops`, so checking one costs O(1), not a scan of the whole log.
-    op_ids: HashSet<String>,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -65,7 +63,6 @@ impl RoomRepo for MemoryRepo {
                 language: room.language.clone(),
                 snapshot: Snapshot { code: room.code.clone(), revision: 0 },
                 ops: Vec::new(),
-                op_ids: HashSet::new(),
                 created_at: room.created_at,
                 updated_at: room.created_at,
             },
@@ -98,17 +95,12 @@ impl RoomRepo for MemoryRepo {
         // Check everything first so that a failing batch stores nothing.
         for append in appends {
             let room = rooms.get(&append.room).ok_or(RepoError::NotFound(append.room))?;
-            let conflict = RepoError::Conflict { room: append.room, expected: append.expected_revision };
             if room.revision() != append.expected_revision {
-                return Err(conflict);
-            }
-            if append.ops.iter().filter_map(|op| op.op_id.as_ref()).any(|id| room.op_ids.contains(id)) {
-                return Err(conflict);
+                return Err(RepoError::Conflict { room: append.room, expected: append.expected_revision });
             }
         }
         for append in appends {
             let Some(room) = rooms.get_mut(&append.room) else { continue };
-            room.op_ids.extend(append.ops.iter().filter_map(|op| op.op_id.clone()));
             room.ops.extend(append.ops.iter().cloned());
             if let Some(last) = append.ops.last() {
                 room.updated_at = last.at;

@@ -56,7 +56,7 @@ contract_tests!(
     commits_append_operations_and_move_the_revision,
     a_stale_expected_revision_is_a_conflict,
     a_batch_across_rooms_is_all_or_nothing,
-    an_op_id_is_unique_within_a_room,
+    op_ids_are_kept_for_the_room_to_judge,
     snapshots_bound_what_load_replays,
     ops_since_reads_in_order_with_a_limit,
     language_changes_are_stored,
