@@ -7,6 +7,11 @@ use pairpad_server::config::Settings;
 use pairpad_server::observability::init_logging;
 use pairpad_server::startup::Application;
 
+/// jemalloc hands freed memory back to the operating system within seconds; glibc's allocator
+/// kept most of what 10,000 rooms opened and left had used (BENCHMARKS.md, churn).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[actix_web::main]
 async fn main() -> ExitCode {
     let settings = match Settings::load(Path::new("config")) {
