@@ -83,7 +83,7 @@ run trace-compose "MATCH" -- trace --mode compose
 run trace-svelte "MATCH" -- trace --mode compose --file tests/traces/sveltecomponent.json.gz
 run idle "per connection" -- idle --connections 300 --rooms 6 --hold 1
 run join "all had init" -- join --clients 20 --doc-bytes 262144
-run churn "rooms loaded" -- churn --rooms 60 --ops 3 --settle-timeout 15
+run churn "rooms loaded" -- churn --rooms 60 --ops 3 --settle-timeout 15 --rest 0
 
 if ! kill -0 "$server_pid" 2>/dev/null; then
   echo "FAILED: the server died during the smoke test" >&2

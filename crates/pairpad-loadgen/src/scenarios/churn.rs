@@ -33,6 +33,10 @@ pub struct ChurnArgs {
     /// Seconds to wait for the server to unload the rooms afterwards.
     #[arg(long, default_value_t = 90.0)]
     settle_timeout: f64,
+    /// Seconds to wait after the unload before reading the server's memory again: an allocator
+    /// hands freed memory back to the operating system over seconds (jemalloc's decay is ~10 s).
+    #[arg(long, default_value_t = 15.0)]
+    rest: f64,
 }
 
 pub async fn run(target: &crate::Target, args: ChurnArgs) -> anyhow::Result<crate::stats::Report> {
@@ -77,6 +81,8 @@ pub async fn run(target: &crate::Target, args: ChurnArgs) -> anyhow::Result<crat
     let unload_time = waited.elapsed();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = window.server_rss_kib();
+    tokio::time::sleep(Duration::from_secs_f64(args.rest.max(0.0))).await;
+    let at_rest = window.server_rss_kib();
     let measured = window.finish();
 
     report.line(format!(
@@ -97,15 +103,19 @@ pub async fn run(target: &crate::Target, args: ChurnArgs) -> anyhow::Result<crat
     report.set("rooms_loaded_before", loaded_before);
     report.set("rooms_loaded_after", loaded);
     report.set("unload_wait_s", round3(unload_time.as_secs_f64()));
-    if let (Some(baseline), Some(during), Some(after)) = (baseline, peak_during, after) {
-        let growth = after as i64 - baseline as i64;
+    if let (Some(baseline), Some(during), Some(after), Some(at_rest)) = (baseline, peak_during, after, at_rest) {
+        let growth = at_rest as i64 - baseline as i64;
         report.line(format!(
-            "server RSS: baseline {baseline} KiB, {during} KiB right after the churn, {after} KiB once unloaded ({growth:+} KiB, {:+.3} KiB per room)",
+            "server RSS: baseline {baseline} KiB, {during} KiB right after the churn, {after} KiB once unloaded, \
+             {at_rest} KiB {:.0} s later ({growth:+} KiB, {:+.3} KiB per room)",
+            args.rest,
             growth as f64 / args.rooms.max(1) as f64
         ));
         report.set("server_rss_baseline_kib", baseline);
         report.set("server_rss_after_churn_kib", during);
         report.set("server_rss_after_unload_kib", after);
+        report.set("server_rss_at_rest_kib", at_rest);
+        report.set("rest_s", args.rest);
         report.set("server_rss_growth_kib", growth);
         report.set("growth_per_room_kib", round3(growth as f64 / args.rooms.max(1) as f64));
     }
