@@ -1,6 +1,8 @@
 //! REST errors: `{"error": "<snake_case_code>", "message": "<sentence>"}` with a fitting status.
 //! HTTP status codes appear here and nowhere else.
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use pairpad_domain::RepoError;
@@ -37,6 +39,20 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// Replaces actix-cors' plain-text answer to a refused preflight with `cors_refused`, keeping
+    /// its status and message; any other response passes unchanged.
+    pub fn with_json_cors_refusal<B: MessageBody + 'static>(response: ServiceResponse<B>) -> ServiceResponse<BoxBody> {
+        let refusal = response
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<actix_cors::CorsError>())
+            .map(|cors| Self::new(cors.status_code(), "cors_refused", cors.to_string()));
+        match refusal {
+            Some(refusal) => response.into_response(refusal.error_response()),
+            None => response.map_into_boxed_body(),
+        }
     }
 
     pub fn code(&self) -> &'static str {

@@ -60,7 +60,8 @@ impl Application {
                     let method = req.method().to_string();
                     let response = service.call(req);
                     async move {
-                        let response = response.await?;
+                        // A refused CORS preflight gets the same JSON body as every other error.
+                        let response = ApiError::with_json_cors_refusal(response.await?);
                         let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
                         let status = response.status().as_u16().to_string();
                         let labels = [("route", route), ("method", method), ("status", status)];

@@ -317,7 +317,12 @@ async fn cors_allows_localhost_and_configured_origins_only() {
             .header("access-control-request-headers", "content-type")
             .send()
     };
-    assert_eq!(allow_origin(&preflight("https://evil.example").await.unwrap()), None);
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert_eq!(allow_origin(&refused), None);
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.expect("a JSON error body");
+    assert_eq!(body["error"], "cors_refused", "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
     let allowed = preflight("https://pair.example.com").await.unwrap();
     assert_eq!(allow_origin(&allowed).as_deref(), Some("https://pair.example.com"));
     let methods = allowed.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
