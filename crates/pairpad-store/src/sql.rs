@@ -214,8 +214,8 @@ macro_rules! sql_room_repo {
                 let appends: Vec<&Append> = appends.iter().filter(|a| !a.ops.is_empty()).collect();
                 let Some(&first) = appends.iter().next() else { return Ok(()) };
                 let result = self.commit_appends(&appends).await;
-                // A unique violation is a revision or an `opId` another writer took, a foreign key
-                // violation a room that does not exist. In a batch of several rooms the first is
+                // A unique violation is a revision another writer took, a foreign key violation a
+                // room that does not exist. In a batch of several rooms the first is
                 // named; the caller retries room by room to learn which.
                 result.map_err(|e| {
                     e.into_repo(
