@@ -1,40 +1,97 @@
-//! The hub's [`Broadcaster`]: each participant has a bounded outbound queue that its WebSocket
-//! session drains. An event is encoded once and the same bytes are shared by every recipient.
+//! The outbound path, from a room's event to the socket. The hub's [`Broadcaster`] encodes an
+//! event once, as a whole WebSocket frame, and puts the same bytes in the bounded queue of every
+//! recipient. The connection's response body ([`OutboundBody`]) is that queue: actix-http's
+//! dispatcher polls it and writes the frames itself, so a delivery wakes only the connection's
+//! dispatcher, not a session task as well.
 
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll};
 
-use bytestring::ByteString;
+use actix_http::ws::{OpCode, Parser};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::web::{Bytes, BytesMut};
 use pairpad_domain::{Audience, Broadcaster, RoomEvent, UserId};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::wire;
 
 /// One participant's end of the queue, held by the room.
 pub struct Outbox {
-    queue: mpsc::Sender<ByteString>,
-    too_slow: Arc<AtomicBool>,
+    queue: mpsc::Sender<Bytes>,
+    departure: Arc<Departure>,
 }
 
-/// The session's end: the frames to write and why the queue was closed.
+/// The connection's end: the frames to write, in order; `None` once the room has let go.
 pub struct Inbox {
-    /// Frames to send, in order. Yields `None` once the room has dropped the participant.
-    pub frames: mpsc::Receiver<ByteString>,
-    too_slow: Arc<AtomicBool>,
+    frames: mpsc::Receiver<Bytes>,
+    departure: Arc<Departure>,
 }
 
 impl Inbox {
-    /// Whether the room dropped the participant because its queue was full.
-    pub fn was_too_slow(&self) -> bool {
-        self.too_slow.load(Ordering::Relaxed)
+    /// Where the session learns that the room let go of the participant.
+    pub fn departure(&self) -> Arc<Departure> {
+        self.departure.clone()
     }
 }
 
-/// A bounded queue of `capacity` frames between a room and a session.
+/// A bounded queue of `capacity` frames between a room and a connection.
 pub fn outbound_queue(capacity: usize) -> (Outbox, Inbox) {
     let (queue, frames) = mpsc::channel(capacity.max(1));
-    let too_slow = Arc::new(AtomicBool::new(false));
-    (Outbox { queue, too_slow: too_slow.clone() }, Inbox { frames, too_slow })
+    let departure = Arc::new(Departure::default());
+    (Outbox { queue, departure: departure.clone() }, Inbox { frames, departure })
+}
+
+/// Why the room let go of a participant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Left {
+    /// Its queue was full: the client does not read fast enough (or at all).
+    TooSlow,
+    /// The room dropped it otherwise (it stopped), and every frame queued before was written.
+    Released,
+}
+
+/// Tells the session when and why the room let go: the room itself when a queue is full (at once:
+/// a client that does not read would never let its queue drain), or the response body once the
+/// queue has ended and everything in it was written (so a close frame follows the last frame).
+#[derive(Default)]
+pub struct Departure {
+    reason: AtomicU8,
+    notify: Notify,
+}
+
+impl Departure {
+    const STAYING: u8 = 0;
+    const TOO_SLOW: u8 = 1;
+    const RELEASED: u8 = 2;
+
+    /// The first reason given is the one kept.
+    fn set(&self, reason: u8) {
+        if self.reason.compare_exchange(Self::STAYING, reason, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Waits until the room has let go.
+    pub async fn wait(&self) -> Left {
+        loop {
+            // `notify_one` keeps a permit when nobody waits yet, so a reason set between the load
+            // and the `notified` is not missed.
+            match self.reason.load(Ordering::Acquire) {
+                Self::TOO_SLOW => return Left::TooSlow,
+                Self::RELEASED => return Left::Released,
+                _ => self.notify.notified().await,
+            }
+        }
+    }
+}
+
+/// A server's text frame (unmasked), ready for the socket.
+pub fn text_frame(text: &str) -> Bytes {
+    let mut frame = BytesMut::with_capacity(text.len() + 10);
+    Parser::write_message(&mut frame, text, OpCode::Text, true, false);
+    frame.freeze()
 }
 
 /// A room's participants and their queues.
@@ -51,27 +108,27 @@ impl Broadcaster for WsFanout {
     }
 
     fn remove(&mut self, user: UserId) {
-        // Dropping the sender ends the session's queue, which closes the socket.
+        // Dropping the sender ends the queue; the body then tells the session to close.
         self.members.retain(|(member, _)| *member != user);
     }
 
     fn publish(&mut self, event: &RoomEvent<'_>, audience: Audience<'_>) -> Vec<UserId> {
-        let mut frame: Option<ByteString> = None;
+        let mut frame: Option<Bytes> = None;
         let mut dropped = Vec::new();
         self.members.retain(|(user, outbox)| {
             if !audience.includes(*user) {
                 return true;
             }
-            let frame = frame.get_or_insert_with(|| ByteString::from(wire::encode(event)));
+            let frame = frame.get_or_insert_with(|| text_frame(&wire::encode(event)));
             match outbox.queue.try_send(frame.clone()) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     metrics::counter!("pairpad_broadcast_queue_full_total").increment(1);
-                    outbox.too_slow.store(true, Ordering::Relaxed);
+                    outbox.departure.set(Departure::TOO_SLOW);
                     dropped.push(*user);
                     false
                 }
-                // The session is gone; its `Leave` is on the way.
+                // The connection is gone; its `Leave` is on the way.
                 Err(mpsc::error::TrySendError::Closed(_)) => {
                     dropped.push(*user);
                     false
@@ -86,12 +143,58 @@ impl Broadcaster for WsFanout {
     }
 }
 
+/// A WebSocket connection's response body: the frames of actix-ws's `Session` (the session's
+/// replies, pings and the close frame, which ends the body) and, after them, the room's frames.
+pub struct OutboundBody {
+    session: BoxBody,
+    room: Option<Inbox>,
+}
+
+impl OutboundBody {
+    pub fn new(session: BoxBody, room: Inbox) -> Self {
+        Self { session, room: Some(room) }
+    }
+}
+
+impl MessageBody for OutboundBody {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(chunk) = Pin::new(&mut this.session).poll_next(cx) {
+            return Poll::Ready(chunk);
+        }
+        if let Some(room) = &mut this.room {
+            match room.frames.poll_recv(cx) {
+                Poll::Ready(Some(frame)) => return Poll::Ready(Some(Ok(frame))),
+                Poll::Ready(None) => {
+                    room.departure.set(Departure::RELEASED);
+                    this.room = None;
+                }
+                Poll::Pending => {}
+            }
+        }
+        Poll::Pending
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_full_queue_drops_only_its_owner() {
+    /// The text a server frame carries (these are short: a 2-byte header).
+    fn payload(frame: &Bytes) -> &str {
+        assert_eq!(frame[0], 0x81, "a final text frame");
+        assert_eq!(usize::from(frame[1]), frame.len() - 2, "unmasked, short length");
+        std::str::from_utf8(&frame[2..]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_only_its_owner() {
         let mut fanout = WsFanout::default();
         let (fast, slow) = (UserId::random(), UserId::random());
         let (fast_out, mut fast_in) = outbound_queue(8);
@@ -101,11 +204,36 @@ mod tests {
         let event = RoomEvent::Ack { revision: 1, op_id: None };
         assert!(fanout.publish(&event, Audience::Everyone).is_empty());
         assert_eq!(fanout.publish(&event, Audience::Everyone), vec![slow]);
-        assert!(slow_in.was_too_slow());
+        assert_eq!(slow_in.departure().wait().await, Left::TooSlow);
         assert_eq!(fanout.len(), 1);
-        assert_eq!(fast_in.frames.try_recv().unwrap(), r#"{"type":"ack","revision":1}"#);
+        assert_eq!(payload(&fast_in.frames.try_recv().unwrap()), r#"{"type":"ack","revision":1}"#);
         let except = [fast];
         assert!(fanout.publish(&event, Audience::Except(&except)).is_empty());
         assert_eq!(fast_in.frames.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_body_writes_the_session_first_then_the_room_then_says_the_room_let_go() {
+        use futures_util::StreamExt;
+        let (outbox, inbox) = outbound_queue(8);
+        let departure = inbox.departure();
+        // A session that has written one frame and stays open.
+        let session = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from_static(b"hello"))])
+            .chain(futures_util::stream::pending());
+        let mut body = OutboundBody::new(BoxBody::new(actix_web::body::BodyStream::new(session)), inbox);
+        outbox.queue.try_send(text_frame("one")).unwrap();
+        outbox.queue.try_send(text_frame("two")).unwrap();
+        drop(outbox);
+        let chunks: Vec<Bytes> = std::future::poll_fn(|cx| {
+            let mut chunks = Vec::new();
+            while let Poll::Ready(Some(chunk)) = Pin::new(&mut body).poll_next(cx) {
+                chunks.push(chunk.unwrap());
+            }
+            Poll::Ready(chunks)
+        })
+        .await;
+        assert_eq!(chunks[0], Bytes::from_static(b"hello"));
+        assert_eq!(chunks[1..].iter().map(payload).collect::<Vec<_>>(), ["one", "two"]);
+        assert_eq!(departure.wait().await, Left::Released);
     }
 }

@@ -1,5 +1,6 @@
-//! One WebSocket connection (`GET /ws/{roomId}`). A single task reads the socket, writes the
-//! connection's outbound queue and sends heartbeats, so an ack costs no cross-task wake-up.
+//! One WebSocket connection (`GET /ws/{roomId}`). A session task reads the socket, answers the
+//! client and sends heartbeats; the room's frames (acks, operations, presence) do not pass
+//! through it: actix-http writes them straight from the room's queue ([`OutboundBody`]).
 //!
 //! Close codes: 4404 unknown or invalid room; 1009 frame too large; 4008 too slow (the outbound
 //! queue filled up; reconnect to resync); 4029 rate limit abused; 4503 room full or too many
@@ -10,12 +11,13 @@ use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage as Message, CloseCode, CloseReason, ProtocolError};
-use bytestring::ByteString;
 use futures_util::StreamExt;
 use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
 use tracing::Instrument;
 
-use crate::fanout::{Inbox, outbound_queue};
+use std::sync::Arc;
+
+use crate::fanout::{Departure, Left, OutboundBody, Outbox, outbound_queue};
 use crate::room::Command;
 use crate::wire::{self, ClientMessage};
 use crate::{Handle, Hub, HubError};
@@ -29,6 +31,10 @@ pub fn serve(
     name: Option<String>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(req, body)?;
+    let (outbox, inbox) = outbound_queue(hub.settings().outbound_queue);
+    let departure = inbox.departure();
+    let response =
+        response.map_body(|_, session_frames| OutboundBody::new(session_frames, inbox)).map_into_boxed_body();
     let stream = stream
         .max_frame_size(hub.settings().max_frame_bytes)
         .aggregate_continuations()
@@ -36,7 +42,7 @@ pub fn serve(
     // One span per session, with the room and (once joined) the user: every log line of the
     // connection carries them.
     let span = tracing::info_span!("ws_session", room = %room, user = tracing::field::Empty);
-    actix_web::rt::spawn(run(hub, session, stream, room, name).instrument(span));
+    actix_web::rt::spawn(run(hub, session, stream, room, name, outbox, departure).instrument(span));
     Ok(response)
 }
 
@@ -50,12 +56,14 @@ async fn run(
     mut stream: actix_ws::AggregatedMessageStream,
     room: String,
     name: Option<String>,
+    outbox: Outbox,
+    departure: Arc<Departure>,
 ) {
-    let reason = match join(&hub, &room, name).await {
-        Ok((user, handle, inbox, _guard)) => {
+    let reason = match join(&hub, &room, name, outbox).await {
+        Ok((user, handle, _guard)) => {
             tracing::Span::current().record("user", tracing::field::display(user));
             tracing::debug!("joined");
-            let reason = Connection::new(&hub, user, &handle, &mut session).serve(&mut stream, inbox).await;
+            let reason = Connection::new(&hub, user, &handle, &mut session).serve(&mut stream, &departure).await;
             let _ = handle.send(Command::Leave { user }).await;
             reason
         }
@@ -75,19 +83,19 @@ async fn join(
     hub: &Hub,
     room: &str,
     name: Option<String>,
-) -> Result<(UserId, Handle, Inbox, crate::ConnectionGuard), Refusal> {
+    outbox: Outbox,
+) -> Result<(UserId, Handle, crate::ConnectionGuard), Refusal> {
     let id = RoomId::parse(room).map_err(|e| ("invalid_room_id", e.to_string(), 4404))?;
     let guard = hub.admit_connection().map_err(|e| ("too_many_connections", e.to_string(), 4503))?;
     let user = UserId::random();
     let participant = Participant::new(user, display_name(name, user));
-    let (outbox, inbox) = outbound_queue(hub.settings().outbound_queue);
     let handle = hub.join(id, participant, outbox).await.map_err(|e| match e {
         HubError::NotFound(_) => ("room_not_found", e.to_string(), 4404),
         HubError::RoomFull(_) | HubError::TooManyConnections => ("room_full", e.to_string(), 4503),
         HubError::ShuttingDown => ("shutting_down", e.to_string(), 1001),
         HubError::Store(_) => ("store_unavailable", e.to_string(), 1011),
     })?;
-    Ok((user, handle, inbox, guard))
+    Ok((user, handle, guard))
 }
 
 /// A display name: the one asked for, cleaned up, or a generated one.
@@ -166,25 +174,24 @@ impl<'a> Connection<'a> {
     }
 
     /// Serves the connection until either side ends it; returns how to close it.
-    async fn serve(mut self, stream: &mut actix_ws::AggregatedMessageStream, mut inbox: Inbox) -> Option<CloseReason> {
+    async fn serve(
+        mut self,
+        stream: &mut actix_ws::AggregatedMessageStream,
+        departure: &Departure,
+    ) -> Option<CloseReason> {
         let settings = self.hub.settings();
         let mut heartbeat = tokio::time::interval(settings.heartbeat_interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         loop {
             tokio::select! {
-                frame = inbox.frames.recv() => match frame {
-                    Some(frame) => {
-                        if !self.write(frame).await {
-                            return None;
-                        }
-                    }
-                    None if inbox.was_too_slow() => {
+                left = departure.wait() => match left {
+                    Left::TooSlow => {
                         metrics::counter!("pairpad_slow_client_disconnects_total").increment(1);
                         return close(4008, "too slow: reconnect to resync");
                     }
-                    None if self.hub.is_shutting_down() => return close(1001, "server shutting down"),
-                    None => return close(1011, "the room stopped: reconnect and re-send"),
+                    Left::Released if self.hub.is_shutting_down() => return close(1001, "server shutting down"),
+                    Left::Released => return close(1011, "the room stopped: reconnect and re-send"),
                 },
                 message = stream.next() => {
                     last_heard = Instant::now();
@@ -230,7 +237,7 @@ impl<'a> Connection<'a> {
         let user = self.user;
         let command = match message {
             ClientMessage::Ping => {
-                self.write(wire::pong().into()).await;
+                self.reply(wire::pong()).await;
                 return Next::Continue;
             }
             ClientMessage::Operation { .. } | ClientMessage::CodeUpdate { .. } if !self.ops.allow() => {
@@ -285,14 +292,15 @@ impl<'a> Connection<'a> {
     }
 
     async fn reply_error(&mut self, code: &str, message: &str) {
-        self.write(wire::error(code, message).into()).await;
+        self.reply(wire::error(code, message)).await;
     }
 
-    /// Writes a frame, giving up (and so ending the connection) when a client that stopped
-    /// reading leaves it unsent for the client timeout.
-    async fn write(&mut self, frame: ByteString) -> bool {
+    /// Answers the client itself, through actix-ws's queue rather than the room's. Waits at most
+    /// the client timeout for room in that queue: a client that stopped reading is then dropped by
+    /// its room (4008) or the heartbeat.
+    async fn reply(&mut self, text: String) {
         let limit = self.hub.settings().client_timeout;
-        matches!(tokio::time::timeout(limit, self.session.text(frame)).await, Ok(Ok(())))
+        let _ = tokio::time::timeout(limit, self.session.text(text)).await;
     }
 }
 
