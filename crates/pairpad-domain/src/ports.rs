@@ -83,6 +83,10 @@ pub struct Append {
     pub ops: Vec<CommittedOp>,
     /// A new snapshot to store with them, at a revision no later than the last operation's.
     pub snapshot: Option<Snapshot>,
+    /// Operations at and below this revision are no longer needed (a snapshot covers them and no
+    /// client may still base an operation on them): the store deletes them, after checking
+    /// `expected_revision`. Always below the last of `ops`, so the latest revision stays stored.
+    pub discard_through: Option<u64>,
 }
 
 /// Where rooms live. Adapters: in memory, SQLite, PostgreSQL. Every method either does all it
@@ -102,14 +106,15 @@ pub trait RoomRepo: Send + Sync {
     async fn load(&self, id: RoomId) -> Result<StoredRoom, RepoError>;
 
     /// Reads at most `limit` operations of a room with revisions after `after`, in order.
-    /// An unknown room yields no operations.
+    /// An unknown room yields no operations. Operations a commit discarded are gone: the answer
+    /// may then start after `after + 1` (`Room::submit` counts such a gap as stale).
     async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError>;
 
     /// Appends operations to one or more rooms in **one transaction**, moving each room's revision
-    /// (and snapshot, when given) forward. Durable when it returns `Ok`: a crash afterwards loses
-    /// nothing. `Conflict` when a room's latest stored revision is not its `expected_revision`
-    /// (another writer got there first); `NotFound` when a room does not exist. On any error
-    /// nothing of the batch is stored. Operations keep their `op_id` as given: recognising a
+    /// (and snapshot, when given) forward and deleting what an append discards. Durable when it
+    /// returns `Ok`: a crash afterwards loses nothing. `Conflict` when a room's latest stored
+    /// revision is not its `expected_revision` (another writer got there first); `NotFound` when
+    /// a room does not exist. On any error nothing of the batch is stored or deleted. Operations keep their `op_id` as given: recognising a
     /// re-sent operation is [`crate::Room::submit`]'s job, over the operations after its base
     /// revision, so the store does not judge keys.
     ///

@@ -98,6 +98,7 @@ fn merge_by_room(jobs: impl Iterator<Item = CommitJob>) -> (Vec<Append>, Vec<Vec
                 if append.snapshot.is_some() {
                     appends[i].snapshot = append.snapshot;
                 }
+                appends[i].discard_through = appends[i].discard_through.max(append.discard_through);
                 waiters[i].push(done);
             }
             None => {
@@ -147,7 +148,8 @@ mod tests {
             })
             .collect();
         let (done, verdict) = oneshot::channel();
-        (CommitJob { append: Append { room, expected_revision: expected, ops, snapshot: None }, done }, verdict)
+        let append = Append { room, expected_revision: expected, ops, snapshot: None, discard_through: None };
+        (CommitJob { append, done }, verdict)
     }
 
     #[test]
@@ -157,11 +159,13 @@ mod tests {
         let (other, _) = job(b, 5, 6..=6);
         let (mut second, _) = job(a, 2, 3..=4);
         second.append.snapshot = Some(Snapshot { code: "x".into(), revision: 4 });
+        second.append.discard_through = Some(1);
         let (appends, waiters) = merge_by_room([first, other, second].into_iter());
         assert_eq!(appends.len(), 2);
         assert_eq!((appends[0].room, appends[0].expected_revision), (a, 0));
         assert_eq!(appends[0].ops.iter().map(|op| op.revision).collect::<Vec<_>>(), [1, 2, 3, 4]);
         assert_eq!(appends[0].snapshot.as_ref().map(|s| s.revision), Some(4));
+        assert_eq!(appends[0].discard_through, Some(1));
         assert_eq!(waiters.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
     }
 }

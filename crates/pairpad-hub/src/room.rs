@@ -290,6 +290,8 @@ where
             return Vec::new();
         }
         let repo = &self.hub.repo;
+        // Operations discarded under a smaller `max_history_fetch` leave a gap, which
+        // `Room::submit` counts as stale too.
         repo.ops_since(self.room.id(), base, behind as usize).await.unwrap_or_else(|error| {
             tracing::warn!(room = %self.room.id(), %error, "cannot read old operations");
             Vec::new()
@@ -303,9 +305,14 @@ where
             self.ops_since_snapshot = 0;
             Snapshot { code: self.room.text(), revision: self.room.revision() }
         });
+        // A client's base revision may be at most `max_history_fetch` behind (see
+        // `older_history`), so with a snapshot the operations before that window can go: the
+        // operation log stays bounded however long a room is edited.
+        let window = self.hub.settings.max_history_fetch.max(1) as u64;
+        let discard_through = snapshot.as_ref().map(|s| s.revision.saturating_sub(window)).filter(|&r| r > 0);
         let expected_revision = self.submitted_revision;
         self.submitted_revision = self.room.revision();
-        let append = Append { room: self.room.id(), expected_revision, ops: ops.clone(), snapshot };
+        let append = Append { room: self.room.id(), expected_revision, ops: ops.clone(), snapshot, discard_through };
         InFlight { ops, received, verdict: self.committer.submit(append).await }
     }
 

@@ -108,6 +108,9 @@ impl RoomRepo for MemoryRepo {
             if let Some(snapshot) = &append.snapshot {
                 room.snapshot = snapshot.clone();
             }
+            if let Some(through) = append.discard_through {
+                room.ops.retain(|op| op.revision > through);
+            }
         }
         Ok(())
     }

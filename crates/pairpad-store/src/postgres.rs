@@ -80,10 +80,11 @@ impl PostgresRepo {
 
 /// A batch without snapshots is one statement, which PostgreSQL runs as its own transaction: a
 /// group commit costs one round trip and one WAL flush however many rooms it carries. The rare
-/// batch with snapshots adds their updates in an explicit transaction.
+/// batch with snapshots adds their updates (and the deletion of what they make obsolete) in an
+/// explicit transaction.
 async fn commit_batch(conn: &mut AsyncPgConnection, appends: &[&Append]) -> Result<(), TxError> {
     let batch = AppendIfExpected::new(appends).map_err(TxError::Repo)?;
-    if appends.iter().all(|a| a.snapshot.is_none()) {
+    if appends.iter().all(|a| a.snapshot.is_none() && a.discard_through.is_none()) {
         return batch.run(conn, appends[0]).await;
     }
     conn.transaction::<_, TxError, _>(async |conn| {
@@ -91,6 +92,14 @@ async fn commit_batch(conn: &mut AsyncPgConnection, appends: &[&Append]) -> Resu
         for append in appends {
             if let (Some(snapshot), Some(last)) = (&append.snapshot, append.ops.last()) {
                 store_snapshot(conn, append.room, snapshot, last.at).await?;
+            }
+            if let Some(through) = append.discard_through {
+                let through = to_i64(through).map_err(TxError::Repo)?;
+                diesel::delete(operations::table)
+                    .filter(operations::room_id.eq(same_uuid(append.room.as_uuid())))
+                    .filter(operations::revision.le(through))
+                    .execute(conn)
+                    .await?;
             }
         }
         Ok(())

@@ -109,10 +109,14 @@ impl SqliteRepo {
             .collect::<Result<_, _>>()
             .map_err(TxError::Repo)?;
         let mut snapshots = Vec::new();
+        let mut discards = Vec::new();
         for append in appends {
             if let (Some(snapshot), Some(last)) = (&append.snapshot, append.ops.last()) {
                 let revision = to_i64(snapshot.revision).map_err(TxError::Repo)?;
                 snapshots.push((append.room, snapshot.code.as_str(), revision, last.at.0));
+            }
+            if let Some(through) = append.discard_through {
+                discards.push((uuid_text(append.room.as_uuid()), to_i64(through).map_err(TxError::Repo)?));
             }
         }
         let mut writer = match self.writer.lock() {
@@ -126,7 +130,7 @@ impl SqliteRepo {
                 writer
             }
         };
-        blocking::commit(&mut writer, &checks, &rows, &snapshots).map_err(|refusal| match refusal {
+        blocking::commit(&mut writer, &checks, &rows, &snapshots, &discards).map_err(|refusal| match refusal {
             blocking::Refusal::Db(e) => TxError::Db(e),
             blocking::Refusal::Conflict => {
                 TxError::Repo(RepoError::Conflict { room: appends[0].room, expected: appends[0].expected_revision })
@@ -221,6 +225,7 @@ mod blocking {
         checks: &[(String, i64)],
         rows: &[OpRow],
         snapshots: &[(RoomId, &str, i64, i64)],
+        discards: &[(String, i64)],
     ) -> Result<(), Refusal> {
         conn.immediate_transaction(|conn| {
             for (room, expected) in checks {
@@ -243,6 +248,12 @@ mod blocking {
                 if updated == 0 {
                     return Err(Refusal::Missing(*room));
                 }
+            }
+            for (room, through) in discards {
+                diesel::delete(operations::table)
+                    .filter(operations::room_id.eq(room))
+                    .filter(operations::revision.le(through))
+                    .execute(conn)?;
             }
             Ok(())
         })

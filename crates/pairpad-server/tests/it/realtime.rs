@@ -9,7 +9,7 @@ use pairpad_client::{Client, ClientError, Event};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{PATIENCE, Rng, Store, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{PATIENCE, Rng, Store, TestApp, spawn_app, spawn_app_with, test_settings};
 
 const PIECES: [&str; 8] = ["a", "bc", " ", "\n", "日本", "🦀", "e\u{301}", "👍🏽"];
 
@@ -373,6 +373,57 @@ async fn old_base_revisions_use_the_store_then_go_stale() {
         Event::Error { code, .. } => assert_eq!(code, "stale_revision"),
         other => panic!("stale_revision expected, got {other:?}"),
     }
+    app.stop().await;
+}
+
+/// With each snapshot the room discards the operations no client may base an edit on any more,
+/// so the stored log stays bounded; what is left still serves a client as far behind as allowed.
+#[actix_web::test]
+async fn the_operation_log_keeps_only_what_a_client_may_still_need() {
+    let adjust = |s: &mut pairpad_server::config::Settings| {
+        s.rooms.history_window = 2;
+        s.rooms.max_history_fetch = 10;
+        s.rooms.snapshot_every = 5;
+    };
+    let Some(app) = spawn_app_with(Store::Sqlite, adjust).await else { return };
+    let room = app.create_room("plaintext", "").await;
+    let mut writer = app.connect(&room, "writer").await;
+    for i in 0..40 {
+        writer.splice(i, 0, "x").await.unwrap();
+        writer.sync(PATIENCE).await.unwrap();
+    }
+    let url = pairpad_store::StoreUrl::parse(&app.store_url).unwrap();
+    let options = pairpad_store::StoreOptions { pool_size: 1, durability: pairpad_store::Durability::Disk };
+    let repo = pairpad_store::connect(&url, options).await.unwrap();
+    let id = pairpad_domain::RoomId::parse(&room).unwrap();
+    let kept: Vec<u64> = repo.ops_since(id, 0, 1000).await.unwrap().iter().map(|op| op.revision).collect();
+    // The last snapshot (at 40 or before) discarded up to 10 revisions before it.
+    assert!(kept.len() <= 10 + 5, "kept {kept:?}");
+    assert_eq!(kept.last(), Some(&40));
+    assert!(kept.windows(2).all(|w| w[1] == w[0] + 1), "no gaps: {kept:?}");
+    // A client 10 behind is still served; one further behind is told to reload.
+    let mut late = app.connect(&room, "late").await;
+    late.send_json(&json!({"type": "operation", "revision": 30, "ops": ["<", 30], "opId": "late-1"})).await.unwrap();
+    assert!(matches!(late.next_event_within(PATIENCE).await.unwrap(), Event::Ack { revision: 41, .. }));
+    late.send_json(&json!({"type": "operation", "revision": 20, "ops": ["!", 41]})).await.unwrap();
+    match late.next_event_within(PATIENCE).await.unwrap() {
+        Event::Error { code, .. } => assert_eq!(code, "stale_revision"),
+        other => panic!("stale_revision expected, got {other:?}"),
+    }
+    assert!(app.room_code(&room).await.starts_with('<'));
+    // A server allowed to reach further back finds a gap where operations were discarded: stale,
+    // never a transform over the wrong operations.
+    let mut settings = test_settings(&app.store_url);
+    settings.rooms.history_window = 2;
+    settings.rooms.max_history_fetch = 30;
+    let wider = TestApp::restart(settings).await;
+    let mut reader = wider.connect(&room, "reader").await;
+    reader.send_json(&json!({"type": "operation", "revision": 15, "ops": ["?", 15]})).await.unwrap();
+    match reader.next_event_within(PATIENCE).await.unwrap() {
+        Event::Error { code, .. } => assert_eq!(code, "stale_revision"),
+        other => panic!("stale_revision expected, got {other:?}"),
+    }
+    wider.stop().await;
     app.stop().await;
 }
 

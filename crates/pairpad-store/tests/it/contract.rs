@@ -34,7 +34,7 @@ pub fn append_op(revision: u64, len: usize, text: &str, op_id: Option<&str>) -> 
 }
 
 pub fn append(room: RoomId, expected_revision: u64, ops: Vec<CommittedOp>) -> Append {
-    Append { room, expected_revision, ops, snapshot: None }
+    Append { room, expected_revision, ops, snapshot: None, discard_through: None }
 }
 
 pub async fn created_rooms_load_back_exactly(repo: Arc<dyn RoomRepo>) {
@@ -123,6 +123,31 @@ pub async fn snapshots_bound_what_load_replays(repo: Arc<dyn RoomRepo>) {
     assert_eq!(stored.ops_after_snapshot.iter().map(|op| op.revision).collect::<Vec<_>>(), [3]);
     // The log itself keeps everything.
     assert_eq!(repo.ops_since(id, 0, 100).await.expect("ops").len(), 3);
+}
+
+pub async fn discarded_operations_are_deleted_with_the_commit(repo: Arc<dyn RoomRepo>) {
+    let id = create_room(&*repo, "").await;
+    let other = create_room(&*repo, "").await;
+    let ops: Vec<CommittedOp> = (1..=4).map(|r| append_op(r, r as usize - 1, "x", None)).collect();
+    repo.commit(&[append(id, 0, ops), append(other, 0, vec![append_op(1, 0, "y", None)])]).await.expect("commit");
+    // A snapshot at 6 that discards everything up to 4, the revision this append expects.
+    let mut batch = append(id, 4, vec![append_op(5, 4, "x", None), append_op(6, 5, "x", None)]);
+    batch.snapshot = Some(Snapshot { code: "xxxxxx".into(), revision: 6 });
+    batch.discard_through = Some(4);
+    repo.commit(&[batch]).await.expect("commit");
+    let revisions = |ops: Vec<CommittedOp>| ops.iter().map(|op| op.revision).collect::<Vec<_>>();
+    assert_eq!(revisions(repo.ops_since(id, 0, 100).await.expect("ops")), [5, 6]);
+    // The latest revision is still there for the next append to check against.
+    repo.commit(&[append(id, 6, vec![append_op(7, 6, "x", None)])]).await.expect("commit");
+    let stored = repo.load(id).await.expect("load");
+    assert_eq!((stored.snapshot.revision, stored.revision), (6, 7));
+    assert_eq!(revisions(stored.ops_after_snapshot), [7]);
+    // Other rooms keep their operations; a refused commit deletes nothing.
+    assert_eq!(revisions(repo.ops_since(other, 0, 100).await.expect("ops")), [1]);
+    let mut refused = append(id, 3, vec![append_op(8, 7, "x", None)]);
+    refused.discard_through = Some(6);
+    assert!(matches!(repo.commit(&[refused]).await, Err(RepoError::Conflict { .. })));
+    assert_eq!(revisions(repo.ops_since(id, 0, 100).await.expect("ops")), [5, 6, 7]);
 }
 
 pub async fn ops_since_reads_in_order_with_a_limit(repo: Arc<dyn RoomRepo>) {

@@ -58,6 +58,7 @@ contract_tests!(
     a_batch_across_rooms_is_all_or_nothing,
     op_ids_are_kept_for_the_room_to_judge,
     snapshots_bound_what_load_replays,
+    discarded_operations_are_deleted_with_the_commit,
     ops_since_reads_in_order_with_a_limit,
     language_changes_are_stored,
 );
