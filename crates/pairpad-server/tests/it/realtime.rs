@@ -349,30 +349,38 @@ async fn a_client_that_never_reads_is_dropped_without_hurting_the_others() {
     app.stop().await;
 }
 
-/// Base revisions older than memory holds are served from the store, up to a limit.
-#[actix_web::test]
-async fn old_base_revisions_use_the_store_then_go_stale() {
+/// A SQLite room in which a writer typed `count` characters, one acknowledged operation each,
+/// on a server that keeps 2 operations in memory and lets a client be 10 revisions behind.
+async fn typed_one_by_one(count: usize, snapshot_every: u64) -> Option<(TestApp, String)> {
     let adjust = |s: &mut pairpad_server::config::Settings| {
         s.rooms.history_window = 2;
         s.rooms.max_history_fetch = 10;
+        s.rooms.snapshot_every = snapshot_every;
     };
-    let Some(app) = spawn_app_with(Store::Sqlite, adjust).await else { return };
+    let app = spawn_app_with(Store::Sqlite, adjust).await?;
     let room = app.create_room("plaintext", "").await;
     let mut writer = app.connect(&room, "writer").await;
-    for i in 0..12 {
+    for i in 0..count {
         writer.splice(i, 0, "x").await.unwrap();
         writer.sync(PATIENCE).await.unwrap();
     }
+    Some((app, room))
+}
+
+fn operation(revision: u64, ops: Value) -> Message {
+    Message::text(json!({"type": "operation", "revision": revision, "ops": ops}).to_string())
+}
+
+/// Base revisions older than memory holds are served from the store, up to a limit.
+#[actix_web::test]
+async fn old_base_revisions_use_the_store_then_go_stale() {
+    let Some((app, room)) = typed_one_by_one(12, 500).await else { return };
     let mut late = app.connect(&room, "late").await;
     // Based on revision 4: the 8 operations since come from the store.
     late.send_json(&json!({"type": "operation", "revision": 4, "ops": ["<", 4], "opId": "late-1"})).await.unwrap();
     assert!(matches!(late.next_event_within(PATIENCE).await.unwrap(), Event::Ack { revision: 13, .. }));
     assert!(app.room_code(&room).await.starts_with('<'));
-    late.send_json(&json!({"type": "operation", "revision": 1, "ops": ["!", 1]})).await.unwrap();
-    match late.next_event_within(PATIENCE).await.unwrap() {
-        Event::Error { code, .. } => assert_eq!(code, "stale_revision"),
-        other => panic!("stale_revision expected, got {other:?}"),
-    }
+    expect_error(&mut late, operation(1, json!(["!", 1])), "stale_revision").await;
     app.stop().await;
 }
 
@@ -380,18 +388,7 @@ async fn old_base_revisions_use_the_store_then_go_stale() {
 /// so the stored log stays bounded; what is left still serves a client as far behind as allowed.
 #[actix_web::test]
 async fn the_operation_log_keeps_only_what_a_client_may_still_need() {
-    let adjust = |s: &mut pairpad_server::config::Settings| {
-        s.rooms.history_window = 2;
-        s.rooms.max_history_fetch = 10;
-        s.rooms.snapshot_every = 5;
-    };
-    let Some(app) = spawn_app_with(Store::Sqlite, adjust).await else { return };
-    let room = app.create_room("plaintext", "").await;
-    let mut writer = app.connect(&room, "writer").await;
-    for i in 0..40 {
-        writer.splice(i, 0, "x").await.unwrap();
-        writer.sync(PATIENCE).await.unwrap();
-    }
+    let Some((app, room)) = typed_one_by_one(40, 5).await else { return };
     let url = pairpad_store::StoreUrl::parse(&app.store_url).unwrap();
     let options = pairpad_store::StoreOptions { pool_size: 1, durability: pairpad_store::Durability::Disk };
     let repo = pairpad_store::connect(&url, options).await.unwrap();
@@ -405,11 +402,7 @@ async fn the_operation_log_keeps_only_what_a_client_may_still_need() {
     let mut late = app.connect(&room, "late").await;
     late.send_json(&json!({"type": "operation", "revision": 30, "ops": ["<", 30], "opId": "late-1"})).await.unwrap();
     assert!(matches!(late.next_event_within(PATIENCE).await.unwrap(), Event::Ack { revision: 41, .. }));
-    late.send_json(&json!({"type": "operation", "revision": 20, "ops": ["!", 41]})).await.unwrap();
-    match late.next_event_within(PATIENCE).await.unwrap() {
-        Event::Error { code, .. } => assert_eq!(code, "stale_revision"),
-        other => panic!("stale_revision expected, got {other:?}"),
-    }
+    expect_error(&mut late, operation(20, json!(["!", 20])), "stale_revision").await;
     assert!(app.room_code(&room).await.starts_with('<'));
     // A server allowed to reach further back finds a gap where operations were discarded: stale,
     // never a transform over the wrong operations.
@@ -418,11 +411,7 @@ async fn the_operation_log_keeps_only_what_a_client_may_still_need() {
     settings.rooms.max_history_fetch = 30;
     let wider = TestApp::restart(settings).await;
     let mut reader = wider.connect(&room, "reader").await;
-    reader.send_json(&json!({"type": "operation", "revision": 15, "ops": ["?", 15]})).await.unwrap();
-    match reader.next_event_within(PATIENCE).await.unwrap() {
-        Event::Error { code, .. } => assert_eq!(code, "stale_revision"),
-        other => panic!("stale_revision expected, got {other:?}"),
-    }
+    expect_error(&mut reader, operation(15, json!(["?", 15])), "stale_revision").await;
     wider.stop().await;
     app.stop().await;
 }
