@@ -7,6 +7,7 @@
 //! connections; 1001 server shutting down or client silent too long; 1011 the room stopped
 //! (reconnect and re-send unacknowledged operations).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -14,8 +15,6 @@ use actix_ws::{AggregatedMessage as Message, CloseCode, CloseReason, ProtocolErr
 use futures_util::StreamExt;
 use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
 use tracing::Instrument;
-
-use std::sync::Arc;
 
 use crate::fanout::{Departure, Left, OutboundBody, Outbox, outbound_queue};
 use crate::room::Command;
