@@ -85,7 +85,8 @@ pub struct Append {
     pub snapshot: Option<Snapshot>,
     /// Operations at and below this revision are no longer needed (a snapshot covers them and no
     /// client may still base an operation on them): the store deletes them, after checking
-    /// `expected_revision`. Always below the last of `ops`, so the latest revision stays stored.
+    /// `expected_revision`, oldest first, and may leave some for later appends to keep one
+    /// transaction short. Always below the last of `ops`, so the latest revision stays stored.
     pub discard_through: Option<u64>,
 }
 

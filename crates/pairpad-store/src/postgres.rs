@@ -94,12 +94,7 @@ async fn commit_batch(conn: &mut AsyncPgConnection, appends: &[&Append]) -> Resu
                 store_snapshot(conn, append.room, snapshot, last.at).await?;
             }
             if let Some(through) = append.discard_through {
-                let through = to_i64(through).map_err(TxError::Repo)?;
-                diesel::delete(operations::table)
-                    .filter(operations::room_id.eq(same_uuid(append.room.as_uuid())))
-                    .filter(operations::revision.le(through))
-                    .execute(conn)
-                    .await?;
+                discard(conn, append.room, to_i64(through).map_err(TxError::Repo)?).await?;
             }
         }
         Ok(())
@@ -197,6 +192,25 @@ impl QueryFragment<Pg> for AppendIfExpected {
         out.push_sql(")");
         Ok(())
     }
+}
+
+/// Deletes a room's oldest operations up to `through` (see `discard_bound`) inside the caller's
+/// transaction.
+async fn discard(conn: &mut AsyncPgConnection, room: RoomId, through: i64) -> Result<(), TxError> {
+    let room = same_uuid(room.as_uuid());
+    let oldest: Option<i64> = operations::table
+        .filter(operations::room_id.eq(room))
+        .select(diesel::dsl::min(operations::revision))
+        .first(conn)
+        .await?;
+    if let Some(bound) = crate::sql::discard_bound(oldest, through) {
+        diesel::delete(operations::table)
+            .filter(operations::room_id.eq(room))
+            .filter(operations::revision.le(bound))
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Stores a room's new snapshot inside the caller's transaction.

@@ -45,6 +45,18 @@ pub(crate) fn lifo_pool<M: deadpool::managed::Manager>(
         .map_err(unavailable)
 }
 
+/// Operations one commit deletes at most for a room's `discard_through`, oldest first: a log that
+/// grew before compaction existed drains over several snapshots, instead of in one transaction
+/// that every room's commit waits for.
+pub(crate) const MAX_DISCARD_PER_COMMIT: i64 = 10_000;
+
+/// The revision up to which to delete, given the room's oldest stored revision (revisions are
+/// consecutive above it), or `None` when nothing is to be deleted.
+pub(crate) fn discard_bound(oldest: Option<i64>, through: i64) -> Option<i64> {
+    let oldest = oldest.filter(|&oldest| oldest <= through)?;
+    Some(through.min(oldest.saturating_add(MAX_DISCARD_PER_COMMIT - 1)))
+}
+
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> RepoError {
     RepoError::Unavailable(e.to_string())
 }
@@ -239,3 +251,17 @@ macro_rules! sql_room_repo {
 }
 
 pub(crate) use sql_room_repo;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_discard_takes_the_oldest_operations_a_bounded_number_at_a_time() {
+        assert_eq!(discard_bound(None, 50), None);
+        assert_eq!(discard_bound(Some(51), 50), None);
+        assert_eq!(discard_bound(Some(1), 50), Some(50));
+        assert_eq!(discard_bound(Some(1), 1_000_000), Some(MAX_DISCARD_PER_COMMIT));
+        assert_eq!(discard_bound(Some(20_001), 1_000_000), Some(20_000 + MAX_DISCARD_PER_COMMIT));
+    }
+}

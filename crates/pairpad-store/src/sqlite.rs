@@ -200,6 +200,7 @@ mod blocking {
     use pairpad_domain::RoomId;
 
     use super::{OpRow, operations, rooms, uuid_text};
+    use crate::sql::discard_bound;
 
     /// Rows inserted per statement: SQLite allows at most 32766 bound parameters, 6 per row here.
     const INSERT_CHUNK: usize = 1000;
@@ -250,10 +251,16 @@ mod blocking {
                 }
             }
             for (room, through) in discards {
-                diesel::delete(operations::table)
+                let oldest: Option<i64> = operations::table
                     .filter(operations::room_id.eq(room))
-                    .filter(operations::revision.le(through))
-                    .execute(conn)?;
+                    .select(diesel::dsl::min(operations::revision))
+                    .first(conn)?;
+                if let Some(bound) = discard_bound(oldest, *through) {
+                    diesel::delete(operations::table)
+                        .filter(operations::room_id.eq(room))
+                        .filter(operations::revision.le(bound))
+                        .execute(conn)?;
+                }
             }
             Ok(())
         })

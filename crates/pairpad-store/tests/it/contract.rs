@@ -150,6 +150,33 @@ pub async fn discarded_operations_are_deleted_with_the_commit(repo: Arc<dyn Room
     assert_eq!(revisions(repo.ops_since(id, 0, 100).await.expect("ops")), [5, 6, 7]);
 }
 
+/// A log longer than one commit may delete (one that grew before compaction) drains oldest first,
+/// over a few appends, never below their `discard_through`.
+pub async fn a_long_backlog_is_discarded_over_a_few_commits(repo: Arc<dyn RoomRepo>) {
+    let id = create_room(&*repo, "").await;
+    let backlog: Vec<CommittedOp> = (1..=25_000).map(|r| append_op(r, 0, "", None)).collect();
+    repo.commit(&[append(id, 0, backlog)]).await.expect("commit");
+    let mut revision = 25_000;
+    let mut commits = 0;
+    loop {
+        revision += 1;
+        commits += 1;
+        let mut batch = append(id, revision - 1, vec![append_op(revision, 0, "", None)]);
+        batch.snapshot = Some(Snapshot { code: String::new(), revision });
+        batch.discard_through = Some(24_000);
+        repo.commit(&[batch]).await.expect("commit");
+        let kept = repo.ops_since(id, 0, 100_000).await.expect("ops");
+        assert!(kept.windows(2).all(|w| w[1].revision == w[0].revision + 1), "consecutive");
+        assert_eq!(kept.last().map(|op| op.revision), Some(revision));
+        let oldest = kept[0].revision;
+        assert!(oldest <= 24_001, "nothing above discard_through is deleted");
+        if oldest == 24_001 {
+            break;
+        }
+        assert!(commits < 5, "the backlog drains in a few commits");
+    }
+}
+
 pub async fn ops_since_reads_in_order_with_a_limit(repo: Arc<dyn RoomRepo>) {
     let id = create_room(&*repo, "").await;
     let ops: Vec<CommittedOp> = (1..=20).map(|r| append_op(r, r as usize - 1, "x", None)).collect();

@@ -59,6 +59,7 @@ contract_tests!(
     op_ids_are_kept_for_the_room_to_judge,
     snapshots_bound_what_load_replays,
     discarded_operations_are_deleted_with_the_commit,
+    a_long_backlog_is_discarded_over_a_few_commits,
     ops_since_reads_in_order_with_a_limit,
     language_changes_are_stored,
 );
