@@ -5,8 +5,8 @@
 //! dispatcher, not a session task as well.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use actix_http::ws::{OpCode, Parser};
@@ -20,27 +20,30 @@ use crate::wire;
 /// One participant's end of the queue, held by the room.
 pub struct Outbox {
     queue: mpsc::Sender<Bytes>,
-    departure: Arc<Departure>,
+    inbox: Inbox,
 }
 
-/// The connection's end: the frames to write, in order; `None` once the room has let go.
-pub struct Inbox {
-    frames: mpsc::Receiver<Bytes>,
-    departure: Arc<Departure>,
-}
+/// The connection's end, shared by its response body, which writes the frames, and its session,
+/// which learns from it when and why the room let go.
+#[derive(Clone)]
+pub struct Inbox(Arc<InboxState>);
 
-impl Inbox {
-    /// Where the session learns that the room let go of the participant.
-    pub fn departure(&self) -> Arc<Departure> {
-        self.departure.clone()
-    }
+struct InboxState {
+    /// The frames to write, in order; gone once the connection is over.
+    frames: Mutex<Option<mpsc::Receiver<Bytes>>>,
+    reason: AtomicU8,
+    notify: Notify,
 }
 
 /// A bounded queue of `capacity` frames between a room and a connection.
 pub fn outbound_queue(capacity: usize) -> (Outbox, Inbox) {
     let (queue, frames) = mpsc::channel(capacity.max(1));
-    let departure = Arc::new(Departure::default());
-    (Outbox { queue, departure: departure.clone() }, Inbox { frames, departure })
+    let inbox = Inbox(Arc::new(InboxState {
+        frames: Mutex::new(Some(frames)),
+        reason: AtomicU8::new(Inbox::STAYING),
+        notify: Notify::new(),
+    }));
+    (Outbox { queue, inbox: inbox.clone() }, inbox)
 }
 
 /// Why the room let go of a participant.
@@ -52,38 +55,56 @@ pub enum Left {
     Released,
 }
 
-/// Tells the session when and why the room let go: the room itself when a queue is full (at once:
-/// a client that does not read would never let its queue drain), or the response body once the
-/// queue has ended and everything in it was written (so a close frame follows the last frame).
-#[derive(Default)]
-pub struct Departure {
-    reason: AtomicU8,
-    notify: Notify,
-}
-
-impl Departure {
+impl Inbox {
     const STAYING: u8 = 0;
     const TOO_SLOW: u8 = 1;
     const RELEASED: u8 = 2;
 
-    /// The first reason given is the one kept.
+    /// Says why the room let go: the room itself when a queue is full (at once: a client that
+    /// does not read would never let its queue drain), or the response body once the queue has
+    /// ended and everything in it was written (so a close frame follows the last frame). The
+    /// first reason given is the one kept.
     fn set(&self, reason: u8) {
-        if self.reason.compare_exchange(Self::STAYING, reason, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            self.notify.notify_one();
+        if self.0.reason.compare_exchange(Self::STAYING, reason, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            self.0.notify.notify_one();
         }
     }
 
     /// Waits until the room has let go.
-    pub async fn wait(&self) -> Left {
+    pub async fn departure(&self) -> Left {
         loop {
             // `notify_one` keeps a permit when nobody waits yet, so a reason set between the load
             // and the `notified` is not missed.
-            match self.reason.load(Ordering::Acquire) {
+            match self.0.reason.load(Ordering::Acquire) {
                 Self::TOO_SLOW => return Left::TooSlow,
                 Self::RELEASED => return Left::Released,
-                _ => self.notify.notified().await,
+                _ => self.0.notify.notified().await,
             }
         }
+    }
+
+    /// Drops the frames still queued: the session is over, and a client that vanished without
+    /// closing its socket would otherwise keep them until its connection times out.
+    pub fn discard(&self) {
+        drop(self.frames().take());
+    }
+
+    fn frames(&self) -> std::sync::MutexGuard<'_, Option<mpsc::Receiver<Bytes>>> {
+        // Nothing panics while holding the lock; a poisoned one still holds a whole queue.
+        self.0.frames.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The next frame, `None` once the room has let go (and then says so) or the queue was
+    /// discarded.
+    fn poll_frame(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let mut frames = self.frames();
+        let Some(queue) = frames.as_mut() else { return Poll::Ready(None) };
+        let next = queue.poll_recv(cx);
+        if let Poll::Ready(None) = next {
+            *frames = None;
+            self.set(Self::RELEASED);
+        }
+        next
     }
 }
 
@@ -124,7 +145,7 @@ impl Broadcaster for WsFanout {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     metrics::counter!("pairpad_broadcast_queue_full_total").increment(1);
-                    outbox.departure.set(Departure::TOO_SLOW);
+                    outbox.inbox.set(Inbox::TOO_SLOW);
                     dropped.push(*user);
                     false
                 }
@@ -147,12 +168,12 @@ impl Broadcaster for WsFanout {
 /// replies, pings and the close frame, which ends the body) and, after them, the room's frames.
 pub struct OutboundBody {
     session: BoxBody,
-    room: Option<Inbox>,
+    room: Inbox,
 }
 
 impl OutboundBody {
     pub fn new(session: BoxBody, room: Inbox) -> Self {
-        Self { session, room: Some(room) }
+        Self { session, room }
     }
 }
 
@@ -168,17 +189,11 @@ impl MessageBody for OutboundBody {
         if let Poll::Ready(chunk) = Pin::new(&mut this.session).poll_next(cx) {
             return Poll::Ready(chunk);
         }
-        if let Some(room) = &mut this.room {
-            match room.frames.poll_recv(cx) {
-                Poll::Ready(Some(frame)) => return Poll::Ready(Some(Ok(frame))),
-                Poll::Ready(None) => {
-                    room.departure.set(Departure::RELEASED);
-                    this.room = None;
-                }
-                Poll::Pending => {}
-            }
+        match this.room.poll_frame(cx) {
+            Poll::Ready(Some(frame)) => Poll::Ready(Some(Ok(frame))),
+            // The room is done with this connection; the session's close frame ends the body.
+            Poll::Ready(None) | Poll::Pending => Poll::Pending,
         }
-        Poll::Pending
     }
 }
 
@@ -197,26 +212,31 @@ mod tests {
     async fn a_full_queue_drops_only_its_owner() {
         let mut fanout = WsFanout::default();
         let (fast, slow) = (UserId::random(), UserId::random());
-        let (fast_out, mut fast_in) = outbound_queue(8);
+        let (fast_out, fast_in) = outbound_queue(8);
         let (slow_out, slow_in) = outbound_queue(1);
         fanout.add(fast, fast_out);
         fanout.add(slow, slow_out);
         let event = RoomEvent::Ack { revision: 1, op_id: None };
         assert!(fanout.publish(&event, Audience::Everyone).is_empty());
         assert_eq!(fanout.publish(&event, Audience::Everyone), vec![slow]);
-        assert_eq!(slow_in.departure().wait().await, Left::TooSlow);
+        assert_eq!(slow_in.departure().await, Left::TooSlow);
         assert_eq!(fanout.len(), 1);
-        assert_eq!(payload(&fast_in.frames.try_recv().unwrap()), r#"{"type":"ack","revision":1}"#);
+        let frame = fast_in.frames().as_mut().unwrap().try_recv().unwrap();
+        assert_eq!(payload(&frame), r#"{"type":"ack","revision":1}"#);
         let except = [fast];
         assert!(fanout.publish(&event, Audience::Except(&except)).is_empty());
-        assert_eq!(fast_in.frames.len(), 1);
+        assert_eq!(fast_in.frames().as_ref().unwrap().len(), 1);
+        // A session that ends drops what is still queued; the room then finds the connection gone.
+        fast_in.discard();
+        assert_eq!(fanout.publish(&event, Audience::Everyone), vec![fast]);
+        assert_eq!(fanout.len(), 0);
     }
 
     #[tokio::test]
     async fn the_body_writes_the_session_first_then_the_room_then_says_the_room_let_go() {
         use futures_util::StreamExt;
         let (outbox, inbox) = outbound_queue(8);
-        let departure = inbox.departure();
+        let session_end = inbox.clone();
         // A session that has written one frame and stays open.
         let session = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from_static(b"hello"))])
             .chain(futures_util::stream::pending());
@@ -234,6 +254,6 @@ mod tests {
         .await;
         assert_eq!(chunks[0], Bytes::from_static(b"hello"));
         assert_eq!(chunks[1..].iter().map(payload).collect::<Vec<_>>(), ["one", "two"]);
-        assert_eq!(departure.wait().await, Left::Released);
+        assert_eq!(session_end.departure().await, Left::Released);
     }
 }

@@ -7,7 +7,6 @@
 //! connections; 1001 server shutting down or client silent too long; 1011 the room stopped
 //! (reconnect and re-send unacknowledged operations).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -16,7 +15,7 @@ use futures_util::StreamExt;
 use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
 use tracing::Instrument;
 
-use crate::fanout::{Departure, Left, OutboundBody, Outbox, outbound_queue};
+use crate::fanout::{Inbox, Left, OutboundBody, Outbox, outbound_queue};
 use crate::room::Command;
 use crate::wire::{self, ClientMessage};
 use crate::{Handle, Hub, HubError};
@@ -31,9 +30,9 @@ pub fn serve(
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) = actix_ws::handle(req, body)?;
     let (outbox, inbox) = outbound_queue(hub.settings().outbound_queue);
-    let departure = inbox.departure();
+    let body_inbox = inbox.clone();
     let response =
-        response.map_body(|_, session_frames| OutboundBody::new(session_frames, inbox)).map_into_boxed_body();
+        response.map_body(|_, session_frames| OutboundBody::new(session_frames, body_inbox)).map_into_boxed_body();
     let stream = stream
         .max_frame_size(hub.settings().max_frame_bytes)
         .aggregate_continuations()
@@ -41,7 +40,7 @@ pub fn serve(
     // One span per session, with the room and (once joined) the user: every log line of the
     // connection carries them.
     let span = tracing::info_span!("ws_session", room = %room, user = tracing::field::Empty);
-    actix_web::rt::spawn(run(hub, session, stream, room, name, outbox, departure).instrument(span));
+    actix_web::rt::spawn(run(hub, session, stream, room, name, outbox, inbox).instrument(span));
     Ok(response)
 }
 
@@ -56,13 +55,13 @@ async fn run(
     room: String,
     name: Option<String>,
     outbox: Outbox,
-    departure: Arc<Departure>,
+    inbox: Inbox,
 ) {
     let reason = match join(&hub, &room, name, outbox).await {
         Ok((user, handle, _guard)) => {
             tracing::Span::current().record("user", tracing::field::display(user));
             tracing::debug!("joined");
-            let reason = Connection::new(&hub, user, &handle, &mut session).serve(&mut stream, &departure).await;
+            let reason = Connection::new(&hub, user, &handle, &mut session).serve(&mut stream, &inbox).await;
             let _ = handle.send(Command::Leave { user }).await;
             reason
         }
@@ -73,6 +72,7 @@ async fn run(
         }
     };
     tracing::debug!(close = ?reason.as_ref().map(|r| u16::from(r.code)), "session ended");
+    inbox.discard();
     let _ = tokio::time::timeout(hub.settings().client_timeout, session.close(reason)).await;
 }
 
@@ -173,18 +173,14 @@ impl<'a> Connection<'a> {
     }
 
     /// Serves the connection until either side ends it; returns how to close it.
-    async fn serve(
-        mut self,
-        stream: &mut actix_ws::AggregatedMessageStream,
-        departure: &Departure,
-    ) -> Option<CloseReason> {
+    async fn serve(mut self, stream: &mut actix_ws::AggregatedMessageStream, inbox: &Inbox) -> Option<CloseReason> {
         let settings = self.hub.settings();
         let mut heartbeat = tokio::time::interval(settings.heartbeat_interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         loop {
             tokio::select! {
-                left = departure.wait() => match left {
+                left = inbox.departure() => match left {
                     Left::TooSlow => {
                         metrics::counter!("pairpad_slow_client_disconnects_total").increment(1);
                         return close(4008, "too slow: reconnect to resync");
