@@ -31,7 +31,9 @@ pub struct Inbox(Arc<InboxState>);
 struct InboxState {
     /// The frames to write, in order; gone once the connection is over.
     frames: Mutex<Option<mpsc::Receiver<Bytes>>>,
+    /// Why the room let go: `Inbox::STAYING` until it does.
     reason: AtomicU8,
+    /// Wakes the session when `reason` is set.
     notify: Notify,
 }
 
