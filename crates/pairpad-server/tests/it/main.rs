@@ -5,6 +5,7 @@
 
 mod api;
 mod helpers;
+mod hostile;
 mod limits;
 mod ops;
 mod process;

@@ -1,0 +1,1 @@
+//! Hostile input over HTTP: request shapes, origins, rate of room creation.
