@@ -4,6 +4,7 @@
 //! - [`room`]: one task per loaded room, sequencing its edits (persist, then ack, then broadcast).
 //! - [`committer`]: group commit of many rooms' operations in one transaction.
 //! - [`fanout`]: the [`pairpad_domain::Broadcaster`] over bounded per-connection queues.
+//! - [`frame_limit`]: the message size limit, enforced on the raw bytes before any buffering.
 //! - [`session`]: one WebSocket connection: reads frames, writes its queue, heartbeats.
 //! - [`wire`]: the protocol's JSON messages.
 //!
@@ -12,6 +13,7 @@
 
 pub mod committer;
 pub mod fanout;
+pub mod frame_limit;
 pub mod room;
 pub mod session;
 pub mod wire;

@@ -9,13 +9,15 @@
 
 use std::time::Instant;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_http::error::PayloadError;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage as Message, CloseCode, CloseReason, ProtocolError};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
 use tracing::Instrument;
 
 use crate::fanout::{Inbox, Left, OutboundBody, Outbox, outbound_queue};
+use crate::frame_limit::FrameLimit;
 use crate::room::Command;
 use crate::wire::{self, ClientMessage};
 use crate::{Handle, Hub, HubError};
@@ -28,7 +30,7 @@ pub fn serve(
     room: String,
     name: Option<String>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (response, session, stream) = actix_ws::handle(req, body)?;
+    let (response, session, stream) = actix_ws::handle(req, limit_frames(req, body, hub.settings().max_frame_bytes))?;
     let (outbox, inbox) = outbound_queue(hub.settings().outbound_queue);
     let body_inbox = inbox.clone();
     let response =
@@ -42,6 +44,38 @@ pub fn serve(
     let span = tracing::info_span!("ws_session", room = %room, user = tracing::field::Empty);
     actix_web::rt::spawn(run(hub, session, stream, room, name, outbox, inbox).instrument(span));
     Ok(response)
+}
+
+/// The client's bytes, failing with `PayloadError::Overflow` as soon as a frame header or the
+/// fragments of a message announce more than `max_message_bytes` (see [`FrameLimit`]).
+fn limit_frames(req: &HttpRequest, body: web::Payload, max_message_bytes: usize) -> web::Payload {
+    let limited = FrameLimit::new(body.into_inner(), max_message_bytes);
+    let mut payload = actix_web::dev::Payload::from(Box::pin(limited) as actix_http::BoxedPayloadStream);
+    // `web::Payload` can only be made by extracting it; for a payload that extraction is ready
+    // at once and cannot fail.
+    match web::Payload::from_request(req, &mut payload).now_or_never() {
+        Some(Ok(payload)) => payload,
+        _ => unreachable!("extracting web::Payload is infallible and immediate"),
+    }
+}
+
+/// The close code for a frame the client should not have sent (RFC 6455 §7.4.1).
+fn protocol_close(error: &ProtocolError) -> Option<CloseReason> {
+    let io_error = match error {
+        ProtocolError::Overflow => return close(1009, "message too large"),
+        ProtocolError::Io(io_error) => io_error,
+        other => return close(1002, &other.to_string()),
+    };
+    let overflowed = io_error.get_ref().and_then(|e| e.downcast_ref::<PayloadError>()).is_some_and(|e| matches!(e, PayloadError::Overflow))
+        // actix-ws's own limit on aggregated fragments, kept as a second line.
+        || io_error.to_string().contains("maximum continuation size");
+    if overflowed {
+        close(1009, "message too large")
+    } else if io_error.kind() == std::io::ErrorKind::InvalidData {
+        close(1007, "text frames must be valid UTF-8")
+    } else {
+        close(1002, &io_error.to_string())
+    }
 }
 
 fn close(code: u16, description: &str) -> Option<CloseReason> {
@@ -204,8 +238,7 @@ impl<'a> Connection<'a> {
                             let _ = self.session.pong(&bytes).await;
                         }
                         Some(Ok(_)) => {}
-                        Some(Err(ProtocolError::Overflow)) => return close(1009, "message too large"),
-                        Some(Err(e)) => return close(1002, &e.to_string()),
+                        Some(Err(e)) => return protocol_close(&e),
                     }
                 }
                 _ = heartbeat.tick() => {
