@@ -7,11 +7,13 @@
 //! connections; 1001 server shutting down or client silent too long; 1011 the room stopped
 //! (reconnect and re-send unacknowledged operations).
 
-use std::time::Instant;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use actix_http::error::PayloadError;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage as Message, CloseCode, CloseReason, ProtocolError};
+use futures_util::stream::Peekable;
 use futures_util::{FutureExt, StreamExt};
 use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
 use tracing::Instrument;
@@ -38,7 +40,8 @@ pub fn serve(
     let stream = stream
         .max_frame_size(hub.settings().max_frame_bytes)
         .aggregate_continuations()
-        .max_continuation_size(hub.settings().max_frame_bytes);
+        .max_continuation_size(hub.settings().max_frame_bytes)
+        .peekable();
     // One span per session, with the room and (once joined) the user: every log line of the
     // connection carries them.
     let span = tracing::info_span!("ws_session", room = %room, user = tracing::field::Empty);
@@ -85,7 +88,7 @@ fn close(code: u16, description: &str) -> Option<CloseReason> {
 async fn run(
     hub: Hub,
     mut session: actix_ws::Session,
-    mut stream: actix_ws::AggregatedMessageStream,
+    mut stream: Peekable<actix_ws::AggregatedMessageStream>,
     room: String,
     name: Option<String>,
     outbox: Outbox,
@@ -163,16 +166,14 @@ impl RateLimit {
         Self { tokens: rate * 2.0, rate, last: Instant::now() }
     }
 
-    fn allow(&mut self) -> bool {
+    /// Takes a token for one message and says how long to wait before serving it: zero within
+    /// the rate. The session waits before reading on, so the debt is never more than one token.
+    fn reserve(&mut self) -> Duration {
         let now = Instant::now();
         self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate * 2.0);
         self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-self.tokens / self.rate) }
     }
 }
 
@@ -183,6 +184,9 @@ struct Connection<'a> {
     session: &'a mut actix_ws::Session,
     ops: RateLimit,
     cursors: RateLimit,
+    /// Whether the last message had to wait for the rate limit.
+    throttled: bool,
+    /// Messages in a row that had to wait and found the client's next message already queued.
     violations: u32,
 }
 
@@ -202,12 +206,17 @@ impl<'a> Connection<'a> {
             session,
             ops: RateLimit::new(settings.ops_per_second),
             cursors: RateLimit::new(settings.cursors_per_second),
+            throttled: false,
             violations: 0,
         }
     }
 
     /// Serves the connection until either side ends it; returns how to close it.
-    async fn serve(mut self, stream: &mut actix_ws::AggregatedMessageStream, inbox: &Inbox) -> Option<CloseReason> {
+    async fn serve(
+        mut self,
+        stream: &mut Peekable<actix_ws::AggregatedMessageStream>,
+        inbox: &Inbox,
+    ) -> Option<CloseReason> {
         let settings = self.hub.settings();
         let mut heartbeat = tokio::time::interval(settings.heartbeat_interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -228,6 +237,9 @@ impl<'a> Connection<'a> {
                         None | Some(Ok(Message::Close(_))) => return None,
                         Some(Ok(Message::Text(text))) => {
                             if let Next::Close(reason) = self.on_text(&text).await {
+                                return reason;
+                            }
+                            if let Next::Close(reason) = self.check_flooding(stream).await {
                                 return reason;
                             }
                         }
@@ -263,15 +275,12 @@ impl<'a> Connection<'a> {
             }
         };
         let user = self.user;
+        self.throttle(&message).await;
         let command = match message {
             ClientMessage::Ping => {
                 self.reply(wire::pong()).await;
                 return Next::Continue;
             }
-            ClientMessage::Operation { .. } | ClientMessage::CodeUpdate { .. } if !self.ops.allow() => {
-                return self.rate_limited().await;
-            }
-            ClientMessage::Cursor { .. } if !self.cursors.allow() => return self.rate_limited().await,
             ClientMessage::Operation { revision, ops, op_id } => {
                 let Ok(base_revision) = u64::try_from(revision) else {
                     return self.invalid("invalid_revision", "a revision is a non-negative integer").await;
@@ -298,7 +307,6 @@ impl<'a> Connection<'a> {
                 Err(e) => return self.invalid("invalid_language", &e.to_string()).await,
             },
         };
-        self.violations = 0;
         match self.room.send(command).await {
             Ok(()) => Next::Continue,
             Err(_) => Next::Close(close(1011, "the room stopped: reconnect and re-send")),
@@ -310,13 +318,43 @@ impl<'a> Connection<'a> {
         Next::Continue
     }
 
-    async fn rate_limited(&mut self) -> Next {
-        self.violations += 1;
-        if self.violations > self.hub.settings().max_rate_violations {
-            return Next::Close(close(4029, "rate limit exceeded repeatedly"));
+    /// Over its rate, a connection is served more slowly: the session waits before handling the
+    /// message (and so before reading the socket on), which pushes back on the client through
+    /// TCP. Nothing valid is dropped (PROTOCOL.md, "Ordering").
+    async fn throttle(&mut self, message: &ClientMessage) {
+        let wait = match message {
+            ClientMessage::Operation { .. } | ClientMessage::CodeUpdate { .. } => self.ops.reserve(),
+            ClientMessage::Cursor { .. } => self.cursors.reserve(),
+            ClientMessage::Language { .. } | ClientMessage::Ping => return,
+        };
+        self.throttled = !wait.is_zero();
+        if self.throttled {
+            metrics::counter!("pairpad_throttled_messages_total").increment(1);
+            tokio::time::sleep(wait).await;
+        } else {
+            self.violations = 0;
         }
-        self.reply_error("rate_limited", "too many messages; slow down (this one was dropped)").await;
-        Next::Continue
+    }
+
+    /// After a message that had to wait: a client that waits for its acks has nothing more queued
+    /// yet, one that keeps flooding has. `max_rate_violations` such messages in a row close the
+    /// connection with 4029.
+    async fn check_flooding(&mut self, stream: &mut Peekable<actix_ws::AggregatedMessageStream>) -> Next {
+        if !std::mem::take(&mut self.throttled) {
+            return Next::Continue;
+        }
+        let next_is_queued = Pin::new(stream).peek().now_or_never().is_some_and(|next| next.is_some());
+        if !next_is_queued {
+            self.violations = 0;
+            return Next::Continue;
+        }
+        self.violations += 1;
+        if self.violations <= self.hub.settings().max_rate_violations {
+            return Next::Continue;
+        }
+        metrics::counter!("pairpad_flooding_disconnects_total").increment(1);
+        self.reply_error("rate_limited", "too many messages over the rate limit, for too long; slow down").await;
+        Next::Close(close(4029, "rate limit exceeded for too long"))
     }
 
     async fn reply_error(&mut self, code: &str, message: &str) {

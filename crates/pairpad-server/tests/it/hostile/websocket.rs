@@ -173,3 +173,32 @@ async fn assert_still_serving(app: &TestApp, room: &str) {
     client.sync(Duration::from_secs(10)).await.expect("acknowledged");
     assert_eq!(app.room_code(room).await, "still here");
 }
+
+/// A client that follows the one-operation-in-flight rule and sends as fast as it can, far over
+/// `ops_per_second`, is slowed down, never refused or closed, and converges (before, the server
+/// dropped its operations with `rate_limited` and it waited forever for their acks).
+#[actix_web::test]
+async fn a_client_sending_as_fast_as_it_can_is_slowed_not_stalled() {
+    let adjust = |s: &mut Settings| {
+        s.websocket.ops_per_second = 50; // Bursts of 100.
+        s.websocket.max_rate_violations = 5;
+    };
+    let Some(app) = spawn_app_with(Store::Sqlite, adjust).await else { return };
+    let room = app.create_room("python", "").await;
+    let mut fast = app.connect(&room, "Fast").await;
+    let mut watcher = app.connect(&room, "Watcher").await;
+    let started = std::time::Instant::now();
+    for i in 0..200 {
+        let at = fast.text().chars().count();
+        fast.splice(at, 0, &format!("{}", i % 10)).await.expect("edit");
+        fast.sync(PATIENCE).await.expect("acknowledged, never refused");
+    }
+    let took = started.elapsed();
+    watcher.drain(Duration::from_millis(300)).await.expect("watcher");
+    let expected: String = (0..200).map(|i| char::from(b'0' + (i % 10) as u8)).collect();
+    assert_eq!(app.room_code(&room).await, expected);
+    assert_eq!(fast.text(), expected);
+    assert_eq!(watcher.text(), expected);
+    assert!(took >= Duration::from_millis(1500), "100 operations over the burst were paced at 50/s: {took:?}");
+    app.stop().await;
+}
