@@ -8,6 +8,8 @@
 //! its revisions reach the store in order.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -88,6 +90,13 @@ impl<C: Send + 'static> RoomHandle<C> {
 /// busy room instead of only those whose owner happened to be scheduled in between.
 const MAX_APPENDS_IN_FLIGHT: usize = 2;
 
+/// Edits that may wait for old history at once; more are refused with `server_busy`. A client
+/// keeps one operation in flight, so only a flood fills this.
+const MAX_EDITS_AWAITING_HISTORY: usize = 256;
+
+/// A read of old operations from the store, in flight while the room goes on serving others.
+type HistoryRead = Pin<Box<dyn Future<Output = Vec<CommittedOp>> + Send>>;
+
 /// A commit of this room's operations in flight.
 struct InFlight {
     ops: Vec<CommittedOp>,
@@ -113,6 +122,11 @@ pub(crate) struct RoomOwner<B: Broadcaster> {
     /// those operations must not be broadcast to them again.
     early_joiners: Vec<(UserId, u64)>,
     ops_since_snapshot: u64,
+    /// Edits whose base revision is older than memory holds, oldest first, and edits of their
+    /// authors sent after them (an author's edits are sequenced in the order sent). The first
+    /// waits for `history_read`.
+    awaiting_history: VecDeque<(Edit, Instant)>,
+    history_read: Option<HistoryRead>,
     draining: Option<oneshot::Sender<()>>,
     generation: u64,
     hub: Arc<HubInner>,
@@ -136,6 +150,8 @@ where
             pending_duplicate_acks: Vec::new(),
             early_joiners: Vec::new(),
             ops_since_snapshot: 0,
+            awaiting_history: VecDeque::new(),
+            history_read: None,
             draining: None,
             committer: hub.committer.clone(),
             hub,
@@ -150,7 +166,8 @@ where
             if in_flight.len() < MAX_APPENDS_IN_FLIGHT && !self.unsaved.is_empty() {
                 in_flight.push_back(self.submit_unsaved().await);
             }
-            if in_flight.is_empty() && self.unsaved.is_empty() && self.draining.is_some() {
+            if in_flight.is_empty() && self.unsaved.is_empty() && self.history_read.is_none() && self.draining.is_some()
+            {
                 self.close_everyone();
                 if let Some(reply) = self.draining.take() {
                     let _ = reply.send(());
@@ -172,6 +189,10 @@ where
                         Err(_) => return self.fail("the committer stopped", commands).await,
                     }
                 }
+                older = async { self.history_read.as_mut().expect("guarded").await }, if self.history_read.is_some() => {
+                    self.history_read = None;
+                    self.on_history(older);
+                }
                 command = commands.recv() => match command {
                     Some(command) => self.handle(command).await,
                     None => break,
@@ -185,7 +206,10 @@ where
     }
 
     fn is_idle(&self) -> bool {
-        self.fanout.is_empty() && self.unsaved.is_empty() && self.pending_duplicate_acks.is_empty()
+        self.fanout.is_empty()
+            && self.unsaved.is_empty()
+            && self.pending_duplicate_acks.is_empty()
+            && self.awaiting_history.is_empty()
     }
 
     async fn handle(&mut self, command: Command<B::Connection>) {
@@ -206,11 +230,11 @@ where
                 self.announce_departures(vec![user]);
             }
             Command::Operation { user, base_revision, operation, op_id, received } => {
-                self.edit(Edit { base_revision, operation, op_id, author: user }, received).await;
+                self.edit(Edit { base_revision, operation, op_id, author: user }, received);
             }
             Command::CodeUpdate { user, update, received } => {
                 let edit = self.room.code_update_to_edit(&update, user);
-                self.edit(edit, received).await;
+                self.edit(edit, received);
             }
             Command::Cursor { user, revision, selection } => {
                 let event = RoomEvent::Cursor { user_id: user, revision, selection };
@@ -248,15 +272,75 @@ where
         self.announce_departures(dropped);
     }
 
-    async fn edit(&mut self, edit: Edit, received: Instant) {
-        let user = edit.author;
-        let op_id = edit.op_id.clone();
+    fn edit(&mut self, edit: Edit, received: Instant) {
         if self.draining.is_some() {
             // Not acknowledged: the client re-sends it to the next server with its `opId`.
             return;
         }
-        let older = self.older_history(edit.base_revision).await;
-        match self.room.submit(edit, &older, now()) {
+        let author_is_waiting = self.awaiting_history.iter().any(|(waiting, _)| waiting.author == edit.author);
+        if !author_is_waiting && !self.needs_store_history(edit.base_revision) {
+            return self.sequence(edit, &[], received);
+        }
+        if self.awaiting_history.len() >= MAX_EDITS_AWAITING_HISTORY {
+            let message = "too many edits on old revisions are waiting for history; re-send later";
+            return self.publish(&RoomEvent::Error { code: "server_busy", message }, Audience::Only(edit.author));
+        }
+        self.awaiting_history.push_back((edit, received));
+        self.read_history_for_next();
+    }
+
+    /// Whether sequencing an edit on `base` needs operations that memory no longer holds but the
+    /// store may: a base further back than `max_history_fetch` is refused (`stale_revision`)
+    /// without reading anything.
+    fn needs_store_history(&self, base: u64) -> bool {
+        let behind = self.room.revision().saturating_sub(base);
+        !self.room.has_history_since(base) && behind <= self.hub.settings.max_history_fetch as u64
+    }
+
+    /// Sequences the waiting edits that need nothing from the store, up to the first that does,
+    /// whose read it starts. One read at a time: a flood of old base revisions costs the store one
+    /// read after another, and the room's other participants nothing.
+    fn read_history_for_next(&mut self) {
+        if self.draining.is_some() {
+            // Not acknowledged: their clients re-send them to the next server with their `opId`s.
+            self.awaiting_history.clear();
+        }
+        while self.history_read.is_none() {
+            let Some((edit, _)) = self.awaiting_history.front() else { return };
+            let base = edit.base_revision;
+            if self.needs_store_history(base) {
+                let (repo, id) = (self.hub.repo.clone(), self.room.id());
+                let behind = (self.room.revision() - base) as usize;
+                // Operations discarded under a smaller `max_history_fetch` leave a gap, which
+                // `Room::submit` counts as stale.
+                self.history_read = Some(Box::pin(async move {
+                    repo.ops_since(id, base, behind).await.unwrap_or_else(|error| {
+                        tracing::warn!(room = %id, %error, "cannot read old operations");
+                        Vec::new()
+                    })
+                }));
+                metrics::counter!("pairpad_history_reads_total").increment(1);
+                return;
+            }
+            if let Some((edit, received)) = self.awaiting_history.pop_front() {
+                self.sequence(edit, &[], received);
+            }
+        }
+    }
+
+    /// The store answered the read for the first waiting edit: sequence it, then the next ones.
+    fn on_history(&mut self, older: Vec<CommittedOp>) {
+        if let Some((edit, received)) = self.awaiting_history.pop_front() {
+            self.sequence(edit, &older, received);
+        }
+        self.read_history_for_next();
+    }
+
+    /// Transforms, applies and records an edit (`older`: what the store returned for its base).
+    fn sequence(&mut self, edit: Edit, older: &[CommittedOp], received: Instant) {
+        let user = edit.author;
+        let op_id = edit.op_id.clone();
+        match self.room.submit(edit, older, now()) {
             Ok(EditOutcome::Applied(op)) => {
                 self.ops_since_snapshot += 1;
                 self.unsaved.push(op);
@@ -280,22 +364,6 @@ where
                 self.publish(&RoomEvent::Error { code, message: &message }, Audience::Only(user));
             }
         }
-    }
-
-    /// Reads from the store the operations after `base` that memory no longer holds, when the
-    /// store may still have them. An empty answer makes the room report `stale_revision`.
-    async fn older_history(&self, base: u64) -> Vec<CommittedOp> {
-        let behind = self.room.revision().saturating_sub(base);
-        if self.room.has_history_since(base) || behind > self.hub.settings.max_history_fetch as u64 {
-            return Vec::new();
-        }
-        let repo = &self.hub.repo;
-        // Operations discarded under a smaller `max_history_fetch` leave a gap, which
-        // `Room::submit` counts as stale too.
-        repo.ops_since(self.room.id(), base, behind as usize).await.unwrap_or_else(|error| {
-            tracing::warn!(room = %self.room.id(), %error, "cannot read old operations");
-            Vec::new()
-        })
     }
 
     async fn submit_unsaved(&mut self) -> InFlight {

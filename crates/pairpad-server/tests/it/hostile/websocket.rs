@@ -202,3 +202,58 @@ async fn a_client_sending_as_fast_as_it_can_is_slowed_not_stalled() {
     assert!(took >= Duration::from_millis(1500), "100 operations over the burst were paced at 50/s: {took:?}");
     app.stop().await;
 }
+
+/// Operations based thousands of revisions back, pipelined from one connection, each need a read
+/// of old operations from the store. Those reads happen one at a time beside the room's work, so
+/// a bystander editing the same room is not held up (before, every read blocked the room: the
+/// bystander's acks took seconds).
+#[actix_web::test]
+async fn old_base_revisions_do_not_hold_up_a_bystander() {
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::json;
+    use tokio_tungstenite::tungstenite::Message;
+
+    const REVISIONS: u64 = 3000;
+    let adjust = |s: &mut Settings| {
+        s.rooms.history_window = 16;
+        s.rooms.max_history_fetch = 4000;
+    };
+    let Some(app) = spawn_app_with(Store::Sqlite, adjust).await else { return };
+    let room = app.create_room("python", "").await;
+    let url = format!("{}/ws/{room}", app.ws_base());
+    let (mut attacker, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
+    // Build the history: each operation prepends an `x` on top of the one before, pipelined.
+    for revision in 0..REVISIONS {
+        let ops = if revision == 0 { json!(["x"]) } else { json!(["x", revision]) };
+        let message = json!({"type": "operation", "revision": revision, "ops": ops});
+        attacker.feed(Message::text(message.to_string())).await.expect("send");
+    }
+    attacker.flush().await.expect("flush");
+    let mut acked = 0;
+    while acked < REVISIONS {
+        match tokio::time::timeout(PATIENCE, attacker.next()).await.expect("acks in time") {
+            Some(Ok(Message::Text(text))) if text.contains("\"ack\"") => acked += 1,
+            Some(Ok(Message::Text(text))) => assert!(!text.contains("\"error\""), "{text}"),
+            Some(Ok(_)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    // The attack: operations on revision 10, each needing ~2,990 operations from the store.
+    for _ in 0..200 {
+        let message = json!({"type": "operation", "revision": 10, "ops": ["z", 10]});
+        attacker.feed(Message::text(message.to_string())).await.expect("send");
+    }
+    attacker.flush().await.expect("flush");
+
+    let mut bystander = app.connect(&room, "Bystander").await;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        bystander.splice(0, 0, "b").await.expect("edit");
+        bystander.sync(PATIENCE).await.expect("acknowledged");
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(slowest < Duration::from_secs(1), "the bystander's slowest ack took {slowest:?}");
+    app.stop().await;
+}
