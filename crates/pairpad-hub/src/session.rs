@@ -62,22 +62,24 @@ fn limit_frames(req: &HttpRequest, body: web::Payload, max_message_bytes: usize)
     }
 }
 
-/// The close code for a frame the client should not have sent (RFC 6455 §7.4.1).
-fn protocol_close(error: &ProtocolError) -> Option<CloseReason> {
+/// The close code, error code and message for a frame the client should not have sent
+/// (RFC 6455 §7.4.1).
+fn protocol_violation(error: &ProtocolError) -> (u16, &'static str, String) {
+    let too_large = (1009, "message_too_large", "the message is over the size limit".to_owned());
     let io_error = match error {
-        ProtocolError::Overflow => return close(1009, "message too large"),
+        ProtocolError::Overflow => return too_large,
         ProtocolError::Io(io_error) => io_error,
-        other => return close(1002, &other.to_string()),
+        other => return (1002, "protocol_error", other.to_string()),
     };
     let overflowed = io_error.get_ref().and_then(|e| e.downcast_ref::<PayloadError>()).is_some_and(|e| matches!(e, PayloadError::Overflow))
         // actix-ws's own limit on aggregated fragments, kept as a second line.
         || io_error.to_string().contains("maximum continuation size");
     if overflowed {
-        close(1009, "message too large")
+        too_large
     } else if io_error.kind() == std::io::ErrorKind::InvalidData {
-        close(1007, "text frames must be valid UTF-8")
+        (1007, "invalid_utf8", "text frames must be valid UTF-8".to_owned())
     } else {
-        close(1002, &io_error.to_string())
+        (1002, "protocol_error", io_error.to_string())
     }
 }
 
@@ -226,9 +228,12 @@ impl<'a> Connection<'a> {
                 left = inbox.departure() => match left {
                     Left::TooSlow => {
                         metrics::counter!("pairpad_slow_client_disconnects_total").increment(1);
-                        return close(4008, "too slow: reconnect to resync");
+                        return self.close_with_error(4008, "too_slow", "too slow: reconnect to resync").await;
                     }
-                    Left::Released if self.hub.is_shutting_down() => return close(1001, "server shutting down"),
+                    Left::Released if self.hub.is_shutting_down() => {
+                        return self.close_with_error(1001, "shutting_down", "server shutting down").await;
+                    }
+                    // The room said why (`store_unavailable`) before it let go.
                     Left::Released => return close(1011, "the room stopped: reconnect and re-send"),
                 },
                 message = stream.next() => {
@@ -250,12 +255,15 @@ impl<'a> Connection<'a> {
                             let _ = self.session.pong(&bytes).await;
                         }
                         Some(Ok(_)) => {}
-                        Some(Err(e)) => return protocol_close(&e),
+                        Some(Err(e)) => {
+                            let (code, error, message) = protocol_violation(&e);
+                            return self.close_with_error(code, error, &message).await;
+                        }
                     }
                 }
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > settings.client_timeout {
-                        return close(1001, "no answer to pings");
+                        return self.close_with_error(1001, "timeout", "no answer to pings").await;
                     }
                     if self.session.ping(b"").await.is_err() {
                         return None;
@@ -309,7 +317,9 @@ impl<'a> Connection<'a> {
         };
         match self.room.send(command).await {
             Ok(()) => Next::Continue,
-            Err(_) => Next::Close(close(1011, "the room stopped: reconnect and re-send")),
+            Err(_) => Next::Close(
+                self.close_with_error(1011, "room_stopped", "the room stopped: reconnect and re-send").await,
+            ),
         }
     }
 
@@ -353,8 +363,15 @@ impl<'a> Connection<'a> {
             return Next::Continue;
         }
         metrics::counter!("pairpad_flooding_disconnects_total").increment(1);
-        self.reply_error("rate_limited", "too many messages over the rate limit, for too long; slow down").await;
-        Next::Close(close(4029, "rate limit exceeded for too long"))
+        let message = "too many messages over the rate limit, for too long; slow down";
+        Next::Close(self.close_with_error(4029, "rate_limited", message).await)
+    }
+
+    /// Every close the server starts says why first (PROTOCOL.md, "Close codes"). The client may
+    /// have stopped reading, so the error waits at most a second for room in the queue.
+    async fn close_with_error(&mut self, code: u16, error: &str, message: &str) -> Option<CloseReason> {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.session.text(wire::error(error, message))).await;
+        close(code, message)
     }
 
     async fn reply_error(&mut self, code: &str, message: &str) {

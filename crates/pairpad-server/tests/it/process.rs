@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use pairpad_client::{Client, ClientError};
+use pairpad_client::{Client, ClientError, Event};
 use tokio::process::{Child, Command};
 
 use crate::helpers::{PATIENCE, Rng};
@@ -132,6 +132,11 @@ async fn sigterm_drains_and_exits_zero_and_rooms_survive() {
     let pid = server.child.id().expect("pid").to_string();
     let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
     assert!(status.success());
+    // Every close the server starts says why first (PROTOCOL.md, "Close codes").
+    match client.next_event_within(PATIENCE).await {
+        Ok(Event::Error { code, .. }) => assert_eq!(code, "shutting_down"),
+        other => panic!("a shutting_down error was expected, got {other:?}"),
+    }
     match client.next_event_within(PATIENCE).await {
         Err(ClientError::Closed { code, .. }) => assert_eq!(code, 1001),
         other => panic!("a 1001 close was expected, got {other:?}"),

@@ -55,8 +55,11 @@ fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     [frame_header(fin, opcode, payload.len() as u64), payload.to_vec()].concat()
 }
 
-/// Reads the server's frames until its close frame and returns the close code.
-async fn close_code(mut reader: OwnedReadHalf) -> Option<u16> {
+/// Reads the server's frames until its close frame and returns the close code, after checking
+/// that the last text frame before it was an `error` with `expected_error` (every close the server
+/// starts says why first).
+async fn close_code(mut reader: OwnedReadHalf, expected_error: &str) -> Option<u16> {
+    let mut last_text = String::new();
     loop {
         let mut head = [0u8; 2];
         reader.read_exact(&mut head).await.ok()?;
@@ -67,8 +70,14 @@ async fn close_code(mut reader: OwnedReadHalf) -> Option<u16> {
         };
         let mut payload = vec![0; len as usize];
         reader.read_exact(&mut payload).await.ok()?;
-        if head[0] & 0x0f == OPCODE_CLOSE {
-            return payload.get(..2).map(|code| u16::from_be_bytes([code[0], code[1]]));
+        match head[0] & 0x0f {
+            OPCODE_TEXT => last_text = String::from_utf8_lossy(&payload).into_owned(),
+            OPCODE_CLOSE => {
+                let error: serde_json::Value = serde_json::from_str(&last_text).expect("an error before the close");
+                assert_eq!((error["type"].as_str(), error["code"].as_str()), (Some("error"), Some(expected_error)));
+                return payload.get(..2).map(|code| u16::from_be_bytes([code[0], code[1]]));
+            }
+            _ => {}
         }
     }
 }
@@ -92,7 +101,7 @@ async fn an_endless_frame_closes_at_its_header_and_memory_stays_flat() {
     let Some(app) = spawn_app_with(Store::Memory, small_frames).await else { return };
     let room = app.create_room("python", "").await;
     let (reader, mut writer) = raw_socket(&app, &room).await.into_split();
-    let closed = tokio::spawn(close_code(reader));
+    let closed = tokio::spawn(close_code(reader, "message_too_large"));
     let before = resident_bytes();
     writer.write_all(&frame_header(true, OPCODE_TEXT, i64::MAX as u64)).await.expect("header");
     let chunk = vec![b' '; 1024 * 1024];
@@ -117,7 +126,7 @@ async fn fragments_over_the_limit_close_with_1009() {
     let Some(app) = spawn_app_with(Store::Memory, small_frames).await else { return };
     let room = app.create_room("python", "").await;
     let (reader, mut writer) = raw_socket(&app, &room).await.into_split();
-    let closed = tokio::spawn(close_code(reader));
+    let closed = tokio::spawn(close_code(reader, "message_too_large"));
     let piece = vec![b' '; 1024];
     writer.write_all(&frame(false, OPCODE_TEXT, &piece)).await.expect("first fragment");
     for _ in 0..100 {
@@ -159,7 +168,7 @@ async fn invalid_utf8_closes_with_1007() {
     let Some(app) = spawn_app_with(Store::Memory, small_frames).await else { return };
     let room = app.create_room("python", "").await;
     let (reader, mut writer) = raw_socket(&app, &room).await.into_split();
-    let closed = tokio::spawn(close_code(reader));
+    let closed = tokio::spawn(close_code(reader, "invalid_utf8"));
     writer.write_all(&frame(true, OPCODE_TEXT, b"{\"type\":\"ping\xff\xfe\"}")).await.expect("frame");
     let code = tokio::time::timeout(PATIENCE, closed).await.expect("closed in time").expect("reader");
     assert_eq!(code, Some(1007));
@@ -222,20 +231,24 @@ async fn old_base_revisions_do_not_hold_up_a_bystander() {
     let room = app.create_room("python", "").await;
     let url = format!("{}/ws/{room}", app.ws_base());
     let (mut attacker, _) = tokio_tungstenite::connect_async(&url).await.expect("connect");
-    // Build the history: each operation prepends an `x` on top of the one before, pipelined.
-    for revision in 0..REVISIONS {
-        let ops = if revision == 0 { json!(["x"]) } else { json!(["x", revision]) };
-        let message = json!({"type": "operation", "revision": revision, "ops": ops});
-        attacker.feed(Message::text(message.to_string())).await.expect("send");
-    }
-    attacker.flush().await.expect("flush");
-    let mut acked = 0;
-    while acked < REVISIONS {
-        match tokio::time::timeout(PATIENCE, attacker.next()).await.expect("acks in time") {
-            Some(Ok(Message::Text(text))) if text.contains("\"ack\"") => acked += 1,
-            Some(Ok(Message::Text(text))) => assert!(!text.contains("\"error\""), "{text}"),
-            Some(Ok(_)) => {}
-            other => panic!("unexpected {other:?}"),
+    // Build the history: each operation prepends an `x` on top of the one before, pipelined in
+    // chunks smaller than the outbound queue (the acks must be read, or the server drops a reader
+    // that far behind).
+    for chunk in (0..REVISIONS).collect::<Vec<_>>().chunks(500) {
+        for &revision in chunk {
+            let ops = if revision == 0 { json!(["x"]) } else { json!(["x", revision]) };
+            let message = json!({"type": "operation", "revision": revision, "ops": ops});
+            attacker.feed(Message::text(message.to_string())).await.expect("send");
+        }
+        attacker.flush().await.expect("flush");
+        let mut acked = 0;
+        while acked < chunk.len() {
+            match tokio::time::timeout(PATIENCE, attacker.next()).await.expect("acks in time") {
+                Some(Ok(Message::Text(text))) if text.contains("\"ack\"") => acked += 1,
+                Some(Ok(Message::Text(text))) => assert!(!text.contains("\"error\""), "{text}"),
+                Some(Ok(_)) => {}
+                other => panic!("unexpected {other:?}"),
+            }
         }
     }
 
