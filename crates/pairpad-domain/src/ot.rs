@@ -467,7 +467,10 @@ mod tests {
     fn lengths_that_would_wrap_are_refused() {
         let half = usize::MAX / 2 + 1;
         assert_eq!(TextOperation::from_components([D(half), D(half), R(5)]), Err(OtError::TooLong));
-        assert_eq!(TextOperation::from_components([R(usize::MAX), ins("x"), R(usize::MAX), R(7)]), Err(OtError::TooLong));
+        assert_eq!(
+            TextOperation::from_components([R(usize::MAX), ins("x"), R(usize::MAX), R(7)]),
+            Err(OtError::TooLong)
+        );
         assert_eq!(TextOperation::from_components([R(TextOperation::MAX_LEN), ins("x")]), Err(OtError::TooLong));
         let longest = op(&[R(TextOperation::MAX_LEN)]);
         assert_eq!((longest.base_len(), longest.target_len()), (TextOperation::MAX_LEN, TextOperation::MAX_LEN));

@@ -122,8 +122,9 @@ proptest! {
 
 #[test]
 fn components_round_trip() {
-    let op = TextOperation::from_components([Component::Retain(1), Component::Insert("é".into()), Component::Delete(2)])
-        .unwrap();
+    let op =
+        TextOperation::from_components([Component::Retain(1), Component::Insert("é".into()), Component::Delete(2)])
+            .unwrap();
     assert_eq!(op.base_len(), 3);
     assert_eq!(op.target_len(), 2);
 }

@@ -97,7 +97,10 @@ pub enum InvalidOperation {
 }
 
 /// Builds a domain operation from wire components, within `limits`.
-pub fn to_operation(components: Vec<WireComponent>, limits: OperationLimits) -> Result<TextOperation, InvalidOperation> {
+pub fn to_operation(
+    components: Vec<WireComponent>,
+    limits: OperationLimits,
+) -> Result<TextOperation, InvalidOperation> {
     if components.len() > limits.max_components {
         return Err(InvalidOperation::TooManyComponents { count: components.len(), max: limits.max_components });
     }
@@ -291,7 +294,10 @@ mod tests {
             InvalidOperation::CountTooLarge { count: 1 << 63, max: 10 }
         );
         let huge = OperationLimits { max_components: 4, max_count: usize::MAX };
-        assert_eq!(to_operation(counts(&[i64::MIN, i64::MIN, 5]), huge).unwrap_err(), InvalidOperation::Ot(OtError::TooLong));
+        assert_eq!(
+            to_operation(counts(&[i64::MIN, i64::MIN, 5]), huge).unwrap_err(),
+            InvalidOperation::Ot(OtError::TooLong)
+        );
         let mut wrapping = counts(&[i64::MAX, i64::MAX, 7]);
         wrapping.insert(1, WireComponent::Text("x".into()));
         assert_eq!(to_operation(wrapping, huge).unwrap_err(), InvalidOperation::Ot(OtError::TooLong));
