@@ -37,7 +37,10 @@ pub enum OtError {
     #[error("the operations do not line up: {0}")]
     Incompatible(&'static str),
     /// The operation would span or produce more characters than any text can hold.
-    #[error("the operation spans more than {} characters, more than any text can hold", TextOperation::MAX_LEN)]
+    #[error(
+        "the operation spans or produces more than {} characters, more than any text can hold",
+        TextOperation::MAX_LEN
+    )]
     TooLong,
 }
 
