@@ -159,8 +159,8 @@ impl Client {
             Component::Retain(position),
             Component::Delete(delete),
             Component::Insert(insert.to_owned()),
-            Component::Retain(len.saturating_sub(position + delete)),
-        ]);
+            Component::Retain(len.saturating_sub(position.saturating_add(delete))),
+        ])?;
         self.edit(operation).await
     }
 
@@ -410,6 +410,8 @@ fn protocol(e: serde_json::Error) -> ClientError {
     ClientError::Protocol(e.to_string())
 }
 
+const _: () = assert!(TextOperation::MAX_LEN as u128 <= i64::MAX as u128);
+
 /// An operation as its ot.js JSON array.
 pub fn ops_json(operation: &TextOperation) -> Value {
     Value::Array(
@@ -419,6 +421,7 @@ pub fn ops_json(operation: &TextOperation) -> Value {
             .map(|c| match c {
                 Component::Retain(n) => json!(n),
                 Component::Insert(s) => json!(s),
+                // Exact: a run is at most `TextOperation::MAX_LEN` <= `i64::MAX` characters.
                 Component::Delete(n) => json!(-(*n as i64)),
             })
             .collect(),
@@ -432,15 +435,16 @@ pub fn parse_ops(value: &Value) -> Result<TextOperation, ClientError> {
     for item in items {
         components.push(match item {
             Value::String(s) => Component::Insert(s.clone()),
-            Value::Number(n) => match n.as_i64() {
-                Some(n) if n > 0 => Component::Retain(n as usize),
-                Some(n) if n < 0 => Component::Delete(n.unsigned_abs() as usize),
-                _ => return Err(ClientError::Protocol(format!("bad component {n}"))),
-            },
+            Value::Number(number) => {
+                let bad = || ClientError::Protocol(format!("bad component {number}"));
+                let n = number.as_i64().filter(|&n| n != 0).ok_or_else(bad)?;
+                let count = usize::try_from(n.unsigned_abs()).map_err(|_| bad())?;
+                if n < 0 { Component::Delete(count) } else { Component::Retain(count) }
+            }
             other => return Err(ClientError::Protocol(format!("bad component {other}"))),
         });
     }
-    Ok(TextOperation::from_components(components))
+    Ok(TextOperation::from_components(components)?)
 }
 
 fn encode_query(text: &str) -> String {

@@ -36,6 +36,12 @@ pub enum OtError {
     /// Two operations cannot be combined because their lengths do not line up.
     #[error("the operations do not line up: {0}")]
     Incompatible(&'static str),
+    /// The operation would span or produce more characters than any text can hold.
+    #[error(
+        "the operation spans or produces more than {} characters, more than any text can hold",
+        TextOperation::MAX_LEN
+    )]
+    TooLong,
 }
 
 /// A normalised text operation: no empty runs, adjacent runs of one kind merged, and an insert
@@ -54,22 +60,30 @@ impl fmt::Debug for TextOperation {
 }
 
 impl TextOperation {
+    /// The most characters an operation may span or produce. No text in memory holds more: an
+    /// allocation is at most `isize::MAX` bytes. Refusing longer operations when they are built,
+    /// rather than saturating, keeps `base_len` and `target_len` the exact sums of the runs, so
+    /// no arithmetic on them can wrap; it also keeps every count within `i64`, the integers of
+    /// the wire and of the stored form.
+    pub const MAX_LEN: usize = isize::MAX as usize;
+
     /// An empty operation (the identity on the empty document).
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Builds an operation from its runs, normalising them. Zero-length runs are dropped.
-    pub fn from_components(components: impl IntoIterator<Item = Component>) -> Self {
+    /// Fails with [`OtError::TooLong`] if its lengths would exceed [`TextOperation::MAX_LEN`].
+    pub fn from_components(components: impl IntoIterator<Item = Component>) -> Result<Self, OtError> {
         let mut op = Self::new();
         for component in components {
             match component {
-                Component::Retain(n) => op.retain(n),
-                Component::Insert(s) => op.insert(&s),
-                Component::Delete(n) => op.delete(n),
+                Component::Retain(n) => op.retain(n)?,
+                Component::Insert(s) => op.insert(&s)?,
+                Component::Delete(n) => op.delete(n)?,
             };
         }
-        op
+        Ok(op)
     }
 
     /// The operation that turns `old` into `new` with one contiguous replacement: the common
@@ -81,9 +95,15 @@ impl TextOperation {
         let max_suffix = old_len.min(new_len) - prefix.len();
         let suffix = old.chars().rev().zip(new.chars().rev()).take(max_suffix).take_while(|(a, b)| a == b).count();
         let inserted: String = new.chars().skip(prefix.len()).take(new_len - prefix.len() - suffix).collect();
-        let mut op = Self::new();
-        op.retain(prefix.len()).delete(old_len - prefix.len() - suffix).insert(&inserted).retain(suffix);
-        op
+        let deleted = old_len - prefix.len() - suffix;
+        let components = [
+            Component::Retain(prefix.len()),
+            Component::Delete(deleted),
+            Component::Insert(inserted),
+            Component::Retain(suffix),
+        ];
+        // The lengths are those of `old` and `new`, texts in memory, so they are within MAX_LEN.
+        Self::from_components(components).expect("a diff of two texts spans at most MAX_LEN characters")
     }
 
     /// The runs of this operation.
@@ -107,26 +127,27 @@ impl TextOperation {
     }
 
     /// Appends a retain of `n` characters.
-    pub fn retain(&mut self, n: usize) -> &mut Self {
+    pub fn retain(&mut self, n: usize) -> Result<&mut Self, OtError> {
         if n == 0 {
-            return self;
+            return Ok(self);
         }
-        self.base_len += n;
-        self.target_len += n;
+        let (base_len, target_len) = (add_len(self.base_len, n)?, add_len(self.target_len, n)?);
+        (self.base_len, self.target_len) = (base_len, target_len);
         if let Some(Component::Retain(last)) = self.components.last_mut() {
+            // Cannot wrap: `last + n` is at most the new `base_len`.
             *last += n;
         } else {
             self.components.push(Component::Retain(n));
         }
-        self
+        Ok(self)
     }
 
     /// Appends an insert of `text`.
-    pub fn insert(&mut self, text: &str) -> &mut Self {
+    pub fn insert(&mut self, text: &str) -> Result<&mut Self, OtError> {
         if text.is_empty() {
-            return self;
+            return Ok(self);
         }
-        self.target_len += text.chars().count();
+        self.target_len = add_len(self.target_len, text.chars().count())?;
         let len = self.components.len();
         match self.components.as_mut_slice() {
             [.., Component::Insert(last)] => last.push_str(text),
@@ -135,21 +156,22 @@ impl TextOperation {
             [.., Component::Delete(_)] => self.components.insert(len - 1, Component::Insert(text.to_owned())),
             _ => self.components.push(Component::Insert(text.to_owned())),
         }
-        self
+        Ok(self)
     }
 
     /// Appends a delete of `n` characters.
-    pub fn delete(&mut self, n: usize) -> &mut Self {
+    pub fn delete(&mut self, n: usize) -> Result<&mut Self, OtError> {
         if n == 0 {
-            return self;
+            return Ok(self);
         }
-        self.base_len += n;
+        self.base_len = add_len(self.base_len, n)?;
         if let Some(Component::Delete(last)) = self.components.last_mut() {
+            // Cannot wrap: `last + n` is at most the new `base_len`.
             *last += n;
         } else {
             self.components.push(Component::Delete(n));
         }
-        self
+        Ok(self)
     }
 
     /// Applies the operation to a string.
@@ -211,20 +233,20 @@ impl TextOperation {
                 (None, None) => return Ok(out),
                 // Deletes of the first and inserts of the second pass straight through.
                 (Some(Component::Delete(n)), _) => {
-                    out.delete(n);
+                    out.delete(n)?;
                     first.advance_all();
                 }
                 (_, Some(Component::Insert(s))) => {
-                    out.insert(&s);
+                    out.insert(&s)?;
                     second.advance_all();
                 }
                 (None, _) | (_, None) => return Err(OtError::Incompatible("compose ran past the end")),
                 (Some(a), Some(b)) => {
                     let n = a.len().min(b.len());
                     match (&a, &b) {
-                        (Component::Retain(_), Component::Retain(_)) => out.retain(n),
-                        (Component::Insert(s), Component::Retain(_)) => out.insert(prefix_chars(s, n)),
-                        (Component::Retain(_), Component::Delete(_)) => out.delete(n),
+                        (Component::Retain(_), Component::Retain(_)) => out.retain(n)?,
+                        (Component::Insert(s), Component::Retain(_)) => out.insert(prefix_chars(s, n))?,
+                        (Component::Retain(_), Component::Delete(_)) => out.delete(n)?,
                         // Text inserted by the first and deleted by the second vanishes.
                         (Component::Insert(_), Component::Delete(_)) => &mut out,
                         _ => unreachable!("deletes of the first and inserts of the second were handled above"),
@@ -252,14 +274,14 @@ impl TextOperation {
                 (None, None) => return Ok((a_prime, b_prime)),
                 (Some(Component::Insert(s)), _) => {
                     let n = s.chars().count();
-                    a_prime.insert(&s);
-                    b_prime.retain(n);
+                    a_prime.insert(&s)?;
+                    b_prime.retain(n)?;
                     ra.advance_all();
                 }
                 (_, Some(Component::Insert(s))) => {
                     let n = s.chars().count();
-                    a_prime.retain(n);
-                    b_prime.insert(&s);
+                    a_prime.retain(n)?;
+                    b_prime.insert(&s)?;
                     rb.advance_all();
                 }
                 (None, _) | (_, None) => return Err(OtError::Incompatible("transform ran past the end")),
@@ -267,16 +289,16 @@ impl TextOperation {
                     let n = x.len().min(y.len());
                     match (&x, &y) {
                         (Component::Retain(_), Component::Retain(_)) => {
-                            a_prime.retain(n);
-                            b_prime.retain(n);
+                            a_prime.retain(n)?;
+                            b_prime.retain(n)?;
                         }
                         // Both deleted the same text: nothing left to do for either.
                         (Component::Delete(_), Component::Delete(_)) => {}
                         (Component::Delete(_), Component::Retain(_)) => {
-                            a_prime.delete(n);
+                            a_prime.delete(n)?;
                         }
                         (Component::Retain(_), Component::Delete(_)) => {
-                            b_prime.delete(n);
+                            b_prime.delete(n)?;
                         }
                         _ => unreachable!("inserts were handled above"),
                     }
@@ -288,8 +310,12 @@ impl TextOperation {
     }
 
     /// Maps a cursor position in the base document to the target document. A cursor at an
-    /// insert point stays before the inserted text, unless `after_inserts`.
+    /// insert point stays before the inserted text, unless `after_inserts`. A cursor past the end
+    /// of the base document is at its end.
     pub fn transform_index(&self, index: usize, after_inserts: bool) -> usize {
+        // Clamped, nothing below can wrap: `pos` stays within `base_len`, and `new_index` within
+        // `base_len` plus every insert, at most 2 × MAX_LEN < usize::MAX.
+        let index = index.min(self.base_len);
         let mut new_index = index;
         let mut pos = 0;
         for component in &self.components {
@@ -357,6 +383,11 @@ impl<'a> Runs<'a> {
     }
 }
 
+/// `len + n`, if it is a length an operation may have.
+fn add_len(len: usize, n: usize) -> Result<usize, OtError> {
+    len.checked_add(n).filter(|&sum| sum <= TextOperation::MAX_LEN).ok_or(OtError::TooLong)
+}
+
 /// The byte offset of the `n`th character of `s` (or its length).
 fn byte_offset(s: &str, n: usize) -> usize {
     s.char_indices().nth(n).map_or(s.len(), |(i, _)| i)
@@ -371,7 +402,7 @@ mod tests {
     use super::*;
 
     fn op(components: &[Component]) -> TextOperation {
-        TextOperation::from_components(components.iter().cloned())
+        TextOperation::from_components(components.iter().cloned()).unwrap()
     }
 
     use Component::{Delete as D, Insert as I, Retain as R};
@@ -432,5 +463,22 @@ mod tests {
         assert_eq!(o.transform_index(2, true), 4);
         assert_eq!(o.transform_index(3, false), 4);
         assert_eq!(o.transform_index(7, false), 7);
+        assert_eq!(o.transform_index(usize::MAX, true), 7);
+    }
+
+    #[test]
+    fn lengths_that_would_wrap_are_refused() {
+        let half = usize::MAX / 2 + 1;
+        assert_eq!(TextOperation::from_components([D(half), D(half), R(5)]), Err(OtError::TooLong));
+        assert_eq!(
+            TextOperation::from_components([R(usize::MAX), ins("x"), R(usize::MAX), R(7)]),
+            Err(OtError::TooLong)
+        );
+        assert_eq!(TextOperation::from_components([R(TextOperation::MAX_LEN), ins("x")]), Err(OtError::TooLong));
+        let longest = op(&[R(TextOperation::MAX_LEN)]);
+        assert_eq!((longest.base_len(), longest.target_len()), (TextOperation::MAX_LEN, TextOperation::MAX_LEN));
+        // Valid on their own, but transformed `a` would produce more than MAX_LEN characters.
+        let a = op(&[ins("a"), R(TextOperation::MAX_LEN - 1)]);
+        assert_eq!(TextOperation::transform(&a, &a), Err(OtError::TooLong));
     }
 }

@@ -468,7 +468,7 @@ mod tests {
     fn edit(base: u64, components: Vec<crate::ot::Component>, op_id: Option<&str>) -> Edit {
         Edit {
             base_revision: base,
-            operation: TextOperation::from_components(components),
+            operation: TextOperation::from_components(components).unwrap(),
             op_id: op_id.map(str::to_owned),
             author: UserId::random(),
         }

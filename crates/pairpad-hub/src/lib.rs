@@ -55,6 +55,8 @@ pub struct HubSettings {
     pub client_timeout: Duration,
     /// The largest WebSocket message accepted; larger ones close the connection with 1009.
     pub max_frame_bytes: usize,
+    /// The most components in one operation; more get `invalid_operation`.
+    pub max_operation_components: usize,
     /// The most participants in one room.
     pub max_users_per_room: usize,
     /// The most WebSocket connections in all.
@@ -81,12 +83,20 @@ impl Default for HubSettings {
             heartbeat_interval: Duration::from_secs(10),
             client_timeout: Duration::from_secs(30),
             max_frame_bytes: 8 * 1024 * 1024,
+            max_operation_components: 10_000,
             max_users_per_room: 1000,
             max_connections: 20_000,
             ops_per_second: 500,
             cursors_per_second: 100,
             max_rate_violations: 200,
         }
+    }
+}
+
+impl HubSettings {
+    /// What an operation from a client may hold.
+    pub fn operation_limits(&self) -> wire::OperationLimits {
+        wire::OperationLimits { max_components: self.max_operation_components, max_count: self.max_document_chars }
     }
 }
 

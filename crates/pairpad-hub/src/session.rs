@@ -293,10 +293,9 @@ impl<'a> Connection<'a> {
                 let Ok(base_revision) = u64::try_from(revision) else {
                     return self.invalid("invalid_revision", "a revision is a non-negative integer").await;
                 };
-                let Ok(operation) = wire::to_operation(ops) else {
-                    return self
-                        .invalid("invalid_operation", "an operation is an array of non-zero integers and strings")
-                        .await;
+                let operation = match wire::to_operation(ops, self.hub.settings().operation_limits()) {
+                    Ok(operation) => operation,
+                    Err(e) => return self.invalid("invalid_operation", &e.to_string()).await,
                 };
                 Command::Operation { user, base_revision, operation, op_id, received: Instant::now() }
             }

@@ -22,10 +22,12 @@ fn insert_at(len: usize, at: usize, text: &str) -> TextOperation {
         Component::Insert(text.to_owned()),
         Component::Retain(len - at),
     ])
+    .expect("a valid operation")
 }
 
 fn delete_at(len: usize, at: usize) -> TextOperation {
     TextOperation::from_components([Component::Retain(at), Component::Delete(1), Component::Retain(len - at - 1)])
+        .expect("a valid operation")
 }
 
 fn algebra(c: &mut Criterion) {
@@ -80,7 +82,8 @@ fn edits(trace: &Trace) -> Vec<Edit> {
             Component::Delete(*deleted),
             Component::Insert(inserted.clone()),
             Component::Retain(len - position - deleted),
-        ]);
+        ])
+        .expect("a valid operation");
         len = operation.target_len();
         edits.push(Edit { base_revision: revision as u64, operation, op_id: None, author });
     }

@@ -13,6 +13,7 @@ use pairpad_hub::wire::{ClientMessage, encode, to_operation};
 
 fn keystroke() -> TextOperation {
     TextOperation::from_components([Component::Retain(5120), Component::Insert("x".into()), Component::Retain(3071)])
+        .expect("a valid operation")
 }
 
 fn wire(c: &mut Criterion) {
@@ -29,12 +30,13 @@ fn wire(c: &mut Criterion) {
         b.iter(|| encode(black_box(&RoomEvent::Ack { revision: 12_345, op_id: Some("4f1c-0001-77") })))
     });
 
+    let limits = pairpad_hub::HubSettings::default().operation_limits();
     let text = r#"{"type":"operation","revision":12344,"ops":[5120,"x",3071],"opId":"7b0e3c52-9a3e-4f7a-8d6f-2c1b5e9d0a11-1a2b3c4d-178"}"#;
     group.bench_function("decode operation message", |b| {
         b.iter(|| {
             let message: ClientMessage = serde_json::from_str(black_box(text)).expect("valid message");
             match message {
-                ClientMessage::Operation { ops, .. } => to_operation(ops).expect("valid ops"),
+                ClientMessage::Operation { ops, .. } => to_operation(ops, limits).expect("valid ops"),
                 _ => unreachable!("an operation"),
             }
         })

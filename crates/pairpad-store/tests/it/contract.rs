@@ -23,7 +23,7 @@ pub async fn create_room(repo: &dyn RoomRepo, code: &str) -> RoomId {
 /// An operation appending `text` to a document of `len` characters, committed as `revision`.
 pub fn append_op(revision: u64, len: usize, text: &str, op_id: Option<&str>) -> CommittedOp {
     let mut operation = TextOperation::new();
-    operation.retain(len).insert(text);
+    operation.retain(len).unwrap().insert(text).unwrap();
     CommittedOp {
         revision,
         operation,

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
 mod contract;
+mod legacy;
 
 use std::sync::Arc;
 
