@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 profile=${LOADGEN_PROFILE:-debug}
-target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+# Where cargo builds, CARGO_TARGET_DIR (even a relative one) and .cargo/config.toml included.
+target_dir=$(cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
 build_flags=()
 [[ $profile == release ]] && build_flags=(--release)
 
@@ -33,10 +34,11 @@ trap cleanup EXIT
 ulimit -n 4096 2>/dev/null || true
 
 echo "==> starting the server (SQLite at $tmp/smoke.db)"
-# Limits raised so the load generator measures the server, not its abuse protection; rooms
-# unload after 1 s so the churn scenario can see them go.
+# Limits raised (room creation unlimited) so the load generator measures the server, not its
+# abuse protection; rooms unload after 1 s so the churn scenario can see them go.
 PORT=0 DATABASE_URL="sqlite://$tmp/smoke.db" RUST_LOG=warn,pairpad_server=info \
   PAIRPAD__WEBSOCKET__OPS_PER_SECOND=1000000 \
+  PAIRPAD__SERVER__ROOMS_PER_MINUTE=0 \
   PAIRPAD__WEBSOCKET__MAX_CONNECTIONS=20000 \
   PAIRPAD__ROOMS__MAX_USERS_PER_ROOM=5000 \
   PAIRPAD__ROOMS__IDLE_UNLOAD_SECS=1 \

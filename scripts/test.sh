@@ -7,13 +7,37 @@
 # PostgreSQL: the tests create and drop a database per test on the server named by
 # PAIRPAD_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432). On a machine without
 # PostgreSQL, run `PAIRPAD_TEST_POSTGRES= bash scripts/test.sh` to skip those tests.
-# Set PAIRPAD_SKIP_E2E=1 to skip the browser tests (they need Node.js and Debian's chromium).
+# Set PAIRPAD_SKIP_E2E=1 to skip the browser tests. They need Node.js 20; what else they need is
+# installed when missing: Debian's chromium (apt-get, as root or through passwordless sudo) and
+# the npm packages of demo/ and tests/e2e/ (npm ci).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export PAIRPAD_TEST_POSTGRES="${PAIRPAD_TEST_POSTGRES-postgres://postgres@127.0.0.1:5432}"
-mkdir -p target
-log=target/cargo-test.log
+# Where cargo builds, CARGO_TARGET_DIR and .cargo/config.toml included.
+target_dir=$(cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
+mkdir -p "$target_dir"
+log=$target_dir/cargo-test.log
+
+# npm_install DIR: npm ci in DIR unless its node_modules matches its package-lock.json.
+npm_install() {
+  if [[ $1/package-lock.json -nt $1/node_modules/.package-lock.json ]]; then
+    echo "==> npm ci ($1)"
+    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# Installs Debian's chromium when no browser is at $CHROMIUM (default /usr/bin/chromium).
+install_chromium() {
+  [[ -x ${CHROMIUM:-/usr/bin/chromium} ]] && return
+  local sudo=()
+  [[ $(id -u) == 0 ]] || sudo=(sudo -n)
+  command -v apt-get >/dev/null || { echo "FATAL: no chromium, and no apt-get to install it (set CHROMIUM)" >&2; exit 1; }
+  echo "==> installing chromium (apt-get)"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
+    { echo "FATAL: cannot install chromium (run as root, or apt-get install chromium, or set CHROMIUM)" >&2; exit 1; }
+}
 
 echo "==> cargo test --workspace"
 cargo test --workspace 2>&1 | tee "$log"
@@ -31,11 +55,15 @@ fi
 if [[ ${PAIRPAD_SKIP_E2E:-} == 1 ]]; then
   echo "==> browser end-to-end test SKIPPED (PAIRPAD_SKIP_E2E=1)"
 else
+  command -v node >/dev/null || { echo "FATAL: the browser tests need Node.js 20 (or set PAIRPAD_SKIP_E2E=1)" >&2; exit 1; }
+  npm_install demo
+  npm_install tests/e2e
+  install_chromium
   echo "==> browser editor unit tests (demo/)"
-  (cd demo && { [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error; } && npm test --silent)
+  (cd demo && npm test --silent)
   echo "==> browser end-to-end test"
   cargo build -p pairpad-server
-  PAIRPAD_BIN=target/debug/pairpad-server bash tests/e2e/run.sh
+  PAIRPAD_BIN=$target_dir/debug/pairpad-server bash tests/e2e/run.sh
 fi
 
 echo "==> load generator smoke run"

@@ -3,16 +3,20 @@
 #
 #   cargo build -p pairpad-server && tests/e2e/run.sh
 #
-# Builds nothing in Rust: the server binary comes from $PAIRPAD_BIN (default
-# target/debug/pairpad-server). Needs Node 20 and Debian's chromium (/usr/bin/chromium, or
-# $CHROMIUM); installs playwright-core into tests/e2e/node_modules when missing. The server runs on
+# Builds nothing in Rust: the server binary comes from $PAIRPAD_BIN (default debug/pairpad-server
+# in cargo's target directory, CARGO_TARGET_DIR included). Needs Node 20 and Debian's chromium
+# (/usr/bin/chromium, or $CHROMIUM); installs playwright-core into tests/e2e/node_modules when missing. The server runs on
 # a free port with a temporary SQLite database; the test kills and restarts it (same port, same
 # database). Screenshots and the server log land in tests/e2e/artifacts/.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
-bin=${PAIRPAD_BIN:-target/debug/pairpad-server}
+if [[ -z ${PAIRPAD_BIN:-} ]]; then
+  target_dir=$(cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
+  PAIRPAD_BIN=$target_dir/debug/pairpad-server
+fi
+bin=$PAIRPAD_BIN
 case $bin in /*) ;; *) bin="$root/$bin" ;; esac
 export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 artifacts="$root/tests/e2e/artifacts"

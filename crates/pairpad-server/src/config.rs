@@ -1,9 +1,11 @@
 //! Settings: `config/default.toml`, then `config/local.toml` if present, then environment
 //! variables `PAIRPAD__SECTION__KEY`, then the conventional `DATABASE_URL` and `PORT`.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use pairpad_hub::HubSettings;
 use pairpad_store::StoreUrl;
 use serde::Deserialize;
@@ -29,6 +31,10 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     pub shutdown_timeout_secs: u64,
     pub allowed_origins: Vec<String>,
+    pub public_hosts: Vec<String>,
+    pub rooms_per_minute: u32,
+    pub rooms_burst: u32,
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -145,6 +151,8 @@ impl Settings {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("server.allowed_origins")
+                    .with_list_parse_key("server.public_hosts")
+                    .with_list_parse_key("server.trusted_proxies")
                     .try_parsing(true)
                     .source(Some(source)),
             );
@@ -162,6 +170,10 @@ impl Settings {
 
     fn validate(&self) -> Result<(), SettingsError> {
         self.store_url()?;
+        self.trusted_proxies()?;
+        if self.server.rooms_per_minute > 0 && self.server.rooms_burst == 0 {
+            return Err(SettingsError::Value("server.rooms_burst must be greater than 0".into()));
+        }
         let positive = [
             ("store.pool_size", self.store.pool_size),
             ("server.max_body_bytes", self.server.max_body_bytes),
@@ -193,6 +205,17 @@ impl Settings {
     /// The store chosen by `store.url`.
     pub fn store_url(&self) -> Result<StoreUrl, SettingsError> {
         Ok(StoreUrl::parse(&self.store.url)?)
+    }
+
+    /// `server.trusted_proxies`: each entry an IP address or a CIDR block.
+    pub fn trusted_proxies(&self) -> Result<Vec<IpNet>, SettingsError> {
+        let parse = |entry: &String| {
+            let entry = entry.trim();
+            entry.parse::<IpNet>().or_else(|_| entry.parse::<IpAddr>().map(IpNet::from)).map_err(|_| {
+                SettingsError::Value(format!("server.trusted_proxies: {entry:?} is not an IP address or CIDR block"))
+            })
+        };
+        self.server.trusted_proxies.iter().map(parse).collect()
     }
 
     /// How the store is opened.
@@ -251,11 +274,16 @@ mod tests {
             ("PAIRPAD__SERVER__HOST", "0.0.0.0"),
             ("PAIRPAD__ROOMS__SNAPSHOT_EVERY", "7"),
             ("PAIRPAD__SERVER__ALLOWED_ORIGINS", "https://a.example,https://b.example"),
+            ("PAIRPAD__SERVER__PUBLIC_HOSTS", "pair.example.com,pair.example.com:8443"),
+            ("PAIRPAD__SERVER__TRUSTED_PROXIES", "10.0.0.0/8,::1"),
             ("DATABASE_URL", "memory"),
         ]);
         let s = Settings::load_from(Path::new("/nonexistent"), &vars).unwrap();
         assert_eq!((s.server.host.as_str(), s.server.port, s.rooms.snapshot_every), ("0.0.0.0", 9000, 7));
         assert_eq!(s.server.allowed_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(s.server.public_hosts, ["pair.example.com", "pair.example.com:8443"]);
+        let proxies = s.trusted_proxies().unwrap();
+        assert_eq!(proxies, ["10.0.0.0/8".parse::<IpNet>().unwrap(), "::1/128".parse().unwrap()]);
         assert_eq!(s.store_url().unwrap(), StoreUrl::Memory);
         let s = Settings::load_from(Path::new("/nonexistent"), &env(&[("PORT", "7000")])).unwrap();
         assert_eq!(s.server.port, 7000);
@@ -268,5 +296,7 @@ mod tests {
         assert!(bad(&[("DATABASE_URL", "mysql://x")]).to_string().contains("unsupported database URL"));
         assert!(bad(&[("PAIRPAD__SERVER__PORT", "99999")]).to_string().contains("invalid configuration"));
         assert!(bad(&[("PAIRPAD__STORE__POOL_SIZE", "0")]).to_string().contains("store.pool_size"));
+        assert!(bad(&[("PAIRPAD__SERVER__TRUSTED_PROXIES", "proxy.local")]).to_string().contains("proxy.local"));
+        assert!(bad(&[("PAIRPAD__SERVER__ROOMS_BURST", "0")]).to_string().contains("server.rooms_burst"));
     }
 }

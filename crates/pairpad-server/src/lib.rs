@@ -7,10 +7,14 @@
 //! - [`startup`]: [`startup::Application`] builds everything and runs until stopped.
 //! - [`routes`]: one module per endpoint group; [`error`]: the JSON error type.
 //! - [`observability`]: logs and `/metrics`; [`cors`]: allowed origins.
+//! - [`client_address`], [`rate_limit`], [`head_limits`]: who is asking, how often, how much.
 
+pub mod client_address;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod head_limits;
 pub mod observability;
+pub mod rate_limit;
 pub mod routes;
 pub mod startup;

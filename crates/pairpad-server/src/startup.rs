@@ -12,9 +12,12 @@ use pairpad_domain::Suggester;
 use pairpad_hub::Hub;
 use pairpad_suggest::{ModelSettings, ModelSuggester, RuleSuggester};
 
+use crate::client_address::ClientAddresses;
 use crate::config::Settings;
+use crate::cors::OriginPolicy;
 use crate::error::ApiError;
-use crate::routes;
+use crate::rate_limit::RoomCreationLimit;
+use crate::{head_limits, routes};
 
 /// What every handler shares.
 pub struct AppState {
@@ -22,6 +25,10 @@ pub struct AppState {
     pub suggester: Arc<dyn Suggester>,
     pub settings: Settings,
     pub metrics: PrometheusHandle,
+    /// The browser origins served (CORS and WebSocket handshakes).
+    pub origins: OriginPolicy,
+    pub client_addresses: ClientAddresses,
+    pub room_creation: RoomCreationLimit,
 }
 
 /// A built application: its listener is bound, nothing is served until it runs.
@@ -50,11 +57,34 @@ impl Application {
         );
         let workers = settings.server.workers;
         let shutdown_timeout = settings.server.shutdown_timeout_secs;
-        let state = web::Data::new(AppState { hub: hub.clone(), suggester, settings, metrics: metrics_handle() });
+        let origins = OriginPolicy::new(&settings.server.allowed_origins, public_hosts(&settings, port));
+        let client_addresses = ClientAddresses::new(settings.trusted_proxies()?);
+        let room_creation = RoomCreationLimit::new(settings.server.rooms_per_minute, settings.server.rooms_burst);
+        let state = web::Data::new(AppState {
+            hub: hub.clone(),
+            suggester,
+            settings,
+            metrics: metrics_handle(),
+            origins,
+            client_addresses,
+            room_creation,
+        });
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(crate::cors::cors(&state.settings.server.allowed_origins))
+                .wrap(state.origins.cors())
+                .wrap_fn(|req, service| {
+                    let forwarded = match head_limits::check(&req) {
+                        Ok(()) => Ok(service.call(req)),
+                        Err(refusal) => Err(req.error_response(refusal)),
+                    };
+                    async move {
+                        match forwarded {
+                            Ok(response) => Ok(response.await?.map_into_boxed_body()),
+                            Err(refused) => Ok(refused),
+                        }
+                    }
+                })
                 .wrap_fn(|req, service| {
                     let started = Instant::now();
                     let method = req.method().to_string();
@@ -149,6 +179,19 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// The `Host` values of the server's own pages: `server.public_hosts`, and the address it
+/// listens on when that is a specific one (a wildcard such as 0.0.0.0 is no name of ours).
+fn public_hosts(settings: &Settings, port: u16) -> Vec<String> {
+    let mut hosts = settings.server.public_hosts.clone();
+    let host = settings.server.host.as_str();
+    match host.parse::<std::net::IpAddr>() {
+        Ok(address) if address.is_unspecified() => {}
+        Ok(std::net::IpAddr::V6(address)) => hosts.push(format!("[{address}]:{port}")),
+        _ => hosts.push(format!("{host}:{port}")),
+    }
+    hosts
 }
 
 fn build_suggester(settings: &Settings) -> anyhow::Result<Arc<dyn Suggester>> {

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use pairpad_domain::{Language, SuggestionRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -64,18 +64,24 @@ pub struct AutocompleteResponse {
     tag = "autocomplete",
     description = "Code completions at a cursor, from the configured model when enabled (falling back to the \
         rules on any error or timeout) or from the rule-based suggester. `POST /autocomplete` is an alias. \
-        Any content type is accepted.",
+        The body must be sent as `Content-Type: application/json`.",
     request_body(content = AutocompleteRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "The suggestions (possibly none).", body = AutocompleteResponse),
         (status = 400, description = "`invalid_json`, `invalid_field` or `invalid_cursor` (negative or beyond the \
             text).", body = ErrorBody<'_>),
         (status = 413, description = "`payload_too_large` (code over `autocomplete.max_code_bytes`).", body = ErrorBody<'_>),
+        (status = 415, description = "`unsupported_media_type`: the body is not sent as `application/json`.",
+            body = ErrorBody<'_>),
     )
 )]
-pub async fn autocomplete(state: web::Data<AppState>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn autocomplete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let limit = state.settings.autocomplete.max_code_bytes.saturating_add(64 * 1024);
-    let request: AutocompleteRequest = read_json(payload, limit)
+    let request: AutocompleteRequest = read_json(&req, payload, limit)
         .await?
         .ok_or_else(|| ApiError::bad_request("invalid_json", "send {\"code\", \"cursorPosition\", \"language\"}"))?;
     if request.code.len() > state.settings.autocomplete.max_code_bytes {

@@ -9,14 +9,26 @@ pub mod rooms;
 pub mod ws;
 
 use actix_web::http::StatusCode;
-use actix_web::web;
+use actix_web::{HttpMessage, HttpRequest, web};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// Reads a JSON body of at most `limit` bytes. An empty body is `None`. Any content type is
-/// accepted, so `curl -d` works without a header.
-pub async fn read_json<T: DeserializeOwned>(payload: web::Payload, limit: usize) -> Result<Option<T>, ApiError> {
+/// Reads a JSON body of at most `limit` bytes; a blank body is `None`. A body must be declared
+/// `Content-Type: application/json` (415 `unsupported_media_type` otherwise): browsers send only
+/// `text/plain`, form and multipart bodies to another site without asking it first (a CORS
+/// preflight), so a JSON-only endpoint cannot be reached by a forged cross-site form or fetch.
+/// A blank body may come without a content type (the original API's `POST /rooms`).
+pub async fn read_json<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<Option<T>, ApiError> {
+    let declared_json = match req.mime_type() {
+        Ok(Some(mime)) if mime.essence_str() == "application/json" => true,
+        Ok(None) => false,
+        _ => return Err(not_json()),
+    };
     let body = payload.to_bytes_limited(limit).await.map_err(|_| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -28,6 +40,9 @@ pub async fn read_json<T: DeserializeOwned>(payload: web::Payload, limit: usize)
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
+    if !declared_json {
+        return Err(not_json());
+    }
     serde_json::from_slice(&body).map(Some).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
@@ -35,6 +50,11 @@ pub async fn read_json<T: DeserializeOwned>(payload: web::Payload, limit: usize)
             _ => ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")),
         }
     })
+}
+
+fn not_json() -> ApiError {
+    let message = "send the body as JSON, with Content-Type: application/json";
+    ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
 }
 
 /// Parses a room id from a path segment.

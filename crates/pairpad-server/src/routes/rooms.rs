@@ -1,7 +1,7 @@
 //! `POST /api/rooms` and `GET /api/rooms/{roomId}` (and their aliases without `/api`).
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use pairpad_domain::{Language, NewRoom, RoomId, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -53,8 +53,10 @@ pub struct RoomResponse {
     path = "/api/rooms",
     operation_id = "createRoom",
     tag = "rooms",
-    description = "Creates a room. `POST /rooms` is an alias. The body is optional and may be sent with any \
-        content type. Edit the room in real time over `GET /ws/{roomId}` (see docs/PROTOCOL.md).",
+    description = "Creates a room. `POST /rooms` is an alias. The body is optional; when sent, it must be \
+        `Content-Type: application/json`. Each client address may create `server.rooms_per_minute` rooms a \
+        minute (bursts of `server.rooms_burst`). Edit the room in real time over `GET /ws/{roomId}` (see \
+        docs/PROTOCOL.md).",
     request_body(content = Option<CreateRoomRequest>, content_type = "application/json"),
     responses(
         (status = 201, description = "The room was created.", body = RoomResponse,
@@ -62,12 +64,25 @@ pub struct RoomResponse {
         (status = 400, description = "`invalid_json`, `invalid_field` or `invalid_language`.", body = ErrorBody<'_>),
         (status = 413, description = "`payload_too_large` (body over `server.max_body_bytes`) or \
             `document_too_large` (code over `rooms.max_document_chars`).", body = ErrorBody<'_>),
+        (status = 415, description = "`unsupported_media_type`: a body not sent as `application/json`.",
+            body = ErrorBody<'_>),
+        (status = 429, description = "`rate_limited`: too many rooms created from this address.",
+            body = ErrorBody<'_>,
+            headers(("Retry-After" = u64, description = "Seconds to wait before creating another room."))),
         (status = 503, description = "`store_unavailable`.", body = ErrorBody<'_>),
     )
 )]
-pub async fn create(state: web::Data<AppState>, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    // Counted before the body is read, so a flood is refused at the least cost.
+    if let Some(client) = state.client_addresses.of(&req) {
+        state.room_creation.check(client)?;
+    }
     let request: CreateRoomRequest =
-        read_json(payload, state.settings.server.max_body_bytes).await?.unwrap_or_default();
+        read_json(&req, payload, state.settings.server.max_body_bytes).await?.unwrap_or_default();
     let language = match request.language.as_deref() {
         None => Language::plaintext(),
         Some(name) => Language::new(name).map_err(|e| ApiError::bad_request("invalid_language", e.to_string()))?,

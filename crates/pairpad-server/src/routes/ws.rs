@@ -4,7 +4,6 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::cors::origin_allowed;
 use crate::error::{ApiError, ErrorBody};
 use crate::startup::AppState;
 
@@ -21,8 +20,9 @@ pub struct JoinQuery {
     tag = "rooms",
     description = "The real-time editing protocol: a WebSocket upgrade, then JSON text frames (operations, acks, \
         presence, cursors). The messages, error codes and close codes are specified in the repository's \
-        docs/PROTOCOL.md, not here. A browser's `Origin` must be the server's own, localhost, or listed in \
-        `server.allowed_origins`; a request without `Origin` (a non-browser client) is allowed.",
+        docs/PROTOCOL.md, not here. A browser's `Origin` must be localhost, listed in `server.allowed_origins`, \
+        or the server's own on a `Host` listed in `server.public_hosts`; a request without `Origin` (a \
+        non-browser client) is allowed.",
     params(
         ("roomId" = String, Path, description = "The room's id. An unknown or malformed id is refused after the \
             upgrade with an `error` message and close code 4404."),
@@ -47,10 +47,10 @@ pub async fn connect(
     // are not a cross-site risk, so a missing header is allowed.
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
-        let allowed = &state.settings.server.allowed_origins;
-        if !origin.to_str().is_ok_and(|origin| origin_allowed(origin, host, allowed)) {
-            tracing::info!(origin = ?origin, "WebSocket refused: origin not allowed");
-            let message = "this origin may not open WebSockets here; add it to server.allowed_origins";
+        if !origin.to_str().is_ok_and(|origin| state.origins.allows(origin, host)) {
+            tracing::info!(origin = ?origin, host, "WebSocket refused: origin not allowed");
+            let message = "this origin may not open WebSockets here; add its host to server.public_hosts \
+                or the origin to server.allowed_origins";
             return Err(ApiError::new(StatusCode::FORBIDDEN, "origin_not_allowed", message).into());
         }
     }

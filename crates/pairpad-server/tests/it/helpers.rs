@@ -36,6 +36,8 @@ pub fn test_settings(store_url: &str) -> Settings {
     settings.store.url = store_url.to_owned();
     settings.store.pool_size = 4;
     settings.websocket.ops_per_second = 100_000;
+    // Tests create many rooms from 127.0.0.1; tests of the limit turn it on.
+    settings.server.rooms_per_minute = 0;
     settings.websocket.heartbeat_interval_secs = 1.0;
     settings.websocket.client_timeout_secs = 5.0;
     settings
@@ -83,8 +85,10 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// POSTs `body` as `application/json`, whatever it holds.
     pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
-        let response = self.http.post(self.url(path)).body(body).send().await.expect("POST");
+        let request = self.http.post(self.url(path)).header("content-type", "application/json");
+        let response = request.body(body).send().await.expect("POST");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }

@@ -309,12 +309,15 @@ fn allow_origin(response: &reqwest::Response) -> Option<String> {
     response.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_owned())
 }
 
-/// CORS: browsers from localhost and the configured origins get `Access-Control-Allow-Origin`;
-/// any other origin does not (so a browser will not hand it the answer), on simple requests
-/// and on preflights.
+/// CORS: browsers from localhost, the configured origins and the server's own origin on one of
+/// its `public_hosts` get `Access-Control-Allow-Origin`; any other origin does not (so a browser
+/// will not hand it the answer), on simple requests and on preflights.
 #[actix_web::test]
 async fn cors_allows_localhost_and_configured_origins_only() {
-    let adjust = |s: &mut Settings| s.server.allowed_origins = vec!["https://pair.example.com".to_owned()];
+    let adjust = |s: &mut Settings| {
+        s.server.allowed_origins = vec!["https://pair.example.com".to_owned()];
+        s.server.public_hosts = vec!["pair.internal:8080".to_owned()];
+    };
     let Some(app) = spawn_app_with(Store::Memory, adjust).await else { return };
     let get = |origin: &'static str| app.http.get(app.url("/health")).header("origin", origin).send();
     let evil = get("https://evil.example").await.unwrap();
@@ -322,6 +325,13 @@ async fn cors_allows_localhost_and_configured_origins_only() {
     for origin in ["http://localhost:5173", "http://127.0.0.1:3000", "https://pair.example.com"] {
         assert_eq!(allow_origin(&get(origin).await.unwrap()).as_deref(), Some(origin));
     }
+    let same_origin = |host: &'static str| {
+        let origin = format!("http://{host}");
+        app.http.get(app.url("/health")).header("host", host).header("origin", origin).send()
+    };
+    let ours = same_origin("pair.internal:8080").await.unwrap();
+    assert_eq!(allow_origin(&ours).as_deref(), Some("http://pair.internal:8080"));
+    assert_eq!(allow_origin(&same_origin("rebind.evil.example:8080").await.unwrap()), None);
     let preflight = |origin: &'static str| {
         app.http
             .request(reqwest::Method::OPTIONS, app.url("/api/rooms"))
@@ -358,25 +368,37 @@ async fn open_with(app: &TestApp, room: &str, headers: &[(&str, &str)]) -> Resul
 }
 
 /// Browsers do not apply CORS to WebSockets, so the server checks `Origin` itself: another site's
-/// page is refused with 403 `origin_not_allowed` before any upgrade (the room never sees it);
-/// localhost, the configured origins, the server's own origin and clients without `Origin` join.
+/// page is refused with 403 `origin_not_allowed` before any upgrade (the room never sees it), and
+/// so is a page whose origin matches its `Host` on a name that is not the server's (DNS
+/// rebinding); localhost, the configured origins, the server's own origin on one of its
+/// `public_hosts` and clients without `Origin` join.
 #[actix_web::test]
 async fn websocket_origins_are_checked_before_the_upgrade() {
-    let adjust = |s: &mut Settings| s.server.allowed_origins = vec!["https://pair.example.com".to_owned()];
+    let adjust = |s: &mut Settings| {
+        s.server.allowed_origins = vec!["https://pair.example.com".to_owned()];
+        s.server.public_hosts = vec!["pair.internal:8080".to_owned()];
+    };
     let Some(app) = spawn_app_with(Store::Memory, adjust).await else { return };
     let room = app.create_room("plaintext", "").await;
     let mut good = app.connect(&room, "good").await;
 
-    for origin in ["https://evil.example", "null", "https://pair.example.com.evil.example"] {
-        match open_with(&app, &room, &[("origin", origin)]).await {
+    let rebinding = [("host", "rebind.evil.example:8080"), ("origin", "http://rebind.evil.example:8080")];
+    let refused: [&[(&str, &str)]; 4] = [
+        &[("origin", "https://evil.example")],
+        &[("origin", "null")],
+        &[("origin", "https://pair.example.com.evil.example")],
+        &rebinding,
+    ];
+    for headers in refused {
+        match open_with(&app, &room, headers).await {
             Err(tungstenite::Error::Http(response)) => {
-                assert_eq!(response.status(), 403, "{origin}");
+                assert_eq!(response.status(), 403, "{headers:?}");
                 let body: Value = serde_json::from_slice(response.body().as_deref().expect("a body")).unwrap();
-                assert_eq!(body["error"], "origin_not_allowed", "{origin}");
+                assert_eq!(body["error"], "origin_not_allowed", "{headers:?}");
                 assert!(body["message"].is_string());
             }
-            Ok(_) => panic!("{origin} was let in"),
-            Err(e) => panic!("{origin}: a 403 was expected, got {e}"),
+            Ok(_) => panic!("{headers:?} was let in"),
+            Err(e) => panic!("{headers:?}: a 403 was expected, got {e}"),
         }
     }
     assert!(good.drain(Duration::from_millis(200)).await.unwrap().is_empty(), "nobody joined");
