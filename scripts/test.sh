@@ -62,7 +62,9 @@ else
   echo "==> browser editor unit tests (demo/)"
   (cd demo && npm test --silent)
   echo "==> browser end-to-end test"
-  cargo build -p pairpad-server
+  # `cargo test --workspace` above built the server binary (integration tests need it); building
+  # it alone would compile tokio, actix and more again with other features.
+  [[ -x $target_dir/debug/pairpad-server ]] || cargo build -p pairpad-server
   PAIRPAD_BIN=$target_dir/debug/pairpad-server bash tests/e2e/run.sh
 fi
 
