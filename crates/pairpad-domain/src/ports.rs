@@ -25,6 +25,10 @@ pub enum RepoError {
     /// The store cannot be reached or failed; retrying later may succeed.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// The store refuses the data for good (it cannot hold it, or it breaks a constraint):
+    /// retrying the same request fails the same way, so callers must not retry it.
+    #[error("the store refused the data: {0}")]
+    Rejected(String),
     /// The store holds data the domain cannot read back.
     #[error("the store holds invalid data: {0}")]
     Corrupt(String),

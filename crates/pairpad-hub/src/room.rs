@@ -274,6 +274,7 @@ where
                     EditError::FutureRevision { .. } => "invalid_revision",
                     EditError::StaleRevision { .. } => "stale_revision",
                     EditError::InvalidOperation(_) => "invalid_operation",
+                    EditError::InvalidText(_) => "invalid_text",
                     EditError::DocumentTooLarge { .. } => "document_too_large",
                 };
                 let message = error.to_string();
