@@ -5,12 +5,13 @@
 //! - [`committer`]: group commit of many rooms' operations in one transaction.
 //! - [`fanout`]: the [`pairpad_domain::Broadcaster`] over bounded per-connection queues.
 //! - [`session`]: one WebSocket connection: reads frames, writes its queue, heartbeats.
-//! - [`wire`]: the protocol's JSON messages.
+//! - [`wire`]: the protocol's JSON messages; [`edge`]: checks of client-given fields.
 //!
 //! [`Hub`] is the entry point: it loads rooms on demand, unloads idle ones and drains them all
 //! at shutdown.
 
 pub mod committer;
+pub mod edge;
 pub mod fanout;
 pub mod room;
 pub mod session;

@@ -248,6 +248,9 @@ impl<'a> Connection<'a> {
                         .invalid("invalid_operation", "an operation is an array of non-zero integers and strings")
                         .await;
                 };
+                if let Some(Err(message)) = op_id.as_deref().map(crate::edge::check_op_id) {
+                    return self.invalid("invalid_field", message).await;
+                }
                 Command::Operation { user, base_revision, operation, op_id, received: Instant::now() }
             }
             ClientMessage::CodeUpdate { code } => {
