@@ -113,6 +113,32 @@ async fn nul_in_a_new_rooms_code_is_refused(store: Store) {
     app.stop().await;
 }
 
+/// A store that answers pings but does not commit (here: another process holds SQLite's write
+/// lock) makes `/health` and `/ready` answer 503 once edits have waited `store.commit_stall_secs`;
+/// when it commits again, the edit is acknowledged and both are 200 again.
+#[actix_web::test]
+async fn a_stalled_committer_is_reported_unhealthy() {
+    let adjust = |s: &mut Settings| s.store.commit_stall_secs = 0.3;
+    let Some(app) = spawn_app_with(Store::Sqlite, adjust).await else { return };
+    let room = app.create_room("plaintext", "").await;
+    let mut client = app.connect(&room, "waiting").await;
+    let path = app.store_url.strip_prefix("sqlite://").expect("an SQLite URL");
+    let mut lock = <diesel::SqliteConnection as diesel::Connection>::establish(path).unwrap();
+    diesel::connection::SimpleConnection::batch_execute(&mut lock, "BEGIN IMMEDIATE").unwrap();
+
+    client.splice(0, 0, "late").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let (status, body) = app.get("/health").await;
+    assert_eq!((status, body["status"].as_str(), body["committer"].as_str()), (503, Some("unavailable"), Some("stalled")));
+    let (status, body) = app.get("/ready").await;
+    assert_eq!((status, &body["committer"]), (503, &json!(false)));
+
+    diesel::connection::SimpleConnection::batch_execute(&mut lock, "COMMIT").unwrap();
+    client.sync(PATIENCE).await.expect("acknowledged once the store commits again");
+    health_is_ok(&app).await;
+    app.stop().await;
+}
+
 #[actix_web::test]
 async fn nul_over_the_websocket_is_refused_on_sqlite() {
     nul_over_the_websocket_is_refused(Store::Sqlite).await;
