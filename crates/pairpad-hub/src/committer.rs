@@ -201,9 +201,7 @@ mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::*;
-    use pairpad_domain::{
-        CommittedOp, Language, NewRoom, Snapshot, StoredRoom, TextOperation, Timestamp, UserId,
-    };
+    use pairpad_domain::{CommittedOp, Language, NewRoom, Snapshot, StoredRoom, TextOperation, Timestamp, UserId};
     use pairpad_store::MemoryRepo;
 
     /// A store in memory that refuses one room's appends for good, and is unavailable while told.
@@ -248,14 +246,23 @@ mod tests {
     }
 
     async fn new_room(repo: &dyn RoomRepo) -> RoomId {
-        let room = NewRoom { id: RoomId::random(), language: Language::plaintext(), code: String::new(), created_at: Timestamp(0) };
+        let room = NewRoom {
+            id: RoomId::random(),
+            language: Language::plaintext(),
+            code: String::new(),
+            created_at: Timestamp(0),
+        };
         repo.create(&room).await.unwrap();
         room.id
     }
 
     /// Starts the committer's loop on the test's runtime, with these jobs already queued (so
     /// that they form one batch).
-    fn start(repo: Arc<Flaky>, jobs: Vec<CommitJob>, retry_limit: Duration) -> (mpsc::Sender<CommitJob>, Arc<Progress>) {
+    fn start(
+        repo: Arc<Flaky>,
+        jobs: Vec<CommitJob>,
+        retry_limit: Duration,
+    ) -> (mpsc::Sender<CommitJob>, Arc<Progress>) {
         let (tx, rx) = mpsc::channel(16);
         for job in jobs {
             tx.try_send(job).ok().unwrap();

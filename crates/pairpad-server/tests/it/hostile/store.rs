@@ -81,7 +81,8 @@ async fn nul_over_the_websocket_is_refused(store: Store) {
 
     let reply = send(&mut attacker, json!({"type": "operation", "revision": 0, "ops": ["a"], "opId": "k\u{0}"})).await;
     assert_refused(&reply, "invalid_field");
-    let reply = send(&mut attacker, json!({"type": "operation", "revision": 0, "ops": ["a\u{0}b"], "opId": "k1"})).await;
+    let reply =
+        send(&mut attacker, json!({"type": "operation", "revision": 0, "ops": ["a\u{0}b"], "opId": "k1"})).await;
     assert_refused(&reply, "invalid_text");
     let reply = send(&mut attacker, json!({"type": "code_update", "code": "x\u{0}"})).await;
     assert_refused(&reply, "invalid_text");
@@ -129,7 +130,10 @@ async fn a_stalled_committer_is_reported_unhealthy() {
     client.splice(0, 0, "late").await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     let (status, body) = app.get("/health").await;
-    assert_eq!((status, body["status"].as_str(), body["committer"].as_str()), (503, Some("unavailable"), Some("stalled")));
+    assert_eq!(
+        (status, body["status"].as_str(), body["committer"].as_str()),
+        (503, Some("unavailable"), Some("stalled"))
+    );
     let (status, body) = app.get("/ready").await;
     assert_eq!((status, &body["committer"]), (503, &json!(false)));
 
