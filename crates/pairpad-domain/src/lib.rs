@@ -20,6 +20,6 @@ pub use ports::{
     Suggester, Suggestion, SuggestionKind, SuggestionRequest, Suggestions,
 };
 pub use room::{
-    CodeUpdate, CommittedOp, Edit, EditError, EditOutcome, InvalidLanguage, InvalidRoomId, Language, Participant, Room,
-    RoomId, RoomLimits, Selection, Timestamp, UserId,
+    CodeUpdate, CommittedOp, Edit, EditError, EditOutcome, InvalidLanguage, InvalidRoomId, Language, NulInText,
+    Participant, Room, RoomId, RoomLimits, Selection, Timestamp, UserId, check_text,
 };

@@ -25,6 +25,10 @@ pub enum RepoError {
     /// The store cannot be reached or failed; retrying later may succeed.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// The store refuses the data for good (it cannot hold it, or it breaks a constraint):
+    /// retrying the same request fails the same way, so callers must not retry it.
+    #[error("the store refused the data: {0}")]
+    Rejected(String),
     /// The store holds data the domain cannot read back.
     #[error("the store holds invalid data: {0}")]
     Corrupt(String),
@@ -100,7 +104,8 @@ pub trait RoomRepo: Send + Sync {
     /// Checks that the store answers. `Unavailable` when it does not.
     async fn ping(&self) -> Result<(), RepoError>;
 
-    /// Stores a new room at revision 0. `AlreadyExists` if the id is taken.
+    /// Stores a new room at revision 0. `AlreadyExists` if the id is taken; `Rejected` if its
+    /// code holds U+0000 (see [`crate::NulInText`]: every adapter refuses it alike).
     async fn create(&self, room: &NewRoom) -> Result<(), RepoError>;
 
     /// Reads a room's latest snapshot and the operations after it. `NotFound` if there is none.
@@ -115,7 +120,9 @@ pub trait RoomRepo: Send + Sync {
     /// (and snapshot, when given) forward and deleting what an append discards. Durable when it
     /// returns `Ok`: a crash afterwards loses nothing. `Conflict` when a room's latest stored
     /// revision is not its `expected_revision` (another writer got there first); `NotFound` when
-    /// a room does not exist. On any error nothing of the batch is stored or deleted. Operations keep their `op_id` as given: recognising a
+    /// a room does not exist; `Rejected` when the store refuses the data for good (text with
+    /// U+0000, a constraint), which retrying cannot change. On any error nothing of the batch is
+    /// stored or deleted. Operations keep their `op_id` as given: recognising a
     /// re-sent operation is [`crate::Room::submit`]'s job, over the operations after its base
     /// revision, so the store does not judge keys.
     ///

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::ot::{OtError, TextOperation};
+use crate::ot::{Component, OtError, TextOperation};
 
 /// A room's identifier: a random (v4) UUID, shown in canonical lowercase hyphenated form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -129,6 +129,18 @@ impl fmt::Display for Language {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Text holds U+0000. The protocol refuses it everywhere (documents, inserted text, `opId`s), on
+/// every store alike: PostgreSQL's `text` cannot hold it, and an edit that a store cannot save
+/// must be refused before it is sequenced, not when it is committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("text must not contain the character U+0000 (NUL)")]
+pub struct NulInText;
+
+/// Checks that `text` may be part of a room: see [`NulInText`].
+pub fn check_text(text: &str) -> Result<(), NulInText> {
+    if text.contains('\0') { Err(NulInText) } else { Ok(()) }
 }
 
 /// Milliseconds since the Unix epoch. The domain never reads the clock: callers pass the time.
@@ -263,6 +275,9 @@ pub enum EditError {
     /// The operation does not fit the document at its base revision.
     #[error("invalid operation: {0}")]
     InvalidOperation(#[from] OtError),
+    /// The operation inserts text the protocol refuses.
+    #[error("invalid text: {0}")]
+    InvalidText(#[from] NulInText),
     /// Applying it would make the document longer than allowed.
     #[error("the document would have {chars} characters; the limit is {max}")]
     DocumentTooLarge {
@@ -381,6 +396,11 @@ impl Room {
     /// store when [`Room::has_history_since`] was false; they are used only where memory has
     /// nothing.
     pub fn submit(&mut self, edit: Edit, older: &[CommittedOp], at: Timestamp) -> Result<EditOutcome, EditError> {
+        for component in edit.operation.components() {
+            if let Component::Insert(text) = component {
+                check_text(text)?;
+            }
+        }
         let current = self.revision;
         if edit.base_revision > current {
             return Err(EditError::FutureRevision { base: edit.base_revision, current });
@@ -503,6 +523,11 @@ mod tests {
             r.submit(edit(0, vec![R(3), I(big)], None), &[], Timestamp(1)),
             Err(EditError::DocumentTooLarge { .. })
         ));
+        let nul = r.submit(edit(0, vec![R(1), I("x\0y".into()), R(2)], None), &[], Timestamp(1));
+        assert_eq!(nul, Err(EditError::InvalidText(NulInText)));
+        let update = CodeUpdate { code: "a\0bc".into() };
+        let nul = r.submit(r.code_update_to_edit(&update, UserId::random()), &[], Timestamp(1));
+        assert_eq!(nul, Err(EditError::InvalidText(NulInText)));
         assert_eq!((r.text().as_str(), r.revision()), ("abc", 0));
     }
 

@@ -7,11 +7,12 @@
 //! with no further hand-off to a blocking pool and back.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use pairpad_domain::{Append, RepoError, RoomId, RoomRepo};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 /// A room's request to store an append; the answer comes back on `done`.
 pub struct CommitJob {
@@ -23,18 +24,22 @@ pub struct CommitJob {
 #[derive(Clone)]
 pub struct Committer {
     jobs: mpsc::Sender<CommitJob>,
+    progress: Arc<Progress>,
 }
 
 impl Committer {
     /// Starts the committer on a thread of its own. It stops when every handle is dropped.
-    pub fn spawn(repo: Arc<dyn RoomRepo>, max_batch: usize) -> std::io::Result<Self> {
+    /// While the store is unavailable a commit is retried for at most `retry_limit`.
+    pub fn spawn(repo: Arc<dyn RoomRepo>, max_batch: usize, retry_limit: Duration) -> std::io::Result<Self> {
         let max_batch = max_batch.max(1);
         let (jobs, rx) = mpsc::channel(max_batch * 4);
+        let progress = Arc::new(Progress::default());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let committer = Self { jobs, progress: progress.clone() };
         std::thread::Builder::new()
             .name("pairpad-committer".into())
-            .spawn(move || runtime.block_on(run(repo, rx, max_batch)))?;
-        Ok(Self { jobs })
+            .spawn(move || runtime.block_on(run(repo, rx, max_batch, retry_limit, progress)))?;
+        Ok(committer)
     }
 
     /// Queues an append; the returned receiver yields the store's verdict.
@@ -45,16 +50,61 @@ impl Committer {
         }
         verdict
     }
+
+    /// How long appends have been waiting without any commit succeeding; `None` when none waits.
+    pub fn waiting_for(&self) -> Option<Duration> {
+        self.progress.waiting_for()
+    }
 }
 
-async fn run(repo: Arc<dyn RoomRepo>, mut rx: mpsc::Receiver<CommitJob>, max_batch: usize) {
+/// Whether the committer gets anywhere, for `/health`: since when appends have waited without a
+/// commit succeeding (the later of the oldest wait's start and the last success).
+#[derive(Default)]
+struct Progress {
+    waiting_since: Mutex<Option<Instant>>,
+}
+
+impl Progress {
+    fn since(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        // A plain value: still whole after a panic.
+        self.waiting_since.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn waiting(&self) {
+        self.since().get_or_insert_with(Instant::now);
+    }
+
+    fn committed(&self) {
+        *self.since() = Some(Instant::now());
+    }
+
+    fn idle(&self) {
+        *self.since() = None;
+    }
+
+    fn waiting_for(&self) -> Option<Duration> {
+        self.since().map(|since| since.elapsed())
+    }
+}
+
+async fn run(
+    repo: Arc<dyn RoomRepo>,
+    mut rx: mpsc::Receiver<CommitJob>,
+    max_batch: usize,
+    retry_limit: Duration,
+    progress: Arc<Progress>,
+) {
     let mut jobs = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        progress.waiting();
         let (appends, waiters) = merge_by_room(jobs.drain(..));
         let started = Instant::now();
+        // One bound for the whole batch, room-by-room retries included.
+        let deadline = started + retry_limit;
         let ops: usize = appends.iter().map(|a| a.ops.len()).sum();
-        match commit_with_retry(&*repo, &appends).await {
+        match commit_with_retry(&*repo, &appends, deadline).await {
             Ok(()) => {
+                progress.committed();
                 metrics::histogram!("pairpad_commit_batch_ops").record(ops as f64);
                 metrics::histogram!("pairpad_commit_seconds").record(started.elapsed().as_secs_f64());
                 metrics::counter!("pairpad_operations_committed_total").increment(ops as u64);
@@ -62,23 +112,33 @@ async fn run(repo: Arc<dyn RoomRepo>, mut rx: mpsc::Receiver<CommitJob>, max_bat
                     let _ = done.send(Ok(()));
                 }
             }
-            // One room's conflict must not fail the others: retry them one by one.
-            Err(_) if appends.len() > 1 => {
+            // One room's own error (a conflict, data the store refuses) fails the whole
+            // transaction: commit room by room, so only that room hears of it. An unavailable store
+            // has already had its time: trying each room again would only multiply the wait.
+            Err(error) if appends.len() > 1 && !matches!(error, RepoError::Unavailable(_)) => {
                 for (append, room_waiters) in appends.iter().zip(waiters) {
-                    let result = commit_with_retry(&*repo, std::slice::from_ref(append)).await;
-                    if result.is_ok() {
-                        metrics::counter!("pairpad_operations_committed_total").increment(append.ops.len() as u64);
+                    let result = commit_with_retry(&*repo, std::slice::from_ref(append), deadline).await;
+                    match &result {
+                        Ok(()) => {
+                            progress.committed();
+                            metrics::counter!("pairpad_operations_committed_total").increment(append.ops.len() as u64);
+                        }
+                        Err(error) => tracing::warn!(room = %append.room, %error, "a room's append was refused"),
                     }
                     for done in room_waiters {
                         let _ = done.send(result.clone());
                     }
                 }
             }
-            Err(e) => {
+            Err(error) => {
+                tracing::warn!(%error, rooms = appends.len(), "a commit failed");
                 for done in waiters.into_iter().flatten() {
-                    let _ = done.send(Err(e.clone()));
+                    let _ = done.send(Err(error.clone()));
                 }
             }
+        }
+        if rx.is_empty() {
+            progress.idle();
         }
     }
 }
@@ -111,16 +171,24 @@ fn merge_by_room(jobs: impl Iterator<Item = CommitJob>) -> (Vec<Append>, Vec<Vec
     (appends, waiters)
 }
 
-/// Commits, retrying while the store is unreachable: an unacknowledged edit waits rather than
-/// being dropped. Other errors are the caller's.
-async fn commit_with_retry(repo: &dyn RoomRepo, appends: &[Append]) -> Result<(), RepoError> {
+/// Commits, retrying while the store is unavailable until `deadline`: an unacknowledged edit
+/// waits for a store that comes back, but not forever (its room then fails, and its clients
+/// reconnect and re-send). Any other error belongs to the appends and would only repeat: it is
+/// returned at once.
+async fn commit_with_retry(repo: &dyn RoomRepo, appends: &[Append], deadline: Instant) -> Result<(), RepoError> {
     let mut delay = Duration::from_millis(50);
     loop {
         match repo.commit(appends).await {
             Err(RepoError::Unavailable(reason)) => {
                 metrics::counter!("pairpad_store_errors_total").increment(1);
-                tracing::warn!(%reason, retry_in_ms = delay.as_millis() as u64, "store unavailable; commit will be retried");
-                tokio::time::sleep(delay).await;
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    tracing::error!(%reason, "store unavailable for too long; the commit is given up");
+                    return Err(RepoError::Unavailable(reason));
+                }
+                let wait = delay.min(left);
+                tracing::warn!(%reason, retry_in_ms = wait.as_millis() as u64, "store unavailable; commit will be retried");
+                tokio::time::sleep(wait).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             other => return other,
@@ -130,8 +198,134 @@ async fn commit_with_retry(repo: &dyn RoomRepo, appends: &[Append]) -> Result<()
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
     use super::*;
-    use pairpad_domain::{CommittedOp, Snapshot, TextOperation, Timestamp, UserId};
+    use pairpad_domain::{CommittedOp, Language, NewRoom, Snapshot, StoredRoom, TextOperation, Timestamp, UserId};
+    use pairpad_store::MemoryRepo;
+
+    /// A store in memory that refuses one room's appends for good, and is unavailable while told.
+    #[derive(Default)]
+    struct Flaky {
+        rooms: MemoryRepo,
+        refused_room: Option<RoomId>,
+        unavailable: AtomicBool,
+        commits: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl RoomRepo for Flaky {
+        fn kind(&self) -> &'static str {
+            "flaky"
+        }
+        async fn ping(&self) -> Result<(), RepoError> {
+            Ok(())
+        }
+        async fn create(&self, room: &NewRoom) -> Result<(), RepoError> {
+            self.rooms.create(room).await
+        }
+        async fn load(&self, id: RoomId) -> Result<StoredRoom, RepoError> {
+            self.rooms.load(id).await
+        }
+        async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {
+            self.rooms.ops_since(id, after, limit).await
+        }
+        async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            if self.unavailable.load(Ordering::Relaxed) {
+                return Err(RepoError::Unavailable("down for the test".into()));
+            }
+            if appends.iter().any(|a| Some(a.room) == self.refused_room) {
+                return Err(RepoError::Rejected("refused for the test".into()));
+            }
+            self.rooms.commit(appends).await
+        }
+        async fn set_language(&self, id: RoomId, language: &Language, at: Timestamp) -> Result<(), RepoError> {
+            self.rooms.set_language(id, language, at).await
+        }
+    }
+
+    async fn new_room(repo: &dyn RoomRepo) -> RoomId {
+        let room = NewRoom {
+            id: RoomId::random(),
+            language: Language::plaintext(),
+            code: String::new(),
+            created_at: Timestamp(0),
+        };
+        repo.create(&room).await.unwrap();
+        room.id
+    }
+
+    /// Starts the committer's loop on the test's runtime, with these jobs already queued (so
+    /// that they form one batch).
+    fn start(
+        repo: Arc<Flaky>,
+        jobs: Vec<CommitJob>,
+        retry_limit: Duration,
+    ) -> (mpsc::Sender<CommitJob>, Arc<Progress>) {
+        let (tx, rx) = mpsc::channel(16);
+        for job in jobs {
+            tx.try_send(job).ok().unwrap();
+        }
+        let progress = Arc::new(Progress::default());
+        tokio::spawn(run(repo, rx, 16, retry_limit, progress.clone()));
+        (tx, progress)
+    }
+
+    #[tokio::test]
+    async fn a_room_the_store_refuses_fails_alone_and_at_once() {
+        let mut repo = Flaky::default();
+        let (a, refused, c) = (new_room(&repo).await, RoomId::random(), new_room(&repo).await);
+        repo.refused_room = Some(refused);
+        let repo = Arc::new(repo);
+        let (jobs, verdicts): (Vec<_>, Vec<_>) = [a, refused, c].into_iter().map(|room| job(room, 0, 1..=1)).unzip();
+        let (_tx, _) = start(repo.clone(), jobs, Duration::from_secs(3600));
+        let mut results = Vec::new();
+        for verdict in verdicts {
+            results.push(verdict.await.unwrap());
+        }
+        assert_eq!(results[0], Ok(()));
+        assert!(matches!(results[1], Err(RepoError::Rejected(_))), "{:?}", results[1]);
+        assert_eq!(results[2], Ok(()));
+        // The batch, then each room once: the refusal is never retried.
+        assert_eq!(repo.commits.load(Ordering::Relaxed), 4);
+        assert_eq!((repo.load(a).await.unwrap().revision, repo.load(c).await.unwrap().revision), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_store_is_retried_for_a_bounded_time() {
+        let repo = Arc::new(Flaky::default());
+        let (a, b) = (new_room(&*repo).await, new_room(&*repo).await);
+        repo.unavailable.store(true, Ordering::Relaxed);
+        let (first, first_verdict) = job(a, 0, 1..=1);
+        let (second, second_verdict) = job(b, 0, 1..=1);
+        let limit = Duration::from_millis(400);
+        let started = Instant::now();
+        let (_tx, progress) = start(repo.clone(), vec![first, second], limit);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(progress.waiting_for().is_some_and(|waited| waited >= Duration::from_millis(150)));
+        assert!(matches!(first_verdict.await.unwrap(), Err(RepoError::Unavailable(_))));
+        assert!(matches!(second_verdict.await.unwrap(), Err(RepoError::Unavailable(_))));
+        let waited = started.elapsed();
+        assert!(limit <= waited && waited < limit * 3, "gave up after {waited:?}");
+        // Back-off, and no second round room by room: a handful of attempts in all.
+        assert!((2..=8).contains(&repo.commits.load(Ordering::Relaxed)), "{:?}", repo.commits);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(progress.waiting_for(), None, "nothing waits any more");
+    }
+
+    #[tokio::test]
+    async fn a_store_that_comes_back_in_time_gets_the_commit() {
+        let repo = Arc::new(Flaky::default());
+        let a = new_room(&*repo).await;
+        repo.unavailable.store(true, Ordering::Relaxed);
+        let (first, verdict) = job(a, 0, 1..=1);
+        let (_tx, _) = start(repo.clone(), vec![first], Duration::from_secs(3600));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        repo.unavailable.store(false, Ordering::Relaxed);
+        assert_eq!(verdict.await.unwrap(), Ok(()));
+        assert_eq!(repo.load(a).await.unwrap().revision, 1);
+    }
 
     fn job(
         room: RoomId,

@@ -6,12 +6,13 @@
 //! - [`fanout`]: the [`pairpad_domain::Broadcaster`] over bounded per-connection queues.
 //! - [`frame_limit`]: the message size limit, enforced on the raw bytes before any buffering.
 //! - [`session`]: one WebSocket connection: reads frames, writes its queue, heartbeats.
-//! - [`wire`]: the protocol's JSON messages.
+//! - [`wire`]: the protocol's JSON messages; [`edge`]: checks of client-given fields.
 //!
 //! [`Hub`] is the entry point: it loads rooms on demand, unloads idle ones and drains them all
 //! at shutdown.
 
 pub mod committer;
+pub mod edge;
 pub mod fanout;
 pub mod frame_limit;
 pub mod room;
@@ -47,6 +48,8 @@ pub struct HubSettings {
     pub room_queue: usize,
     /// The most appends one transaction carries.
     pub max_commit_batch: usize,
+    /// How long a commit is retried while the store is unavailable; then its rooms fail (1011).
+    pub commit_retry_limit: Duration,
     /// How long a room with nobody connected stays in memory.
     pub idle_unload: Duration,
     /// How often the server pings each connection.
@@ -79,6 +82,7 @@ impl Default for HubSettings {
             outbound_queue: 1024,
             room_queue: 1024,
             max_commit_batch: 1024,
+            commit_retry_limit: Duration::from_secs(30),
             idle_unload: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(10),
             client_timeout: Duration::from_secs(30),
@@ -142,7 +146,7 @@ impl Hub {
     /// A hub over `repo`. Starts the group committer on a thread of its own; fails only when the
     /// operating system refuses that thread.
     pub fn new(repo: Arc<dyn RoomRepo>, settings: HubSettings) -> std::io::Result<Self> {
-        let committer = Committer::spawn(repo.clone(), settings.max_commit_batch)?;
+        let committer = Committer::spawn(repo.clone(), settings.max_commit_batch, settings.commit_retry_limit)?;
         let inner = HubInner {
             repo,
             committer,
@@ -173,6 +177,12 @@ impl Hub {
     /// How many WebSocket connections are open.
     pub fn connections(&self) -> usize {
         self.inner.connections.load(Ordering::Relaxed)
+    }
+
+    /// How long edits have been waiting for the store without any commit succeeding; `None`
+    /// while none waits. A long wait means the committer is stalled.
+    pub fn commit_waiting_for(&self) -> Option<Duration> {
+        self.inner.committer.waiting_for()
     }
 
     /// Whether [`Hub::shutdown`] has begun.

@@ -185,8 +185,11 @@ where
                             let ack_seconds = metrics::histogram!("pairpad_ack_seconds");
                             received.iter().for_each(|at| ack_seconds.record(at.elapsed().as_secs_f64()));
                         }
-                        Ok(Err(error)) => return self.fail(&error.to_string(), commands).await,
-                        Err(_) => return self.fail("the committer stopped", commands).await,
+                        Ok(Err(error)) => return self.fail(&error, &ops, commands).await,
+                        Err(_) => {
+                            let stopped = RepoError::Unavailable("the committer stopped".into());
+                            return self.fail(&stopped, &ops, commands).await;
+                        }
                     }
                 }
                 older = async { self.history_read.as_mut().expect("guarded").await }, if self.history_read.is_some() => {
@@ -358,6 +361,7 @@ where
                     EditError::FutureRevision { .. } => "invalid_revision",
                     EditError::StaleRevision { .. } => "stale_revision",
                     EditError::InvalidOperation(_) => "invalid_operation",
+                    EditError::InvalidText(_) => "invalid_text",
                     EditError::DocumentTooLarge { .. } => "document_too_large",
                 };
                 let message = error.to_string();
@@ -471,13 +475,31 @@ where
         }
     }
 
-    /// The store refused the room's operations: what is in memory can no longer be made durable.
-    /// Everyone is disconnected (clients reconnect and re-send what was not acknowledged) and the
-    /// room is reloaded from the store on the next join.
-    async fn fail(mut self, reason: &str, commands: mpsc::Receiver<Command<B::Connection>>) {
-        tracing::error!(room = %self.room.id(), reason, "room stopped: its operations could not be stored");
+    /// The store refused the room's operations (`refused`, none of them acknowledged): what is in
+    /// memory can no longer be made durable. Everyone is disconnected (clients reconnect and
+    /// re-send what was not acknowledged) and the room is reloaded from the store on the next
+    /// join. When the store refused them for good, their authors are told not to re-send them.
+    async fn fail(
+        mut self,
+        error: &RepoError,
+        refused: &[CommittedOp],
+        commands: mpsc::Receiver<Command<B::Connection>>,
+    ) {
+        tracing::error!(room = %self.room.id(), %error, "room stopped: its operations could not be stored");
+        let mut authors: Vec<UserId> = Vec::new();
+        if let RepoError::Rejected(_) = error {
+            for op in refused {
+                if !authors.contains(&op.author) {
+                    authors.push(op.author);
+                }
+            }
+            let message = format!("the store refused your recent edits for good; they are not saved ({error})");
+            for &author in &authors {
+                self.publish(&RoomEvent::Error { code: "store_rejected", message: &message }, Audience::Only(author));
+            }
+        }
         let message = "the server could not store recent edits; reconnecting resends them";
-        self.publish(&RoomEvent::Error { code: "store_unavailable", message }, Audience::Everyone);
+        self.publish(&RoomEvent::Error { code: "store_unavailable", message }, Audience::Except(&authors));
         self.close_everyone();
         if let Some(reply) = self.draining.take() {
             let _ = reply.send(());

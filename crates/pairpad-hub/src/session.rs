@@ -297,6 +297,9 @@ impl<'a> Connection<'a> {
                     Ok(operation) => operation,
                     Err(e) => return self.invalid("invalid_operation", &e.to_string()).await,
                 };
+                if let Some(Err(message)) = op_id.as_deref().map(crate::edge::check_op_id) {
+                    return self.invalid("invalid_field", message).await;
+                }
                 Command::Operation { user, base_revision, operation, op_id, received: Instant::now() }
             }
             ClientMessage::CodeUpdate { code } => {

@@ -43,6 +43,8 @@ pub struct StoreSettings {
     pub url: String,
     pub pool_size: usize,
     pub durability: DurabilitySetting,
+    pub commit_retry_limit_secs: f64,
+    pub commit_stall_secs: f64,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -191,6 +193,8 @@ impl Settings {
             ("rooms.idle_unload_secs", self.rooms.idle_unload_secs),
             ("websocket.heartbeat_interval_secs", self.websocket.heartbeat_interval_secs),
             ("websocket.client_timeout_secs", self.websocket.client_timeout_secs),
+            ("store.commit_retry_limit_secs", self.store.commit_retry_limit_secs),
+            ("store.commit_stall_secs", self.store.commit_stall_secs),
         ] {
             if !(secs > 0.0 && secs < 1e9) {
                 return Err(SettingsError::Value(format!("{name} must be a positive number of seconds")));
@@ -227,6 +231,12 @@ impl Settings {
         pairpad_store::StoreOptions { pool_size: self.store.pool_size, durability }
     }
 
+    /// How long edits may wait for the store, with no commit succeeding, before health checks
+    /// report the committer stalled.
+    pub fn commit_stall(&self) -> Duration {
+        Duration::from_secs_f64(self.store.commit_stall_secs)
+    }
+
     /// The hub's part of the settings.
     pub fn hub(&self) -> HubSettings {
         let (rooms, ws) = (&self.rooms, &self.websocket);
@@ -238,6 +248,7 @@ impl Settings {
             outbound_queue: ws.outbound_queue,
             room_queue: rooms.room_queue,
             max_commit_batch: rooms.max_commit_batch,
+            commit_retry_limit: Duration::from_secs_f64(self.store.commit_retry_limit_secs),
             idle_unload: Duration::from_secs_f64(rooms.idle_unload_secs),
             heartbeat_interval: Duration::from_secs_f64(ws.heartbeat_interval_secs),
             client_timeout: Duration::from_secs_f64(ws.client_timeout_secs),

@@ -92,6 +92,8 @@ impl From<RepoError> for ApiError {
             RepoError::AlreadyExists(_) | RepoError::Conflict { .. } => {
                 Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
+            // The request's own data: sending it again fails again.
+            RepoError::Rejected(_) => Self::bad_request("invalid_field", e.to_string()),
             RepoError::Unavailable(_) | RepoError::Corrupt(_) => {
                 tracing::error!(error = %e, "store error");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store is unavailable; try again")

@@ -21,7 +21,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use pairpad_domain::{RepoError, RoomRepo};
+use pairpad_domain::{Append, RepoError, RoomRepo};
 
 pub use memory::MemoryRepo;
 pub use postgres::PostgresRepo;
@@ -114,6 +114,31 @@ pub struct StoreOptions {
     pub pool_size: usize,
     /// What a commit waits for.
     pub durability: Durability,
+}
+
+/// Refuses, before any database sees it, text PostgreSQL's `text` cannot hold (U+0000): every
+/// adapter calls it, so the stores behave alike and the refusal is `Rejected` (for good), not a
+/// driver error that looks like an outage.
+pub(crate) fn check_storable(texts: impl IntoIterator<Item = impl AsRef<str>>) -> Result<(), RepoError> {
+    for text in texts {
+        pairpad_domain::check_text(text.as_ref()).map_err(|e| RepoError::Rejected(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The texts an append would store: inserted text, `opId`s and the snapshot.
+pub(crate) fn append_texts(appends: &[impl std::borrow::Borrow<Append>]) -> impl Iterator<Item = &str> {
+    appends.iter().flat_map(|append| {
+        let append = append.borrow();
+        let ops = append.ops.iter().flat_map(|op| {
+            let inserted = op.operation.components().iter().filter_map(|c| match c {
+                pairpad_domain::Component::Insert(text) => Some(text.as_str()),
+                _ => None,
+            });
+            inserted.chain(op.op_id.as_deref())
+        });
+        ops.chain(append.snapshot.as_ref().map(|s| s.code.as_str()))
+    })
 }
 
 /// Opens the store: creates files and runs migrations as needed, and checks it answers.

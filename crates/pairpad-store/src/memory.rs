@@ -53,6 +53,7 @@ impl RoomRepo for MemoryRepo {
     }
 
     async fn create(&self, room: &NewRoom) -> Result<(), RepoError> {
+        crate::check_storable([&room.code])?;
         let mut rooms = self.rooms();
         if rooms.contains_key(&room.id) {
             return Err(RepoError::AlreadyExists(room.id));
@@ -91,6 +92,7 @@ impl RoomRepo for MemoryRepo {
     }
 
     async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
+        crate::check_storable(crate::append_texts(appends))?;
         let mut rooms = self.rooms();
         // Check everything first so that a failing batch stores nothing.
         for append in appends {

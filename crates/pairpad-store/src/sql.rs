@@ -20,12 +20,21 @@ impl From<DieselError> for TxError {
 
 impl TxError {
     /// Translates the driver's error; what a unique or foreign-key violation means is the
-    /// caller's to name.
+    /// caller's to name. The other integrity violations (SQLSTATE class 23) fail again however
+    /// often they are retried: `Rejected`. diesel-async does not pass other SQLSTATEs on (a data
+    /// exception, class 22, arrives as `Unknown`, like a server shutting down), so the data
+    /// PostgreSQL is known to refuse is checked before it is sent (`check_storable`) and the rest
+    /// counts as `Unavailable`, which the committer retries for a bounded time only.
     pub(crate) fn into_repo(self, on_unique_violation: RepoError, on_missing_reference: RepoError) -> RepoError {
+        use DatabaseErrorKind::*;
         match self {
             Self::Repo(e) => e,
-            Self::Db(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => on_unique_violation,
-            Self::Db(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => on_missing_reference,
+            Self::Db(DieselError::DatabaseError(UniqueViolation, _)) => on_unique_violation,
+            Self::Db(DieselError::DatabaseError(ForeignKeyViolation, _)) => on_missing_reference,
+            Self::Db(DieselError::DatabaseError(
+                NotNullViolation | CheckViolation | RestrictViolation | ExclusionViolation,
+                info,
+            )) => RepoError::Rejected(info.message().to_owned()),
             Self::Db(e) => unavailable(e),
         }
     }
@@ -155,6 +164,7 @@ macro_rules! sql_room_repo {
             }
 
             async fn create(&self, room: &NewRoom) -> Result<(), RepoError> {
+                crate::check_storable([&room.code])?;
                 let mut conn = self.conn().await?;
                 diesel::insert_into(rooms::table)
                     .values((
@@ -225,6 +235,7 @@ macro_rules! sql_room_repo {
             async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
                 let appends: Vec<&Append> = appends.iter().filter(|a| !a.ops.is_empty()).collect();
                 let Some(&first) = appends.iter().next() else { return Ok(()) };
+                crate::check_storable(crate::append_texts(&appends))?;
                 let result = self.commit_appends(&appends).await;
                 // A unique violation is a revision another writer took, a foreign key violation a
                 // room that does not exist. In a batch of several rooms the first is

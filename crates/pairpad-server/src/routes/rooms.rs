@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use pairpad_domain::{Language, NewRoom, RoomId, Timestamp};
+use pairpad_domain::{Language, NewRoom, RoomId, Timestamp, check_text};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -18,7 +18,8 @@ pub struct CreateRoomRequest {
     /// `Language::new` accepts; others get `invalid_language`.
     #[schema(example = "python")]
     pub language: Option<String>,
-    /// The initial text; empty when absent. At most `rooms.max_document_chars` code points.
+    /// The initial text; empty when absent. At most `rooms.max_document_chars` code points, without
+    /// U+0000 (`invalid_field`).
     #[schema(example = "def fib(n):\n    pass\n")]
     pub code: Option<String>,
 }
@@ -88,6 +89,7 @@ pub async fn create(
         Some(name) => Language::new(name).map_err(|e| ApiError::bad_request("invalid_language", e.to_string()))?,
     };
     let code = request.code.unwrap_or_default();
+    check_text(&code).map_err(|e| ApiError::bad_request("invalid_field", format!("code: {e}")))?;
     let max = state.settings.rooms.max_document_chars;
     if code.chars().count() > max {
         let message = format!("the code is longer than {max} characters");

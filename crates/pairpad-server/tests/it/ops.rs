@@ -214,7 +214,7 @@ async fn metrics_move_while_a_room_is_edited() {
 async fn ready_fails_while_draining() {
     let Some(app) = spawn_app(Store::Sqlite).await else { return };
     let (status, body) = app.get("/ready").await;
-    assert_eq!((status, body), (200, json!({"ready": true, "store": true, "draining": false})));
+    assert_eq!((status, body), (200, json!({"ready": true, "store": true, "committer": true, "draining": false})));
     let room = app.create_room("plaintext", "").await;
     let mut client = app.connect(&room, "last").await;
 
@@ -235,7 +235,7 @@ async fn ready_fails_while_draining() {
         tokio::time::sleep(Duration::from_millis(10)).await;
         answer = app.get("/ready").await;
     }
-    assert_eq!(answer, (503, json!({"ready": false, "store": true, "draining": true})));
+    assert_eq!(answer, (503, json!({"ready": false, "store": true, "committer": true, "draining": true})));
     assert_eq!(app.get("/health").await.0, 200, "liveness is not readiness");
 
     lock.batch_execute("COMMIT").unwrap();

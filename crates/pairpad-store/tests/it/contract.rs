@@ -197,3 +197,33 @@ pub async fn language_changes_are_stored(repo: Arc<dyn RoomRepo>) {
         Err(RepoError::NotFound(unknown))
     );
 }
+
+/// Text with U+0000 (which PostgreSQL's `text` cannot hold) is refused for good, by every adapter
+/// alike: `Rejected`, never `Unavailable` (which the committer would retry), and nothing is stored.
+pub async fn text_with_nul_is_rejected_for_good(repo: Arc<dyn RoomRepo>) {
+    let rejected = |result: Result<(), RepoError>| matches!(result, Err(RepoError::Rejected(_)));
+    let room = NewRoom {
+        id: RoomId::random(),
+        language: Language::plaintext(),
+        code: "a\0b".into(),
+        created_at: Timestamp(0),
+    };
+    assert!(rejected(repo.create(&room).await), "a room's code");
+    assert_eq!(repo.load(room.id).await, Err(RepoError::NotFound(room.id)));
+
+    let id = create_room(&*repo, "").await;
+    let other = create_room(&*repo, "").await;
+    assert!(rejected(repo.commit(&[append(id, 0, vec![append_op(1, 0, "x\0y", None)])]).await), "inserted text");
+    assert!(rejected(repo.commit(&[append(id, 0, vec![append_op(1, 0, "x", Some("key\0"))])]).await), "an op id");
+    let mut snapshot = append(id, 0, vec![append_op(1, 0, "x", None)]);
+    snapshot.snapshot = Some(Snapshot { code: "\0".into(), revision: 1 });
+    assert!(rejected(repo.commit(&[snapshot]).await), "a snapshot");
+    // In a batch, the whole batch is refused; the other room's append then goes on its own.
+    let batch =
+        [append(other, 0, vec![append_op(1, 0, "fine", None)]), append(id, 0, vec![append_op(1, 0, "\0", None)])];
+    assert!(rejected(repo.commit(&batch).await), "a batch with one bad room");
+    assert_eq!(repo.load(id).await.unwrap().revision, 0);
+    assert_eq!(repo.load(other).await.unwrap().revision, 0);
+    repo.commit(&batch[..1]).await.expect("the other room alone");
+    assert_eq!(repo.load(other).await.unwrap().revision, 1);
+}

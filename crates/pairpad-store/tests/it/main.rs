@@ -63,6 +63,7 @@ contract_tests!(
     a_long_backlog_is_discarded_over_a_few_commits,
     ops_since_reads_in_order_with_a_limit,
     language_changes_are_stored,
+    text_with_nul_is_rejected_for_good,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# A/B benchmark of two release builds, interleaved so that both see the same machine: typing
+# (closed loop, 50 rooms x 2 clients, 10 s) and the rustcode trace (one keystroke per ack), on
+# SQLite and PostgreSQL with durable acks, a fresh server and database per run.
+#
+# Usage: scripts/bench-ab.sh A_DIR B_DIR [ROUNDS]
+#   A_DIR, B_DIR: directories holding pairpad-server and pairpad-loadgen (release builds), e.g.
+#   a worktree of the old commit's target/release and this checkout's target/release.
+# Prints one line per run: build, store, scenario and the load generator's summary.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+a=$1 b=$2 rounds=${3:-2}
+pg=postgres://postgres@127.0.0.1:5432
+
+run() { # run BIN_DIR LABEL STORE
+  local dir=$1 label=$2 store=$3 url port=9177 tmp
+  tmp=$(mktemp -d)
+  if [[ $store == sqlite ]]; then
+    url="sqlite://$tmp/bench.db"
+  else
+    psql -q "$pg/postgres" -c 'drop database if exists bench_ab' -c 'create database bench_ab'
+    url="$pg/bench_ab"
+  fi
+  PORT=$port DATABASE_URL=$url RUST_LOG=warn PAIRPAD__WEBSOCKET__OPS_PER_SECOND=1000000 \
+    PAIRPAD__SERVER__ROOMS_PER_MINUTE=0 PAIRPAD__ROOMS__MAX_USERS_PER_ROOM=5000 \
+    "$dir/pairpad-server" >"$tmp/server.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+  local l=("$dir/pairpad-loadgen" --url "http://127.0.0.1:$port" --server-pid "$pid")
+  echo "$label $store typing: $("${l[@]}" typing --rooms 50 --clients 2 --duration 10 2>&1 | grep -iE 'ops/s|p99|CONVERGED' | tr '\n' ' ')"
+  echo "$label $store trace:  $("${l[@]}" trace --mode ack --file tests/traces/rustcode.json.gz 2>&1 | grep -iE 'keys/s|p50|MATCH' | tr '\n' ' ')"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+
+for round in $(seq "$rounds"); do
+  echo "== round $round ($(uptime | sed 's/.*load/load/'))"
+  for store in sqlite postgres; do
+    run "$a" A "$store"
+    run "$b" B "$store"
+  done
+done
