@@ -11,7 +11,15 @@ import { TextOperation } from './ot.js';
 const HISTORY = 256; // committed operations kept to map remote cursors sent at older revisions
 
 /** Errors that mean "the operation you just sent was not applied". */
-const REJECTED = new Set(['invalid_operation', 'invalid_revision', 'document_too_large']);
+// Codes that refuse our outstanding operation: nothing was applied, so reload and rebase.
+const REJECTED = new Set([
+  'invalid_operation',
+  'invalid_revision',
+  'document_too_large',
+  'invalid_text',
+  'invalid_field',
+  'server_busy',
+]);
 
 function randomId() {
   const bytes = new Uint8Array(8);
@@ -90,7 +98,8 @@ export class OTClient {
           this.onRejected(msg);
           return true;
         }
-        if (msg.code === 'rate_limited') this.resendLater();
+        // `rate_limited` only comes before a 4029 close: the server slows a fast client down and
+        // never drops its operations (PROTOCOL.md, "Ordering"), so there is nothing to re-send.
         return false;
       default:
         return false;
@@ -247,21 +256,6 @@ export class OTClient {
       this.notify('rejected', msg);
       this.transport.reconnect('operation rejected: ' + msg.code);
     }
-  }
-
-  /**
-   * The server dropped a message (rate limit): if it was our operation, no ack will come. Sending
-   * it again with the same opId and base revision is safe either way.
-   */
-  resendLater(delay = 1000) {
-    const pending = this.outstanding;
-    if (!pending || this.phase !== 'live') return;
-    setTimeout(() => {
-      if (this.outstanding === pending && this.phase === 'live') {
-        this.waitingSince = Date.now();
-        this.transport.send({ type: 'operation', ...pending.sent });
-      }
-    }, delay);
   }
 
   // ---- the ot.js state machine ------------------------------------------------------------------
