@@ -162,3 +162,41 @@ async fn nul_in_a_new_rooms_code_is_refused_on_sqlite() {
 async fn nul_in_a_new_rooms_code_is_refused_on_postgres() {
     nul_in_a_new_rooms_code_is_refused(Store::Postgres).await;
 }
+
+/// A permanent database error (here a CHECK constraint added for the test, refusing any
+/// operation that inserts `poison`) fails only the offending room: its author gets
+/// `store_rejected` and the room closes with 1011, nothing of it is stored, and another room's
+/// edits are acknowledged throughout (before, every database error counted as "unavailable" and
+/// the group committer retried that batch forever, holding up every room).
+#[actix_web::test]
+async fn a_permanent_database_error_fails_only_its_room_on_postgres() {
+    let Some(app) = app(Store::Postgres).await else { return };
+    let constraint = "ALTER TABLE operations ADD CONSTRAINT no_poison CHECK (operation NOT LIKE '%poison%')";
+    let psql = std::process::Command::new("psql").args([app.store_url.as_str(), "-qc", constraint]).status();
+    assert!(psql.expect("psql runs").success(), "psql could add the constraint");
+    let poisoned = app.create_room("python", "abc").await;
+    let other = app.create_room("python", "").await;
+
+    let mut neighbour = app.connect(&other, "Neighbour").await;
+    let calm = tokio::spawn(async move {
+        edit_calmly(&mut neighbour, 20).await;
+        neighbour
+    });
+    let mut attacker = open(&app, &poisoned).await;
+    let reply = send(&mut attacker, json!({"type": "operation", "revision": 0, "ops": ["poison", 3]})).await;
+    assert_eq!((reply["type"].as_str(), reply["code"].as_str()), (Some("error"), Some("store_rejected")), "{reply}");
+    let closed = loop {
+        match tokio::time::timeout(PATIENCE, attacker.next()).await.expect("closed in time") {
+            Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            other => panic!("a close was expected, got {other:?}"),
+        }
+    };
+    assert_eq!(closed, Some(1011));
+
+    let neighbour = calm.await.expect("the other room's edits were all acknowledged");
+    assert_eq!(app.room_code(&other).await, neighbour.text());
+    assert_eq!(app.room_code(&poisoned).await, "abc", "nothing of the refused edit was stored");
+    health_is_ok(&app).await;
+    app.stop().await;
+}
