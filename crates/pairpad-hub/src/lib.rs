@@ -119,6 +119,10 @@ pub enum HubError {
     /// The server is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The room stopped while the request was with it (its store failed, or it unloaded) and
+    /// did not come back on retrying; a later request loads it afresh.
+    #[error("room {0} stopped; try again")]
+    RoomStopping(RoomId),
     /// The store failed.
     #[error(transparent)]
     Store(RepoError),
@@ -199,21 +203,20 @@ impl Hub {
                 return Err(HubError::ShuttingDown);
             }
             let handle = self.room(id).await?;
-            let (reply, outcome) = oneshot::channel();
-            let command = Command::Join { participant: participant.clone(), connection, reply };
-            match handle.send(command).await {
-                Err(Command::Join { connection: back, .. }) => connection = back,
-                Err(_) => unreachable!("send hands back the command it was given"),
-                Ok(()) => match outcome.await {
+            // A reserved slot makes the send infallible, so the connection is never lost in it.
+            if let Ok(slot) = handle.commands.clone().reserve_owned().await {
+                let (reply, outcome) = oneshot::channel();
+                slot.send(Command::Join { participant: participant.clone(), connection, reply });
+                match outcome.await {
                     Ok(JoinOutcome::Joined) => return Ok(handle),
                     Ok(JoinOutcome::Full(_)) => return Err(HubError::RoomFull(id)),
                     Ok(JoinOutcome::Stopping(back)) => connection = back,
-                    Err(_) => return Err(HubError::Store(RepoError::Unavailable("the room stopped".into()))),
-                },
+                    Err(_) => return Err(HubError::RoomStopping(id)),
+                }
             }
             self.inner.forget(id, handle.generation);
         }
-        Err(HubError::Store(RepoError::Unavailable(format!("room {id} keeps stopping"))))
+        Err(HubError::RoomStopping(id))
     }
 
     /// A room's current state, loading it if needed.

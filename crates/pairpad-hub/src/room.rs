@@ -97,12 +97,24 @@ const MAX_EDITS_AWAITING_HISTORY: usize = 256;
 /// A read of old operations from the store, in flight while the room goes on serving others.
 type HistoryRead = Pin<Box<dyn Future<Output = Vec<CommittedOp>> + Send>>;
 
+/// An operation the room sequenced, and when its edit arrived (for the ack latency metric).
+struct Sequenced {
+    op: CommittedOp,
+    received: Instant,
+}
+
 /// A commit of this room's operations in flight.
 struct InFlight {
-    ops: Vec<CommittedOp>,
-    /// When each operation arrived, for the ack latency metric.
-    received: Vec<Instant>,
+    ops: Vec<Sequenced>,
     verdict: oneshot::Receiver<Result<(), RepoError>>,
+}
+
+/// An ack owed for a re-sent operation whose original is not durable yet.
+struct DuplicateAck {
+    user: UserId,
+    /// The revision the original became.
+    revision: u64,
+    op_id: Option<String>,
 }
 
 pub(crate) struct RoomOwner<B: Broadcaster> {
@@ -113,11 +125,10 @@ pub(crate) struct RoomOwner<B: Broadcaster> {
     durable_revision: u64,
     /// The latest revision sent to the committer: the next append's expected revision.
     submitted_revision: u64,
-    /// Sequenced operations not yet sent to the committer, and when each arrived.
-    unsaved: Vec<CommittedOp>,
-    unsaved_received: Vec<Instant>,
-    /// Acks for re-sent operations whose original is not durable yet: (user, revision, opId).
-    pending_duplicate_acks: Vec<(UserId, u64, Option<String>)>,
+    /// Sequenced operations not yet sent to the committer.
+    unsaved: Vec<Sequenced>,
+    /// Acks for re-sent operations whose original is not durable yet.
+    pending_duplicate_acks: Vec<DuplicateAck>,
     /// Participants whose `init` already contained operations not yet durable, with that revision:
     /// those operations must not be broadcast to them again.
     early_joiners: Vec<(UserId, u64)>,
@@ -146,7 +157,6 @@ where
             fanout,
             participants: Vec::new(),
             unsaved: Vec::new(),
-            unsaved_received: Vec::new(),
             pending_duplicate_acks: Vec::new(),
             early_joiners: Vec::new(),
             ops_since_snapshot: 0,
@@ -178,11 +188,13 @@ where
             tokio::select! {
                 // The committer answers a room's appends in the order they were sent.
                 verdict = async { in_flight.front_mut().map(|f| &mut f.verdict).expect("guarded").await }, if !in_flight.is_empty() => {
-                    let (ops, received) = in_flight.pop_front().map(|f| (f.ops, f.received)).unwrap_or_default();
+                    let sequenced = in_flight.pop_front().map(|f| f.ops).unwrap_or_default();
+                    let ack_seconds = metrics::histogram!("pairpad_ack_seconds");
+                    let (ops, received): (Vec<CommittedOp>, Vec<Instant>) =
+                        sequenced.into_iter().map(|s| (s.op, s.received)).unzip();
                     match verdict {
                         Ok(Ok(())) => {
                             self.on_durable(ops);
-                            let ack_seconds = metrics::histogram!("pairpad_ack_seconds");
                             received.iter().for_each(|at| ack_seconds.record(at.elapsed().as_secs_f64()));
                         }
                         Ok(Err(error)) => return self.fail(&error, &ops, commands).await,
@@ -346,14 +358,13 @@ where
         match self.room.submit(edit, older, now()) {
             Ok(EditOutcome::Applied(op)) => {
                 self.ops_since_snapshot += 1;
-                self.unsaved.push(op);
-                self.unsaved_received.push(received);
+                self.unsaved.push(Sequenced { op, received });
             }
             Ok(EditOutcome::Duplicate { revision }) => {
                 if revision <= self.durable_revision {
                     self.publish(&RoomEvent::Ack { revision, op_id: op_id.as_deref() }, Audience::Only(user));
                 } else {
-                    self.pending_duplicate_acks.push((user, revision, op_id));
+                    self.pending_duplicate_acks.push(DuplicateAck { user, revision, op_id });
                 }
             }
             Err(error) => {
@@ -372,20 +383,20 @@ where
 
     async fn submit_unsaved(&mut self) -> InFlight {
         let ops = std::mem::take(&mut self.unsaved);
-        let received = std::mem::take(&mut self.unsaved_received);
         let snapshot = (self.ops_since_snapshot >= self.hub.settings.snapshot_every).then(|| {
             self.ops_since_snapshot = 0;
             Snapshot { code: self.room.text(), revision: self.room.revision() }
         });
         // A client's base revision may be at most `max_history_fetch` behind (see
-        // `older_history`), so with a snapshot the operations before that window can go: the
+        // `needs_store_history`), so with a snapshot the operations before that window can go: the
         // operation log stays bounded however long a room is edited.
         let window = self.hub.settings.max_history_fetch.max(1) as u64;
         let discard_through = snapshot.as_ref().map(|s| s.revision.saturating_sub(window)).filter(|&r| r > 0);
         let expected_revision = self.submitted_revision;
         self.submitted_revision = self.room.revision();
-        let append = Append { room: self.room.id(), expected_revision, ops: ops.clone(), snapshot, discard_through };
-        InFlight { ops, received, verdict: self.committer.submit(append).await }
+        let committed = ops.iter().map(|s| s.op.clone()).collect();
+        let append = Append { room: self.room.id(), expected_revision, ops: committed, snapshot, discard_through };
+        InFlight { ops, verdict: self.committer.submit(append).await }
     }
 
     /// The operations are in the store: acknowledge each to its author, then show it to the rest.
@@ -406,11 +417,11 @@ where
         self.early_joiners.retain(|(_, seen)| *seen > durable);
         let (ready, waiting) = std::mem::take(&mut self.pending_duplicate_acks)
             .into_iter()
-            .partition::<Vec<_>, _>(|(_, revision, _)| *revision <= durable);
+            .partition::<Vec<_>, _>(|owed| owed.revision <= durable);
         self.pending_duplicate_acks = waiting;
-        for (user, revision, op_id) in ready {
-            let ack = RoomEvent::Ack { revision, op_id: op_id.as_deref() };
-            dropped.extend(self.fanout.publish(&ack, Audience::Only(user)));
+        for owed in ready {
+            let ack = RoomEvent::Ack { revision: owed.revision, op_id: owed.op_id.as_deref() };
+            dropped.extend(self.fanout.publish(&ack, Audience::Only(owed.user)));
         }
         self.announce_departures(dropped);
     }

@@ -132,6 +132,7 @@ async fn join(
         HubError::RoomFull(_) | HubError::TooManyConnections => ("room_full", e.to_string(), 4503),
         HubError::ShuttingDown => ("shutting_down", e.to_string(), 1001),
         HubError::Store(_) => ("store_unavailable", e.to_string(), 1011),
+        HubError::RoomStopping(_) => ("room_stopped", e.to_string(), 1011),
     })?;
     Ok((user, handle, guard))
 }

@@ -110,6 +110,7 @@ impl From<HubError> for ApiError {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "room_full", e.to_string())
             }
             HubError::ShuttingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
+            HubError::RoomStopping(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "room_stopped", e.to_string()),
             HubError::Store(e) => e.into(),
         }
     }
