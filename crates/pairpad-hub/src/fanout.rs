@@ -17,35 +17,35 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::wire;
 
-/// One participant's end of the queue, held by the room.
-pub struct Outbox {
+/// The room's end of one connection's outbound queue: it sends the connection's frames.
+pub struct OutboundSender {
     queue: mpsc::Sender<Bytes>,
-    inbox: Inbox,
+    receiver: OutboundReceiver,
 }
 
 /// The connection's end, shared by its response body, which writes the frames, and its session,
 /// which learns from it when and why the room let go.
 #[derive(Clone)]
-pub struct Inbox(Arc<InboxState>);
+pub struct OutboundReceiver(Arc<OutboundState>);
 
-struct InboxState {
+struct OutboundState {
     /// The frames to write, in order; gone once the connection is over.
     frames: Mutex<Option<mpsc::Receiver<Bytes>>>,
-    /// Why the room let go: `Inbox::STAYING` until it does.
+    /// Why the room let go: `OutboundReceiver::STAYING` until it does.
     reason: AtomicU8,
     /// Wakes the session when `reason` is set.
     notify: Notify,
 }
 
 /// A bounded queue of `capacity` frames between a room and a connection.
-pub fn outbound_queue(capacity: usize) -> (Outbox, Inbox) {
+pub fn outbound_queue(capacity: usize) -> (OutboundSender, OutboundReceiver) {
     let (queue, frames) = mpsc::channel(capacity.max(1));
-    let inbox = Inbox(Arc::new(InboxState {
+    let receiver = OutboundReceiver(Arc::new(OutboundState {
         frames: Mutex::new(Some(frames)),
-        reason: AtomicU8::new(Inbox::STAYING),
+        reason: AtomicU8::new(OutboundReceiver::STAYING),
         notify: Notify::new(),
     }));
-    (Outbox { queue, inbox: inbox.clone() }, inbox)
+    (OutboundSender { queue, receiver: receiver.clone() }, receiver)
 }
 
 /// Why the room let go of a participant.
@@ -57,7 +57,7 @@ pub enum Left {
     Released,
 }
 
-impl Inbox {
+impl OutboundReceiver {
     const STAYING: u8 = 0;
     const TOO_SLOW: u8 = 1;
     const RELEASED: u8 = 2;
@@ -120,13 +120,13 @@ pub fn text_frame(text: &str) -> Bytes {
 /// A room's participants and their queues.
 #[derive(Default)]
 pub struct WsFanout {
-    members: Vec<(UserId, Outbox)>,
+    members: Vec<(UserId, OutboundSender)>,
 }
 
 impl Broadcaster for WsFanout {
-    type Connection = Outbox;
+    type Connection = OutboundSender;
 
-    fn add(&mut self, user: UserId, connection: Outbox) {
+    fn add(&mut self, user: UserId, connection: OutboundSender) {
         self.members.push((user, connection));
     }
 
@@ -147,7 +147,7 @@ impl Broadcaster for WsFanout {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     metrics::counter!("pairpad_broadcast_queue_full_total").increment(1);
-                    outbox.inbox.set(Inbox::TOO_SLOW);
+                    outbox.receiver.set(OutboundReceiver::TOO_SLOW);
                     dropped.push(*user);
                     false
                 }
@@ -170,11 +170,11 @@ impl Broadcaster for WsFanout {
 /// replies, pings and the close frame, which ends the body) and, after them, the room's frames.
 pub struct OutboundBody {
     session: BoxBody,
-    room: Inbox,
+    room: OutboundReceiver,
 }
 
 impl OutboundBody {
-    pub fn new(session: BoxBody, room: Inbox) -> Self {
+    pub fn new(session: BoxBody, room: OutboundReceiver) -> Self {
         Self { session, room }
     }
 }

@@ -28,7 +28,7 @@ use pairpad_domain::{Participant, RepoError, Room, RoomId, RoomLimits, RoomRepo,
 use tokio::sync::{OnceCell, mpsc, oneshot};
 
 use crate::committer::Committer;
-use crate::fanout::{Outbox, WsFanout};
+use crate::fanout::{OutboundSender, WsFanout};
 use crate::room::{Command, JoinOutcome, RoomOwner, RoomView};
 
 /// The hub's limits and timings. Every field is a setting of the server.
@@ -128,7 +128,7 @@ pub enum HubError {
     Store(RepoError),
 }
 
-type Handle = room::RoomHandle<Outbox>;
+type Handle = room::RoomHandle<OutboundSender>;
 
 /// The rooms loaded in this process. Cheap to clone.
 #[derive(Clone)]
@@ -196,7 +196,12 @@ impl Hub {
 
     /// Adds a participant to a room, loading the room if needed. On success the participant's
     /// `init` is the first frame in its queue.
-    pub async fn join(&self, id: RoomId, participant: Participant, mut connection: Outbox) -> Result<Handle, HubError> {
+    pub async fn join(
+        &self,
+        id: RoomId,
+        participant: Participant,
+        mut connection: OutboundSender,
+    ) -> Result<Handle, HubError> {
         // A room that is unloading hands the connection back; the retry loads it afresh.
         for _ in 0..3 {
             if self.is_shutting_down() {

@@ -18,7 +18,7 @@ use futures_util::{FutureExt, StreamExt};
 use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
 use tracing::Instrument;
 
-use crate::fanout::{Inbox, Left, OutboundBody, Outbox, outbound_queue};
+use crate::fanout::{Left, OutboundBody, OutboundReceiver, OutboundSender, outbound_queue};
 use crate::frame_limit::FrameLimit;
 use crate::room::Command;
 use crate::wire::{self, ClientMessage};
@@ -93,8 +93,8 @@ async fn run(
     mut stream: Peekable<actix_ws::AggregatedMessageStream>,
     room: String,
     name: Option<String>,
-    outbox: Outbox,
-    inbox: Inbox,
+    outbox: OutboundSender,
+    inbox: OutboundReceiver,
 ) {
     let reason = match join(&hub, &room, name, outbox).await {
         Ok((user, handle, _guard)) => {
@@ -121,7 +121,7 @@ async fn join(
     hub: &Hub,
     room: &str,
     name: Option<String>,
-    outbox: Outbox,
+    outbox: OutboundSender,
 ) -> Result<(UserId, Handle, crate::ConnectionGuard), Refusal> {
     let id = RoomId::parse(room).map_err(|e| ("invalid_room_id", e.to_string(), 4404))?;
     let guard = hub.admit_connection().map_err(|e| ("too_many_connections", e.to_string(), 4503))?;
@@ -218,7 +218,7 @@ impl<'a> Connection<'a> {
     async fn serve(
         mut self,
         stream: &mut Peekable<actix_ws::AggregatedMessageStream>,
-        inbox: &Inbox,
+        inbox: &OutboundReceiver,
     ) -> Option<CloseReason> {
         let settings = self.hub.settings();
         let mut heartbeat = tokio::time::interval(settings.heartbeat_interval);
