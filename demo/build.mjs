@@ -42,7 +42,11 @@ if (check) {
       const fresh = await readFile(path.join(tmp, f));
       const committed = await readFile(path.join(here, 'dist', f)).catch(() => null);
       if (committed === null) stale.push(`dist/${f}: missing`);
-      else if (!fresh.equals(committed)) stale.push(`dist/${f}: ${committed.length} bytes, a fresh build gives ${fresh.length}`);
+      else if (!fresh.equals(committed)) {
+        let at = 0;
+        while (at < fresh.length && at < committed.length && fresh[at] === committed[at]) at++;
+        stale.push(`dist/${f}: differs from a fresh build from byte ${at} (${committed.length} bytes committed, ${fresh.length} built)`);
+      }
     }
     if (stale.length) {
       console.error('FATAL: demo/dist does not match demo/src (the server embeds demo/dist):');
