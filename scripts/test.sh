@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project:
 #   1. the Rust suites of every crate (`cargo test --workspace`), PostgreSQL tests included;
-#   2. the end-to-end test of the browser editor in headless Chromium (tests/e2e);
+#   2. the browser editor: its unit tests, a check that the committed demo/dist is the build of
+#      demo/src, and the end-to-end test in headless Chromium (tests/e2e);
 #   3. a short smoke run of every load-generator scenario (scripts/loadgen-smoke.sh).
 #
 # PostgreSQL: the tests create and drop a database per test on the server named by
@@ -61,6 +62,10 @@ else
   install_chromium
   echo "==> browser editor unit tests (demo/)"
   (cd demo && npm test --silent)
+  echo "==> demo/dist matches demo/src (the server embeds demo/dist)"
+  # Builds into a temporary directory and compares byte for byte: the working tree is untouched.
+  (cd demo && npm run --silent check-dist) ||
+    { echo "FATAL: demo/dist is stale: run \`cd demo && npm run build\` and commit demo/dist" >&2; exit 1; }
   echo "==> browser end-to-end test"
   # `cargo test --workspace` above built the server binary (integration tests need it); building
   # it alone would compile tokio, actix and more again with other features.

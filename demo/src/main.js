@@ -4,6 +4,8 @@ import { OTClient } from './client.js';
 import { createEditor } from './editor.js';
 import { serverCompletions } from './autocomplete.js';
 import { LANGUAGES, findLanguage } from './languages.js';
+import { Connection, TERMINAL_ERRORS } from './connection.js';
+import { Presence } from './presence.js';
 
 const $ = (id) => document.getElementById(id);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -107,7 +109,19 @@ const STATE_TEXT = {
   reconnecting: 'Reconnecting…',
   disconnected: 'Disconnected',
   not_found: 'Room not found',
+  gone: 'Room deleted',
+  forbidden: 'Access denied',
   error: 'Server error',
+};
+
+/** What the page says when the connection gives up for good (Connection's terminal states). */
+const TERMINAL_TEXT = {
+  not_found: (started) => [
+    'Room not found',
+    started ? 'This room no longer exists on the server.' : 'There is no room at this address. Check the link, or create a new room.',
+  ],
+  gone: () => ['Room deleted', 'This room was deleted or has expired.'],
+  forbidden: () => ['Access denied', 'This link does not give access to this room.'],
 };
 
 function showRoom(roomId) {
@@ -118,16 +132,7 @@ function showRoom(roomId) {
   document.title = 'Pairpad · ' + roomId.slice(0, 8);
 
   let language = 'plaintext';
-  let users = new Map(); // userId -> { userId, name, color }
-  let myName = givenName;
-  let ws = null;
-  let attempt = 0;
-  let retryTimer = 0;
-  let retryAt = 0;
-  let pingTimer = 0;
-  let lastMessage = 0;
-  let terminal = false; // room not found: stop reconnecting
-  let connState = 'connecting';
+  let connState = 'connecting'; // what the indicator shows: a Connection state, or 'error'
 
   const setConn = (state, detail = '') => {
     connState = state;
@@ -144,6 +149,13 @@ function showRoom(roomId) {
     $('overlay').hidden = false;
   };
 
+  const trace = []; // the last protocol messages, for debugging: window.pairpad.trace
+  const traced = (direction, msg) => {
+    if (msg.type === 'ping' || msg.type === 'pong') return;
+    trace.push(`${new Date().toISOString().slice(11, 23)} ${direction} ${JSON.stringify(msg).slice(0, 300)}`);
+    if (trace.length > 300) trace.shift();
+  };
+
   // The client's view of the document, for the state machine.
   const editorAdapter = {
     text: () => editor.text(),
@@ -155,29 +167,22 @@ function showRoom(roomId) {
         // The editor and the state machine disagree: reload the server's text.
         console.error('pairpad: could not apply an operation', e);
         client.discardPending = true;
-        reconnect('editor out of sync');
+        connection.reconnect('editor out of sync');
       }
     },
   };
-  const trace = []; // the last protocol messages, for debugging: window.pairpad.trace
-  const traced = (direction, msg) => {
-    if (msg.type === 'ping' || msg.type === 'pong') return;
-    trace.push(`${new Date().toISOString().slice(11, 23)} ${direction} ${JSON.stringify(msg).slice(0, 300)}`);
-    if (trace.length > 300) trace.shift();
-  };
   const transport = {
     send(msg) {
-      if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+      if (!connection.open) return false;
       traced('>', msg);
-      ws.send(JSON.stringify(msg));
-      return true;
+      return connection.send(msg);
     },
     async fetchSnapshot() {
       const res = await fetch(`/api/rooms/${roomId}`, { cache: 'no-store' });
       if (!res.ok) throw new Error(await errorMessage(res));
       return res.json();
     },
-    reconnect: (reason) => reconnect(reason),
+    reconnect: (reason) => connection.reconnect(reason),
     notify(kind, detail) {
       if (kind === 'rejected') toast(`The server refused an edit (${detail.code}): ${detail.message || ''}`, 'error');
     },
@@ -188,54 +193,30 @@ function showRoom(roomId) {
       client.applyLocal(op);
       updateSaveState();
     },
-    onSelection: () => scheduleCursor(),
+    onSelection: () => presence.scheduleCursor(),
     completionSource: serverCompletions(() => language),
   });
   const client = new OTClient(editorAdapter, transport);
 
-  // ---- cursors: send ours (throttled), show theirs ----
-  let cursorTimer = 0;
-  let lastCursorSent = 0;
-  let lastCursorKey = '';
-  function scheduleCursor() {
-    if (cursorTimer) return;
-    const wait = Math.max(0, 80 - (Date.now() - lastCursorSent));
-    cursorTimer = setTimeout(sendCursor, wait);
-  }
-  function sendCursor() {
-    cursorTimer = 0;
-    if (client.phase !== 'live') return;
-    const sel = editor.selection();
-    const selection = { anchor: client.localToServer(sel.anchor), head: client.localToServer(sel.head) };
-    const key = `${client.revision}:${selection.anchor}:${selection.head}`;
-    if (key === lastCursorKey) return;
-    if (transport.send({ type: 'cursor', revision: client.revision, selection })) {
-      lastCursorKey = key;
-      lastCursorSent = Date.now();
-    }
-  }
-  const pendingCursors = new Map(); // userId -> cursor message at a revision we have not reached
-  function showCursor(msg) {
-    const user = users.get(msg.userId);
-    if (!user || !msg.selection) return;
-    const anchor = client.serverToLocal(msg.revision, msg.selection.anchor, msg.userId);
-    const head = client.serverToLocal(msg.revision, msg.selection.head, msg.userId);
-    if (anchor === null || head === null) {
-      if (msg.revision > client.revision) pendingCursors.set(msg.userId, msg);
-      return;
-    }
-    pendingCursors.delete(msg.userId);
-    editor.showRemoteCursor({ userId: user.userId, name: user.name, color: user.color }, anchor, head);
-  }
-  function retryPendingCursors() {
-    for (const msg of [...pendingCursors.values()]) if (msg.revision <= client.revision) showCursor(msg);
-  }
+  // ---- people and their cursors ----
+  const presence = new Presence({
+    client,
+    name: givenName,
+    selection: () => editor.selection(),
+    send: (msg) => transport.send(msg),
+    view: {
+      showCursor: (user, anchor, head) => editor.showRemoteCursor(user, anchor, head),
+      removeCursor: (userId) => editor.removeRemoteCursor(userId),
+      clearCursors: () => editor.clearRemoteCursors(),
+      usersChanged: renderUsers,
+    },
+  });
 
-  // ---- people ----
   function renderUsers() {
     const list = $('users');
     list.textContent = '';
-    for (const u of users.values()) {
+    const users = presence.list();
+    for (const u of users) {
       const li = document.createElement('li');
       li.dataset.userId = u.userId;
       const dot = document.createElement('span');
@@ -245,7 +226,7 @@ function showRoom(roomId) {
       name.className = 'name';
       name.textContent = u.name;
       li.append(dot, name);
-      if (u.userId === client.userId) {
+      if (u.me) {
         li.classList.add('me');
         const you = document.createElement('span');
         you.className = 'you';
@@ -254,7 +235,7 @@ function showRoom(roomId) {
       }
       list.append(li);
     }
-    $('user-count').textContent = String(users.size);
+    $('user-count').textContent = String(users.length);
   }
 
   function updateSaveState() {
@@ -280,175 +261,89 @@ function showRoom(roomId) {
 
   // ---- the socket ----
   function handle(msg) {
-    lastMessage = Date.now();
     traced('<', msg);
     if (client.onMessage(msg)) {
       if (msg.type === 'init') {
-        attempt = 0;
-        setConn('connected');
         editor.setReadOnly(false);
-        users = new Map((msg.users || []).map((u) => [u.userId, u]));
-        if (!users.has(msg.userId)) users.set(msg.userId, { userId: msg.userId, name: myName || 'you', color: '#888' });
-        const me = users.get(msg.userId);
-        if (me && !givenName) myName = me.name; // keep the same name across reconnects
-        pendingCursors.clear();
-        editor.clearRemoteCursors();
-        renderUsers();
+        presence.init(msg);
         setLanguage(msg.language, true);
-        lastCursorKey = '';
-        scheduleCursor();
       } else if (msg.type === 'operation' || msg.type === 'ack') {
-        retryPendingCursors();
+        presence.revisionChanged();
       }
       updateSaveState();
       return;
     }
     switch (msg.type) {
       case 'cursor':
-        if (msg.userId !== client.userId) showCursor(msg);
+        presence.cursor(msg);
         break;
       case 'user_joined':
-        if (msg.user && msg.user.userId) {
-          users.set(msg.user.userId, msg.user);
-          renderUsers();
-          lastCursorKey = ''; // let the newcomer see where we are
-          scheduleCursor();
-        }
+        presence.joined(msg.user);
         break;
       case 'user_left':
-        users.delete(msg.userId);
-        pendingCursors.delete(msg.userId);
-        editor.removeRemoteCursor(msg.userId);
-        renderUsers();
+        presence.left(msg.userId);
         break;
       case 'language':
         setLanguage(msg.language, true);
         break;
-      case 'pong':
-        break;
       case 'error':
-        if (msg.code === 'room_not_found' || msg.code === 'invalid_room_id') {
-          terminal = true;
-        } else {
-          if (msg.code === 'store_unavailable') setConn('error', 'storage unavailable');
-          toast(`Server error (${msg.code}): ${msg.message || ''}`, 'error');
-        }
+        if (TERMINAL_ERRORS.has(msg.code)) break; // the close that follows says it
+        if (msg.code === 'store_unavailable') setConn('error', 'storage unavailable');
+        toast(`Server error (${msg.code}): ${msg.message || ''}`, 'error');
         break;
       default:
-        break; // newer server, newer messages
+        break; // pong, or a newer server's newer messages
     }
   }
 
-  function connect() {
-    clearTimeout(retryTimer);
-    retryTimer = 0;
-    if (terminal) return;
-    if (!navigator.onLine) {
-      setConn('disconnected', 'offline');
-      return; // the 'online' event reconnects
-    }
-    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const query = myName ? `?name=${encodeURIComponent(myName)}` : '';
-    const socket = new WebSocket(`${scheme}://${location.host}/ws/${encodeURIComponent(roomId)}${query}`);
-    ws = socket;
-    socket.onopen = () => {
-      if (ws !== socket) return;
-      client.onOpen();
-      lastMessage = Date.now();
-    };
-    socket.onmessage = (event) => {
-      if (ws !== socket) return;
-      let msg;
-      try {
-        msg = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      handle(msg);
-    };
-    socket.onclose = (event) => {
-      if (ws !== socket) return;
-      closed(event.code, event.reason);
-    };
-  }
-
-  function closed(code, reason) {
+  function closed({ code, reason, terminal }) {
     trace.push(`closed: ${code} ${reason || ''}`);
-    ws = null;
     client.onClose();
-    users = new Map();
-    renderUsers();
-    pendingCursors.clear();
-    editor.clearRemoteCursors();
-    if (code === 4404 || terminal) {
-      terminal = true;
-      setConn('not_found');
+    presence.reset();
+    if (terminal) {
       editor.setReadOnly(true);
       $('room-controls').hidden = true;
-      overlay(
-        'Room not found',
-        client.started
-          ? 'This room no longer exists on the server.'
-          : 'There is no room at this address. Check the link, or create a new room.',
-      );
+      overlay(...TERMINAL_TEXT[terminal](client.started));
       return;
     }
     if (code === 1011 || code === 1013) toast(`The server closed the connection (${code}${reason ? ': ' + reason : ''}).`, 'error');
-    attempt++;
-    const delay = Math.min(10000, 500 * 2 ** (attempt - 1)) * (0.8 + 0.4 * Math.random());
-    retryAt = Date.now() + delay;
-    retryTimer = setTimeout(connect, delay);
-    showRetry();
   }
 
-  function showRetry() {
-    if (!retryTimer) return;
-    const seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-    const state = attempt > 4 ? 'disconnected' : 'reconnecting';
-    setConn(state, client.started ? `retrying in ${seconds}s` : `server unreachable, retrying in ${seconds}s`);
-  }
+  const connection = new Connection({
+    url: () => {
+      const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+      const query = presence.name ? `?name=${encodeURIComponent(presence.name)}` : '';
+      return `${scheme}://${location.host}/ws/${encodeURIComponent(roomId)}${query}`;
+    },
+    createSocket: (url) => new WebSocket(url),
+    isOnline: () => navigator.onLine,
+    waitingSince: () => client.waitingSince,
+    handlers: {
+      open: () => client.onOpen(),
+      message: handle,
+      close: closed,
+      reconnecting(reason) {
+        console.warn('pairpad: reconnecting:', reason);
+        trace.push(`reconnect: ${reason}`);
+      },
+      state(state, { retryIn, offline }) {
+        let detail = '';
+        if (offline) detail = 'offline';
+        else if (retryIn !== undefined) detail = client.started ? `retrying in ${retryIn}s` : `server unreachable, retrying in ${retryIn}s`;
+        setConn(state, detail);
+      },
+    },
+  });
 
-  function reconnect(reason) {
-    console.warn('pairpad: reconnecting:', reason);
-    trace.push(`reconnect: ${reason}`);
-    if (ws) {
-      const socket = ws;
-      ws = null;
-      socket.close(4000, 'resync');
-      closed(4000, reason);
-      attempt = 0; // a resync is not a failure: come back quickly
-      clearTimeout(retryTimer);
-      retryTimer = setTimeout(connect, 50);
-    }
-  }
-
-  pingTimer = setInterval(() => {
-    if (retryTimer) showRetry();
-    if (ws && ws.readyState === WebSocket.OPEN) {
-      if (client.waitingSince && Date.now() - client.waitingSince > 30000) {
-        reconnect('no acknowledgement for 30 s'); // re-sending with the same opId is safe
-      } else if (Date.now() - lastMessage > 45000) {
-        reconnect('no answer from the server for 45 s'); // a half-open connection
-      } else if (Date.now() - lastMessage > 20000) {
-        transport.send({ type: 'ping' });
-      }
-    }
-  }, 1000);
   window.addEventListener('beforeunload', (event) => {
     if (!client.outstanding) return;
     event.preventDefault(); // unsaved edits: let the browser ask
     event.returnValue = '';
   });
-  window.addEventListener('online', () => {
-    if (!ws && !terminal) connect();
-  });
-  window.addEventListener('offline', () => {
-    if (ws) ws.close();
-  });
+  window.addEventListener('online', () => connection.retryNow());
+  window.addEventListener('offline', () => connection.wentOffline());
 
-  $('retry-now').addEventListener('click', () => {
-    if (!ws && !terminal) connect();
-  });
+  $('retry-now').addEventListener('click', () => connection.retryNow());
   fillLanguages($('language'), 'plaintext');
   $('language').addEventListener('change', () => setLanguage($('language').value, false));
   $('copy-link').addEventListener('click', async () => {
@@ -471,20 +366,21 @@ function showRoom(roomId) {
   });
 
   if (!UUID.test(roomId)) {
-    terminal = true;
-    setConn('not_found');
+    connection.giveUp('not_found');
     $('room-controls').hidden = true;
     overlay('Invalid room link', `“${roomId}” is not a room id. Check the link, or create a new room.`);
     return;
   }
-  setConn('connecting');
-  connect();
+  connection.start();
 
-  // For tests and curious people: window.pairpad.text(), .client, .setCursor(codePoint).
+  // For tests and curious people: window.pairpad.text(), .client, .presence, .socket,
+  // .setCursor(codePoint).
   window.pairpad = {
     roomId,
     client,
     editor,
+    presence,
+    socket: connection, // the Connection (`connection` is the state the indicator shows)
     trace,
     text: () => editor.text(),
     setCursor: (anchor, head) => editor.setCursor(anchor, head),
