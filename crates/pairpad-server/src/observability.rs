@@ -2,7 +2,11 @@
 //! through the `metrics` facade, rendered by the Prometheus exporter at `GET /metrics`.
 //! Neither ever contains document text or secrets.
 
+use std::sync::OnceLock;
+use std::time::Duration;
+
 use actix_web::{HttpResponse, web};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSettings};
@@ -35,4 +39,41 @@ pub fn init_logging(settings: &LogSettings) {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     metrics::gauge!("pairpad_rooms_in_memory").set(state.hub.loaded_rooms() as f64);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+}
+
+/// How often histogram samples are folded into their buckets.
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The Prometheus recorder is process-wide: installed once, shared by every application (tests
+/// build several in one process). A histogram keeps every sample it records until they are folded
+/// into its buckets, which only a scrape of `/metrics` or an upkeep does: without the upkeep
+/// thread, a server nobody scrapes would keep 8 bytes for every acknowledged operation forever.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let seconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+            let sizes = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_ops".into()), &sizes));
+            match builder.and_then(|b| b.install_recorder()) {
+                Ok(handle) => {
+                    let upkeep = handle.clone();
+                    let spawned = std::thread::Builder::new().name("pairpad-metrics".into()).spawn(move || {
+                        loop {
+                            std::thread::sleep(METRICS_UPKEEP_EVERY);
+                            upkeep.run_upkeep();
+                        }
+                    });
+                    if let Err(e) = spawned {
+                        tracing::warn!(error = %e, "no metrics upkeep thread: histograms grow until scraped");
+                    }
+                    handle
+                }
+                // Another recorder is installed (an embedding program's): render an empty page.
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
 }

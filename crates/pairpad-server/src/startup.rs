@@ -1,13 +1,13 @@
 //! Building and running the application: store, hub, suggester, routes, listener, shutdown.
 
 use std::net::TcpListener;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use pairpad_domain::Suggester;
 use pairpad_hub::Hub;
 use pairpad_suggest::{ModelSettings, ModelSuggester, RuleSuggester};
@@ -64,7 +64,7 @@ impl Application {
             hub: hub.clone(),
             suggester,
             settings,
-            metrics: metrics_handle(),
+            metrics: crate::observability::metrics_handle(),
             origins,
             client_addresses,
             room_creation,
@@ -207,43 +207,6 @@ fn build_suggester(settings: &Settings) -> anyhow::Result<Arc<dyn Suggester>> {
     model_settings.max_tokens = model.max_tokens;
     let suggester = ModelSuggester::new(model_settings, rules).context("autocomplete.model")?;
     Ok(Arc::new(suggester))
-}
-
-/// How often histogram samples are folded into their buckets.
-const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
-
-/// The Prometheus recorder is process-wide: installed once, shared by every application (tests
-/// build several in one process). A histogram keeps every sample it records until they are folded
-/// into its buckets, which only a scrape of `/metrics` or an upkeep does: without the upkeep
-/// thread, a server nobody scrapes would keep 8 bytes for every acknowledged operation forever.
-fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let seconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
-            let sizes = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)
-                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_ops".into()), &sizes));
-            match builder.and_then(|b| b.install_recorder()) {
-                Ok(handle) => {
-                    let upkeep = handle.clone();
-                    let spawned = std::thread::Builder::new().name("pairpad-metrics".into()).spawn(move || {
-                        loop {
-                            std::thread::sleep(METRICS_UPKEEP_EVERY);
-                            upkeep.run_upkeep();
-                        }
-                    });
-                    if let Err(e) = spawned {
-                        tracing::warn!(error = %e, "no metrics upkeep thread: histograms grow until scraped");
-                    }
-                    handle
-                }
-                // Another recorder is installed (an embedding program's): render an empty page.
-                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
-            }
-        })
-        .clone()
 }
 
 fn routes_config(cfg: &mut web::ServiceConfig) {
