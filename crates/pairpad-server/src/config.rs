@@ -8,6 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use pairpad_hub::HubSettings;
 use pairpad_store::StoreUrl;
+use pairpad_suggest::ModelApi;
 use serde::Deserialize;
 
 /// Every setting of the server. Field docs live in `config/default.toml`.
@@ -85,16 +86,18 @@ pub struct WebSocketSettings {
 #[serde(deny_unknown_fields)]
 pub struct AutocompleteSettings {
     pub max_code_bytes: usize,
-    pub model: ModelSettings,
+    pub model: AutocompleteModelSettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ModelSettings {
+/// `[autocomplete.model]`: what the server reads; `pairpad_suggest::ModelSettings` is what the
+/// suggester runs with (built from this in `startup`).
+pub struct AutocompleteModelSettings {
     pub enabled: bool,
     pub endpoint: String,
     pub model: String,
-    pub api: String,
+    pub api: ModelApi,
     pub api_key_env: String,
     pub timeout_ms: u64,
     pub max_tokens: u32,
@@ -199,9 +202,6 @@ impl Settings {
             if !(secs > 0.0 && secs < 1e9) {
                 return Err(SettingsError::Value(format!("{name} must be a positive number of seconds")));
             }
-        }
-        if !["completions", "chat"].contains(&self.autocomplete.model.api.as_str()) {
-            return Err(SettingsError::Value("autocomplete.model.api must be \"completions\" or \"chat\"".into()));
         }
         Ok(())
     }
@@ -309,5 +309,13 @@ mod tests {
         assert!(bad(&[("PAIRPAD__STORE__POOL_SIZE", "0")]).to_string().contains("store.pool_size"));
         assert!(bad(&[("PAIRPAD__SERVER__TRUSTED_PROXIES", "proxy.local")]).to_string().contains("proxy.local"));
         assert!(bad(&[("PAIRPAD__SERVER__ROOMS_BURST", "0")]).to_string().contains("server.rooms_burst"));
+        assert!(bad(&[("PAIRPAD__AUTOCOMPLETE__MODEL__API", "grpc")]).to_string().contains("grpc"));
+    }
+
+    #[test]
+    fn the_model_api_is_read_as_its_enum() {
+        let vars = env(&[("PAIRPAD__AUTOCOMPLETE__MODEL__API", "chat")]);
+        let s = Settings::load_from(Path::new("/nonexistent"), &vars).unwrap();
+        assert_eq!(s.autocomplete.model.api, ModelApi::Chat);
     }
 }

@@ -201,7 +201,7 @@ fn build_suggester(settings: &Settings) -> anyhow::Result<Arc<dyn Suggester>> {
         return Ok(rules);
     }
     let mut model_settings = ModelSettings::new(&model.endpoint, &model.model);
-    model_settings.api = model.api.parse().context("autocomplete.model.api")?;
+    model_settings.api = model.api;
     model_settings.api_key_env = Some(model.api_key_env.clone()).filter(|name| !name.is_empty());
     model_settings.timeout = Duration::from_millis(model.timeout_ms);
     model_settings.max_tokens = model.max_tokens;
