@@ -7,6 +7,7 @@
 //! internet on the build machine or in the browser. The online validator badge is switched off:
 //! it would send the document's URL to swagger.io.
 
+use pairpad_protocol::ErrorCode;
 use std::sync::LazyLock;
 
 use actix_web::http::StatusCode;
@@ -74,7 +75,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn document() -> Result<HttpResponse, ApiError> {
     let json = DOCUMENT.as_deref().ok_or_else(|| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the API description is unavailable")
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "the API description is unavailable")
     })?;
     Ok(HttpResponse::Ok().content_type("application/json").body(json))
 }
