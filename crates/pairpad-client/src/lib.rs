@@ -463,6 +463,9 @@ mod tests {
     #[test]
     fn unknown_types_are_ignorable() {
         assert!(matches!(parse(r#"{"type":"resume","revision":3}"#), Ok(ServerMessage::Unknown)));
-        assert!(matches!(parse(r#"{"type":"ack","revision":3,"extra":1}"#), Ok(ServerMessage::Ack { revision: 3, .. })));
+        assert!(matches!(
+            parse(r#"{"type":"ack","revision":3,"extra":1}"#),
+            Ok(ServerMessage::Ack { revision: 3, .. })
+        ));
     }
 }

@@ -287,7 +287,10 @@ where
         }
         if self.awaiting_history.len() >= MAX_EDITS_AWAITING_HISTORY {
             let message = "too many edits on old revisions are waiting for history; re-send later";
-            return self.publish(&RoomEvent::Error { code: ErrorCode::ServerBusy.as_str(), message }, Audience::Only(edit.author));
+            return self.publish(
+                &RoomEvent::Error { code: ErrorCode::ServerBusy.as_str(), message },
+                Audience::Only(edit.author),
+            );
         }
         self.awaiting_history.push_back((edit, received));
         self.read_history_for_next();
@@ -421,7 +424,10 @@ where
         let at = now();
         if let Err(error) = self.hub.repo.set_language(self.room.id(), &language, at).await {
             let message = format!("the language could not be stored: {error}");
-            self.publish(&RoomEvent::Error { code: ErrorCode::StoreUnavailable.as_str(), message: &message }, Audience::Only(user));
+            self.publish(
+                &RoomEvent::Error { code: ErrorCode::StoreUnavailable.as_str(), message: &message },
+                Audience::Only(user),
+            );
             return;
         }
         self.room.set_language(language, at);
@@ -497,11 +503,17 @@ where
             }
             let message = format!("the store refused your recent edits for good; they are not saved ({error})");
             for &author in &authors {
-                self.publish(&RoomEvent::Error { code: ErrorCode::StoreRejected.as_str(), message: &message }, Audience::Only(author));
+                self.publish(
+                    &RoomEvent::Error { code: ErrorCode::StoreRejected.as_str(), message: &message },
+                    Audience::Only(author),
+                );
             }
         }
         let message = "the server could not store recent edits; reconnecting resends them";
-        self.publish(&RoomEvent::Error { code: ErrorCode::StoreUnavailable.as_str(), message }, Audience::Except(&authors));
+        self.publish(
+            &RoomEvent::Error { code: ErrorCode::StoreUnavailable.as_str(), message },
+            Audience::Except(&authors),
+        );
         self.close_everyone();
         if let Some(reply) = self.draining.take() {
             let _ = reply.send(());

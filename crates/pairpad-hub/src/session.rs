@@ -16,13 +16,13 @@ use actix_ws::{AggregatedMessage as Message, CloseReason, ProtocolError};
 use futures_util::stream::Peekable;
 use futures_util::{FutureExt, StreamExt};
 use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
+use pairpad_protocol::{CloseCode, ErrorCode};
 use tracing::Instrument;
 
 use crate::fanout::{Inbox, Left, OutboundBody, Outbox, outbound_queue};
 use crate::frame_limit::FrameLimit;
 use crate::room::Command;
 use crate::wire::{self, ClientMessage};
-use pairpad_protocol::{CloseCode, ErrorCode};
 use crate::{Handle, Hub, HubError};
 
 /// Upgrades the request to a WebSocket and serves it in a task of its own.
@@ -66,7 +66,8 @@ fn limit_frames(req: &HttpRequest, body: web::Payload, max_message_bytes: usize)
 /// The close code, error code and message for a frame the client should not have sent
 /// (RFC 6455 §7.4.1).
 fn protocol_violation(error: &ProtocolError) -> (CloseCode, ErrorCode, String) {
-    let too_large = (CloseCode::MessageTooBig, ErrorCode::MessageTooLarge, "the message is over the size limit".to_owned());
+    let too_large =
+        (CloseCode::MessageTooBig, ErrorCode::MessageTooLarge, "the message is over the size limit".to_owned());
     let io_error = match error {
         ProtocolError::Overflow => return too_large,
         ProtocolError::Io(io_error) => io_error,
@@ -321,7 +322,12 @@ impl<'a> Connection<'a> {
         match self.room.send(command).await {
             Ok(()) => Next::Continue,
             Err(_) => Next::Close(
-                self.close_with_error(CloseCode::InternalError, ErrorCode::RoomStopped, "the room stopped: reconnect and re-send").await,
+                self.close_with_error(
+                    CloseCode::InternalError,
+                    ErrorCode::RoomStopped,
+                    "the room stopped: reconnect and re-send",
+                )
+                .await,
             ),
         }
     }

@@ -10,7 +10,11 @@ pub use pairpad_protocol::{
 use pairpad_protocol::{Ops, ServerMessage, WireUser};
 
 fn user(p: &Participant) -> WireUser<'_> {
-    WireUser { user_id: Cow::Owned(p.user_id.to_string()), name: Cow::Borrowed(&p.name), color: Cow::Borrowed(&p.color) }
+    WireUser {
+        user_id: Cow::Owned(p.user_id.to_string()),
+        name: Cow::Borrowed(&p.name),
+        color: Cow::Borrowed(&p.color),
+    }
 }
 
 /// Encodes a room event as the JSON text of its protocol message.
@@ -108,11 +112,20 @@ mod tests {
         let room = pairpad_domain::RoomId::random();
         let language = pairpad_domain::Language::new("rust").unwrap();
         let users = vec![ada.clone()];
-        let init = encode(&RoomEvent::Init { room, user_id: id, revision: 7, code: "a\"b", language: &language, users: &users });
+        let init = encode(&RoomEvent::Init {
+            room,
+            user_id: id,
+            revision: 7,
+            code: "a\"b",
+            language: &language,
+            users: &users,
+        });
         let user = format!(r#"{{"userId":"{id}","name":"Ada","color":"{color}"}}"#);
         assert_eq!(
             init,
-            format!(r#"{{"type":"init","roomId":"{room}","userId":"{id}","revision":7,"code":"a\"b","language":"rust","users":[{user}]}}"#)
+            format!(
+                r#"{{"type":"init","roomId":"{room}","userId":"{id}","revision":7,"code":"a\"b","language":"rust","users":[{user}]}}"#
+            )
         );
         assert_eq!(
             encode(&RoomEvent::UserJoined { user: &ada, active_users: 2 }),

@@ -240,6 +240,23 @@ mod tests {
         assert_eq!(ErrorCode::parse("from_the_future"), None);
     }
 
+    /// Every snake_case code named in docs/PROTOCOL.md's "Error codes" section is known.
+    #[test]
+    fn every_documented_error_code_is_known() {
+        let doc = include_str!("../../../docs/PROTOCOL.md");
+        let section = doc.split("### Error codes").nth(1).unwrap().split("\n### ").next().unwrap();
+        let named: Vec<&str> = section
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|word| word.contains('_') && word.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        assert!(named.len() > 30, "{named:?}");
+        for word in named {
+            assert!(ErrorCode::parse(word).is_some(), "{word} is documented but not an ErrorCode");
+        }
+    }
+
     #[test]
     fn close_codes_are_distinct() {
         let numbers: std::collections::BTreeSet<u16> = CloseCode::ALL.iter().map(|&c| c.into()).collect();

@@ -201,7 +201,9 @@ mod tests {
         let ack = parse(r#"{"type":"ack","revision":3,"opId":"c-1","later":true}"#).unwrap();
         assert_eq!(ack, ServerMessage::Ack { revision: 3, op_id: Some("c-1".into()) });
         let init = r#"{"type":"init","roomId":"r","userId":"u","revision":0,"code":"","language":"x","users":[],"access":"view"}"#;
-        assert!(matches!(parse(init).unwrap(), ServerMessage::Init { access: Some(a), resumed: None, .. } if a == "view"));
+        assert!(
+            matches!(parse(init).unwrap(), ServerMessage::Init { access: Some(a), resumed: None, .. } if a == "view")
+        );
     }
 
     #[test]

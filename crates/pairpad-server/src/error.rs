@@ -97,7 +97,11 @@ impl From<RepoError> for ApiError {
             RepoError::Rejected(_) => Self::bad_request(ErrorCode::InvalidField, e.to_string()),
             RepoError::Unavailable(_) | RepoError::Corrupt(_) => {
                 tracing::error!(error = %e, "store error");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::StoreUnavailable, "the store is unavailable; try again")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::StoreUnavailable,
+                    "the store is unavailable; try again",
+                )
             }
         }
     }
@@ -110,7 +114,9 @@ impl From<HubError> for ApiError {
             HubError::RoomFull(_) | HubError::TooManyConnections => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::RoomFull, e.to_string())
             }
-            HubError::ShuttingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ShuttingDown, e.to_string()),
+            HubError::ShuttingDown => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ShuttingDown, e.to_string())
+            }
             HubError::Store(e) => e.into(),
         }
     }

@@ -5,9 +5,9 @@
 //! 96 headers gets `431` (constants inside its HTTP/1 decoder). Our limits are well below those, so
 //! any other overlong request reaches this check and gets a body clients can read.
 
-use pairpad_protocol::ErrorCode;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
+use pairpad_protocol::ErrorCode;
 
 use crate::error::ApiError;
 

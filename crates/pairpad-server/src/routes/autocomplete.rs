@@ -1,10 +1,10 @@
 //! `POST /api/autocomplete` (and `/autocomplete`): completions at a cursor.
 
-use pairpad_protocol::ErrorCode;
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use pairpad_domain::{Language, SuggestionRequest};
+use pairpad_protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -82,9 +82,9 @@ pub async fn autocomplete(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let limit = state.settings.autocomplete.max_code_bytes.saturating_add(64 * 1024);
-    let request: AutocompleteRequest = read_json(&req, payload, limit)
-        .await?
-        .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidJson, "send {\"code\", \"cursorPosition\", \"language\"}"))?;
+    let request: AutocompleteRequest = read_json(&req, payload, limit).await?.ok_or_else(|| {
+        ApiError::bad_request(ErrorCode::InvalidJson, "send {\"code\", \"cursorPosition\", \"language\"}")
+    })?;
     if request.code.len() > state.settings.autocomplete.max_code_bytes {
         let message = format!("the code is larger than {} bytes", state.settings.autocomplete.max_code_bytes);
         return Err(ApiError::new(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, message));

@@ -8,9 +8,9 @@ pub mod openapi;
 pub mod rooms;
 pub mod ws;
 
-use pairpad_protocol::ErrorCode;
 use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, web};
+use pairpad_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -37,7 +37,8 @@ pub async fn read_json<T: DeserializeOwned>(
             format!("the body is larger than {limit} bytes"),
         )
     })?;
-    let body = body.map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, format!("the body could not be read: {e}")))?;
+    let body =
+        body.map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, format!("the body could not be read: {e}")))?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -47,7 +48,9 @@ pub async fn read_json<T: DeserializeOwned>(
     serde_json::from_slice(&body).map(Some).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
-            Category::Data => ApiError::bad_request(ErrorCode::InvalidField, format!("the body does not fit the request: {e}")),
+            Category::Data => {
+                ApiError::bad_request(ErrorCode::InvalidField, format!("the body does not fit the request: {e}"))
+            }
             _ => ApiError::bad_request(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}")),
         }
     })

@@ -7,11 +7,11 @@
 //! internet on the build machine or in the browser. The online validator badge is switched off:
 //! it would send the document's URL to swagger.io.
 
-use pairpad_protocol::ErrorCode;
 use std::sync::LazyLock;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use pairpad_protocol::ErrorCode;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 

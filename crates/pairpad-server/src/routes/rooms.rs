@@ -1,9 +1,9 @@
 //! `POST /api/rooms` and `GET /api/rooms/{roomId}` (and their aliases without `/api`).
 
-use pairpad_protocol::ErrorCode;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use pairpad_domain::{Language, NewRoom, RoomId, Timestamp, check_text};
+use pairpad_protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -87,7 +87,9 @@ pub async fn create(
         read_json(&req, payload, state.settings.server.max_body_bytes).await?.unwrap_or_default();
     let language = match request.language.as_deref() {
         None => Language::plaintext(),
-        Some(name) => Language::new(name).map_err(|e| ApiError::bad_request(ErrorCode::InvalidLanguage, e.to_string()))?,
+        Some(name) => {
+            Language::new(name).map_err(|e| ApiError::bad_request(ErrorCode::InvalidLanguage, e.to_string()))?
+        }
     };
     let code = request.code.unwrap_or_default();
     check_text(&code).map_err(|e| ApiError::bad_request(ErrorCode::InvalidField, format!("code: {e}")))?;

@@ -1,8 +1,8 @@
 //! `GET /ws/{roomId}[?name=Alice]`: the real-time protocol, served by the hub's session.
 
-use pairpad_protocol::ErrorCode;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
+use pairpad_protocol::ErrorCode;
 use serde::Deserialize;
 
 use crate::error::{ApiError, ErrorBody};
