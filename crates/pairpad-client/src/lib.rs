@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use pairpad_domain::{Component, TextOperation};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use pairpad_protocol::{ClientMessage, ServerMessage, WireComponent, WireUser};
+use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -45,12 +45,17 @@ impl From<pairpad_domain::OtError> for ClientError {
 }
 
 /// A participant as listed by the server.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     pub user_id: String,
     pub name: String,
     pub color: String,
+}
+
+impl From<WireUser<'_>> for User {
+    fn from(user: WireUser<'_>) -> Self {
+        Self { user_id: user.user_id.into_owned(), name: user.name.into_owned(), color: user.color.into_owned() }
+    }
 }
 
 /// Something the server said, after the client applied it.
@@ -85,8 +90,9 @@ pub enum Event {
         message: String,
     },
     Pong,
-    /// A message this client does not know; the server may add types.
-    Other(Value),
+    /// A message of a type this client does not know (its JSON text): a newer server may add
+    /// types, and a client ignores them. A known type with a malformed body is an error instead.
+    Other(String),
 }
 
 /// A connection to one room.
@@ -181,14 +187,21 @@ impl Client {
         Ok(())
     }
 
+    /// Sends a protocol message.
+    pub async fn send_protocol_message(&mut self, message: &ClientMessage) -> Result<(), ClientError> {
+        let text = serde_json::to_string(message).map_err(protocol)?;
+        self.send_text(text).await
+    }
+
     async fn send_operation(&mut self, outgoing: &Outgoing) -> Result<(), ClientError> {
-        let message = json!({
-            "type": "operation",
-            "revision": outgoing.revision,
-            "ops": ops_json(&outgoing.operation),
-            "opId": outgoing.op_id,
-        });
-        self.send_json(&message).await
+        let revision = i64::try_from(outgoing.revision)
+            .map_err(|_| ClientError::Protocol(format!("revision {} out of range", outgoing.revision)))?;
+        let message = ClientMessage::Operation {
+            revision,
+            ops: WireComponent::from_operation(&outgoing.operation),
+            op_id: Some(outgoing.op_id.clone()),
+        };
+        self.send_protocol_message(&message).await
     }
 
     /// Reads and applies the next server message.
@@ -199,7 +212,7 @@ impl Client {
                 None => return Err(ClientError::Closed { code: 1006, reason: "connection lost".into() }),
             };
             match message {
-                Message::Text(text) => return self.apply(serde_json::from_str(&text).map_err(protocol)?).await,
+                Message::Text(text) => return self.apply(parse(&text)?, &text).await,
                 Message::Close(frame) => return Err(closed(frame)),
                 _ => {}
             }
@@ -211,54 +224,51 @@ impl Client {
         tokio::time::timeout(limit, self.next_event()).await.map_err(|_| ClientError::Timeout)?
     }
 
-    async fn apply(&mut self, message: Value) -> Result<Event, ClientError> {
-        let field = |name: &str| message.get(name).cloned().unwrap_or(Value::Null);
-        let text = |name: &str| field(name).as_str().unwrap_or_default().to_owned();
-        let number = |name: &str| field(name).as_u64().unwrap_or_default();
-        Ok(match message.get("type").and_then(Value::as_str).unwrap_or_default() {
-            "ack" => {
-                let revision = number("revision");
+    async fn apply(&mut self, message: ServerMessage<'static>, text: &str) -> Result<Event, ClientError> {
+        Ok(match message {
+            ServerMessage::Ack { revision, op_id } => {
                 if let Some(next) = self.doc.ack(revision) {
                     self.send_operation(&next).await?;
                 }
-                Event::Ack { revision, op_id: field("opId").as_str().map(str::to_owned) }
+                Event::Ack { revision, op_id: op_id.map(|id| id.into_owned()) }
             }
-            "operation" => {
-                let revision = number("revision");
-                let operation = parse_ops(&field("ops"))?;
+            ServerMessage::Operation { revision, ops, user_id, .. } => {
+                let operation = ops.into_operation();
                 if revision != self.doc.revision() + 1 {
                     let seen = self.doc.revision();
                     return Err(ClientError::Protocol(format!("got revision {revision} after {seen}")));
                 }
                 self.doc.remote(revision, &operation)?;
-                Event::Remote { revision, user_id: text("userId") }
+                Event::Remote { revision, user_id: user_id.into_owned() }
             }
-            "user_joined" => {
-                let user: User = serde_json::from_value(field("user")).map_err(protocol)?;
+            ServerMessage::UserJoined { user, .. } => {
+                let user = User::from(user);
                 self.users.push(user.clone());
                 Event::Joined(user)
             }
-            "user_left" => {
-                let user_id = text("userId");
+            ServerMessage::UserLeft { user_id, .. } => {
+                let user_id = user_id.into_owned();
                 self.users.retain(|u| u.user_id != user_id);
                 Event::Left { user_id }
             }
-            "cursor" => {
-                let selection = field("selection");
-                Event::Cursor {
-                    user_id: text("userId"),
-                    revision: number("revision"),
-                    anchor: selection["anchor"].as_u64().unwrap_or_default(),
-                    head: selection["head"].as_u64().unwrap_or_default(),
-                }
+            ServerMessage::Cursor { user_id, revision, selection } => Event::Cursor {
+                user_id: user_id.into_owned(),
+                revision,
+                anchor: selection.anchor,
+                head: selection.head,
+            },
+            ServerMessage::Language { language, user_id } => {
+                self.language = language.clone().into_owned();
+                Event::Language { language: language.into_owned(), user_id: user_id.into_owned() }
             }
-            "language" => {
-                self.language = text("language");
-                Event::Language { language: text("language"), user_id: text("userId") }
+            ServerMessage::Error { code, message } => {
+                Event::Error { code: code.into_owned(), message: message.into_owned() }
             }
-            "error" => Event::Error { code: text("code"), message: text("message") },
-            "pong" => Event::Pong,
-            _ => Event::Other(message),
+            ServerMessage::Pong => Event::Pong,
+            // Another `init` on an open connection is not in the protocol.
+            ServerMessage::Init { .. } => return Err(ClientError::Protocol(format!("unexpected init: {text}"))),
+            // A newer server's message type: ignored (PROTOCOL.md: the server may add types).
+            ServerMessage::Unknown => Event::Other(text.to_owned()),
         })
     }
 
@@ -304,14 +314,12 @@ impl Client {
             // Others' operations after `init` are held until the text they apply to is known.
             let mut held = Vec::new();
             let acked = loop {
-                let message = self.next_message().await?;
-                match message.get("type").and_then(Value::as_str) {
-                    Some("ack") => break message["revision"].as_u64().unwrap_or_default(),
-                    Some("operation") => held.push(message),
-                    Some("error") => {
-                        let code = message["code"].as_str().unwrap_or_default().to_owned();
-                        let message = message["message"].as_str().unwrap_or_default().to_owned();
-                        return Err(ClientError::Refused { code, message });
+                let (message, text) = self.next_message().await?;
+                match message {
+                    ServerMessage::Ack { revision, .. } => break revision,
+                    ServerMessage::Operation { .. } => held.push((message, text)),
+                    ServerMessage::Error { code, message } => {
+                        return Err(ClientError::Refused { code: code.into_owned(), message: message.into_owned() });
                     }
                     _ => {}
                 }
@@ -319,8 +327,8 @@ impl Client {
             if acked <= init.revision {
                 // It was committed before the connection dropped: `init` already contains it.
                 self.adopt(&init.code, init.revision).await?;
-                for message in held {
-                    self.apply(message).await?;
+                for (message, text) in held {
+                    self.apply(message, &text).await?;
                 }
                 return Ok(());
             }
@@ -339,10 +347,10 @@ impl Client {
         Ok(())
     }
 
-    async fn next_message(&mut self) -> Result<Value, ClientError> {
+    async fn next_message(&mut self) -> Result<(ServerMessage<'static>, String), ClientError> {
         loop {
             match self.socket.next().await {
-                Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).map_err(protocol),
+                Some(Ok(Message::Text(text))) => return Ok((parse(&text)?, text.to_string())),
                 Some(Ok(Message::Close(frame))) => return Err(closed(frame)),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e.into()),
@@ -359,8 +367,6 @@ impl Client {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct Init {
     user_id: String,
     revision: u64,
@@ -378,19 +384,17 @@ async fn open(url: &str) -> Result<(Socket, Init), ClientError> {
     let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
     loop {
         match socket.next().await {
-            Some(Ok(Message::Text(text))) => {
-                let value: Value = serde_json::from_str(&text).map_err(protocol)?;
-                match value.get("type").and_then(Value::as_str) {
-                    Some("init") => return Ok((socket, serde_json::from_value(value).map_err(protocol)?)),
-                    Some("error") => {
-                        return Err(ClientError::Refused {
-                            code: value["code"].as_str().unwrap_or_default().to_owned(),
-                            message: value["message"].as_str().unwrap_or_default().to_owned(),
-                        });
-                    }
-                    _ => return Err(ClientError::Protocol(format!("expected init, got {text}"))),
+            Some(Ok(Message::Text(text))) => match parse(&text)? {
+                ServerMessage::Init { user_id, revision, code, language, users, .. } => {
+                    let users = users.into_iter().map(User::from).collect();
+                    let (user_id, code, language) = (user_id.into_owned(), code.into_owned(), language.into_owned());
+                    return Ok((socket, Init { user_id, revision, code, language, users }));
                 }
-            }
+                ServerMessage::Error { code, message } => {
+                    return Err(ClientError::Refused { code: code.into_owned(), message: message.into_owned() });
+                }
+                _ => return Err(ClientError::Protocol(format!("expected init, got {text}"))),
+            },
             Some(Ok(Message::Close(frame))) => return Err(closed(frame)),
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e.into()),
@@ -410,41 +414,13 @@ fn protocol(e: serde_json::Error) -> ClientError {
     ClientError::Protocol(e.to_string())
 }
 
-const _: () = assert!(TextOperation::MAX_LEN as u128 <= i64::MAX as u128);
-
-/// An operation as its ot.js JSON array.
-pub fn ops_json(operation: &TextOperation) -> Value {
-    Value::Array(
-        operation
-            .components()
-            .iter()
-            .map(|c| match c {
-                Component::Retain(n) => json!(n),
-                Component::Insert(s) => json!(s),
-                // Exact: a run is at most `TextOperation::MAX_LEN` <= `i64::MAX` characters.
-                Component::Delete(n) => json!(-(*n as i64)),
-            })
-            .collect(),
-    )
-}
-
-/// Parses an ot.js JSON array.
-pub fn parse_ops(value: &Value) -> Result<TextOperation, ClientError> {
-    let items = value.as_array().ok_or_else(|| ClientError::Protocol("ops is not an array".into()))?;
-    let mut components = Vec::with_capacity(items.len());
-    for item in items {
-        components.push(match item {
-            Value::String(s) => Component::Insert(s.clone()),
-            Value::Number(number) => {
-                let bad = || ClientError::Protocol(format!("bad component {number}"));
-                let n = number.as_i64().filter(|&n| n != 0).ok_or_else(bad)?;
-                let count = usize::try_from(n.unsigned_abs()).map_err(|_| bad())?;
-                if n < 0 { Component::Delete(count) } else { Component::Retain(count) }
-            }
-            other => return Err(ClientError::Protocol(format!("bad component {other}"))),
-        });
-    }
-    Ok(TextOperation::from_components(components)?)
+/// Parses a server message. A missing or ill-typed field is an error, never a default; a type
+/// this client does not know parses as [`ServerMessage::Unknown`].
+fn parse(text: &str) -> Result<ServerMessage<'static>, ClientError> {
+    serde_json::from_str(text).map_err(|e| {
+        let start: String = text.chars().take(200).collect();
+        ClientError::Protocol(format!("malformed server message ({e}): {start}"))
+    })
 }
 
 fn encode_query(text: &str) -> String {
@@ -464,4 +440,32 @@ fn rand_u32() -> u32 {
     hasher
         .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
     hasher.finish() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_server_messages_are_errors_not_defaults() {
+        for text in [
+            r#"{"type":"ack"}"#,
+            r#"{"type":"ack","revision":"2"}"#,
+            r#"{"type":"operation","revision":2,"ops":[0],"userId":"u"}"#,
+            r#"{"type":"cursor","userId":"u","revision":1}"#,
+            r#"{"type":"error","message":"no code"}"#,
+            "not json",
+        ] {
+            assert!(matches!(parse(text), Err(ClientError::Protocol(_))), "{text}");
+        }
+    }
+
+    #[test]
+    fn unknown_types_are_ignorable() {
+        assert!(matches!(parse(r#"{"type":"resume","revision":3}"#), Ok(ServerMessage::Unknown)));
+        assert!(matches!(
+            parse(r#"{"type":"ack","revision":3,"extra":1}"#),
+            Ok(ServerMessage::Ack { revision: 3, .. })
+        ));
+    }
 }

@@ -17,6 +17,7 @@ use pairpad_domain::{
     Append, Audience, Broadcaster, CodeUpdate, CommittedOp, Edit, EditError, EditOutcome, Language, Participant,
     RepoError, Room, RoomEvent, RoomId, Selection, Snapshot, TextOperation, Timestamp, UserId,
 };
+use pairpad_protocol::ErrorCode;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::committer::Committer;
@@ -298,7 +299,10 @@ where
         }
         if self.awaiting_history.len() >= MAX_EDITS_AWAITING_HISTORY {
             let message = "too many edits on old revisions are waiting for history; re-send later";
-            return self.publish(&RoomEvent::Error { code: "server_busy", message }, Audience::Only(edit.author));
+            return self.publish(
+                &RoomEvent::Error { code: ErrorCode::ServerBusy.as_str(), message },
+                Audience::Only(edit.author),
+            );
         }
         self.awaiting_history.push_back((edit, received));
         self.read_history_for_next();
@@ -369,12 +373,13 @@ where
             }
             Err(error) => {
                 let code = match error {
-                    EditError::FutureRevision { .. } => "invalid_revision",
-                    EditError::StaleRevision { .. } => "stale_revision",
-                    EditError::InvalidOperation(_) => "invalid_operation",
-                    EditError::InvalidText(_) => "invalid_text",
-                    EditError::DocumentTooLarge { .. } => "document_too_large",
-                };
+                    EditError::FutureRevision { .. } => ErrorCode::InvalidRevision,
+                    EditError::StaleRevision { .. } => ErrorCode::StaleRevision,
+                    EditError::InvalidOperation(_) => ErrorCode::InvalidOperation,
+                    EditError::InvalidText(_) => ErrorCode::InvalidText,
+                    EditError::DocumentTooLarge { .. } => ErrorCode::DocumentTooLarge,
+                }
+                .as_str();
                 let message = error.to_string();
                 self.publish(&RoomEvent::Error { code, message: &message }, Audience::Only(user));
             }
@@ -430,7 +435,10 @@ where
         let at = now();
         if let Err(error) = self.hub.repo.set_language(self.room.id(), &language, at).await {
             let message = format!("the language could not be stored: {error}");
-            self.publish(&RoomEvent::Error { code: "store_unavailable", message: &message }, Audience::Only(user));
+            self.publish(
+                &RoomEvent::Error { code: ErrorCode::StoreUnavailable.as_str(), message: &message },
+                Audience::Only(user),
+            );
             return;
         }
         self.room.set_language(language, at);
@@ -506,11 +514,17 @@ where
             }
             let message = format!("the store refused your recent edits for good; they are not saved ({error})");
             for &author in &authors {
-                self.publish(&RoomEvent::Error { code: "store_rejected", message: &message }, Audience::Only(author));
+                self.publish(
+                    &RoomEvent::Error { code: ErrorCode::StoreRejected.as_str(), message: &message },
+                    Audience::Only(author),
+                );
             }
         }
         let message = "the server could not store recent edits; reconnecting resends them";
-        self.publish(&RoomEvent::Error { code: "store_unavailable", message }, Audience::Except(&authors));
+        self.publish(
+            &RoomEvent::Error { code: ErrorCode::StoreUnavailable.as_str(), message },
+            Audience::Except(&authors),
+        );
         self.close_everyone();
         if let Some(reply) = self.draining.take() {
             let _ = reply.send(());

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use actix_http::error::PayloadError;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessage as Message, CloseCode, CloseReason, ProtocolError};
+use actix_ws::{AggregatedMessage as Message, CloseReason, ProtocolError};
 use futures_util::stream::Peekable;
 use futures_util::{FutureExt, StreamExt};
 use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
+use pairpad_protocol::{CloseCode, ErrorCode};
 use tracing::Instrument;
 
 use crate::fanout::{Left, OutboundBody, OutboundReceiver, OutboundSender, outbound_queue};
@@ -64,12 +65,13 @@ fn limit_frames(req: &HttpRequest, body: web::Payload, max_message_bytes: usize)
 
 /// The close code, error code and message for a frame the client should not have sent
 /// (RFC 6455 §7.4.1).
-fn protocol_violation(error: &ProtocolError) -> (u16, &'static str, String) {
-    let too_large = (1009, "message_too_large", "the message is over the size limit".to_owned());
+fn protocol_violation(error: &ProtocolError) -> (CloseCode, ErrorCode, String) {
+    let too_large =
+        (CloseCode::MessageTooBig, ErrorCode::MessageTooLarge, "the message is over the size limit".to_owned());
     let io_error = match error {
         ProtocolError::Overflow => return too_large,
         ProtocolError::Io(io_error) => io_error,
-        other => return (1002, "protocol_error", other.to_string()),
+        other => return (CloseCode::ProtocolError, ErrorCode::ProtocolError, other.to_string()),
     };
     let overflowed = io_error.get_ref().and_then(|e| e.downcast_ref::<PayloadError>()).is_some_and(|e| matches!(e, PayloadError::Overflow))
         // actix-ws's own limit on aggregated fragments, kept as a second line.
@@ -77,14 +79,14 @@ fn protocol_violation(error: &ProtocolError) -> (u16, &'static str, String) {
     if overflowed {
         too_large
     } else if io_error.kind() == std::io::ErrorKind::InvalidData {
-        (1007, "invalid_utf8", "text frames must be valid UTF-8".to_owned())
+        (CloseCode::InvalidPayload, ErrorCode::InvalidUtf8, "text frames must be valid UTF-8".to_owned())
     } else {
-        (1002, "protocol_error", io_error.to_string())
+        (CloseCode::ProtocolError, ErrorCode::ProtocolError, io_error.to_string())
     }
 }
 
-fn close(code: u16, description: &str) -> Option<CloseReason> {
-    Some(CloseReason { code: CloseCode::from(code), description: Some(description.to_owned()) })
+fn close(code: CloseCode, description: &str) -> Option<CloseReason> {
+    Some(CloseReason { code: actix_ws::CloseCode::from(code.as_u16()), description: Some(description.to_owned()) })
 }
 
 async fn run(
@@ -115,7 +117,7 @@ async fn run(
     let _ = tokio::time::timeout(hub.settings().client_timeout, session.close(reason)).await;
 }
 
-type Refusal = (&'static str, String, u16);
+type Refusal = (ErrorCode, String, CloseCode);
 
 async fn join(
     hub: &Hub,
@@ -123,16 +125,16 @@ async fn join(
     name: Option<String>,
     outbox: OutboundSender,
 ) -> Result<(UserId, Handle, crate::ConnectionGuard), Refusal> {
-    let id = RoomId::parse(room).map_err(|e| ("invalid_room_id", e.to_string(), 4404))?;
-    let guard = hub.admit_connection().map_err(|e| ("too_many_connections", e.to_string(), 4503))?;
+    let id = RoomId::parse(room).map_err(|e| (ErrorCode::InvalidRoomId, e.to_string(), CloseCode::RoomNotFound))?;
+    let guard = hub.admit_connection().map_err(|e| (ErrorCode::TooManyConnections, e.to_string(), CloseCode::Full))?;
     let user = UserId::random();
     let participant = Participant::new(user, display_name(name, user));
     let handle = hub.join(id, participant, outbox).await.map_err(|e| match e {
-        HubError::NotFound(_) => ("room_not_found", e.to_string(), 4404),
-        HubError::RoomFull(_) | HubError::TooManyConnections => ("room_full", e.to_string(), 4503),
-        HubError::ShuttingDown => ("shutting_down", e.to_string(), 1001),
-        HubError::Store(_) => ("store_unavailable", e.to_string(), 1011),
-        HubError::RoomStopping(_) => ("room_stopped", e.to_string(), 1011),
+        HubError::NotFound(_) => (ErrorCode::RoomNotFound, e.to_string(), CloseCode::RoomNotFound),
+        HubError::RoomFull(_) | HubError::TooManyConnections => (ErrorCode::RoomFull, e.to_string(), CloseCode::Full),
+        HubError::ShuttingDown => (ErrorCode::ShuttingDown, e.to_string(), CloseCode::GoingAway),
+        HubError::Store(_) => (ErrorCode::StoreUnavailable, e.to_string(), CloseCode::InternalError),
+        HubError::RoomStopping(_) => (ErrorCode::RoomStopped, e.to_string(), CloseCode::InternalError),
     })?;
     Ok((user, handle, guard))
 }
@@ -229,13 +231,13 @@ impl<'a> Connection<'a> {
                 left = inbox.departure() => match left {
                     Left::TooSlow => {
                         metrics::counter!("pairpad_slow_client_disconnects_total").increment(1);
-                        return self.close_with_error(4008, "too_slow", "too slow: reconnect to resync").await;
+                        return self.close_with_error(CloseCode::TooSlow, ErrorCode::TooSlow, "too slow: reconnect to resync").await;
                     }
                     Left::Released if self.hub.is_shutting_down() => {
-                        return self.close_with_error(1001, "shutting_down", "server shutting down").await;
+                        return self.close_with_error(CloseCode::GoingAway, ErrorCode::ShuttingDown, "server shutting down").await;
                     }
                     // The room said why (`store_unavailable`) before it let go.
-                    Left::Released => return close(1011, "the room stopped: reconnect and re-send"),
+                    Left::Released => return close(CloseCode::InternalError, "the room stopped: reconnect and re-send"),
                 },
                 message = stream.next() => {
                     last_heard = Instant::now();
@@ -250,7 +252,7 @@ impl<'a> Connection<'a> {
                             }
                         }
                         Some(Ok(Message::Binary(_))) => {
-                            self.reply_error("unsupported_message", "binary frames are not supported; send JSON text").await;
+                            self.reply_error(ErrorCode::UnsupportedMessage, "binary frames are not supported; send JSON text").await;
                         }
                         Some(Ok(Message::Ping(bytes))) => {
                             let _ = self.session.pong(&bytes).await;
@@ -264,7 +266,7 @@ impl<'a> Connection<'a> {
                 }
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > settings.client_timeout {
-                        return self.close_with_error(1001, "timeout", "no answer to pings").await;
+                        return self.close_with_error(CloseCode::GoingAway, ErrorCode::Timeout, "no answer to pings").await;
                     }
                     if self.session.ping(b"").await.is_err() {
                         return None;
@@ -292,14 +294,14 @@ impl<'a> Connection<'a> {
             }
             ClientMessage::Operation { revision, ops, op_id } => {
                 let Ok(base_revision) = u64::try_from(revision) else {
-                    return self.invalid("invalid_revision", "a revision is a non-negative integer").await;
+                    return self.invalid(ErrorCode::InvalidRevision, "a revision is a non-negative integer").await;
                 };
                 let operation = match wire::to_operation(ops, self.hub.settings().operation_limits()) {
                     Ok(operation) => operation,
-                    Err(e) => return self.invalid("invalid_operation", &e.to_string()).await,
+                    Err(e) => return self.invalid(ErrorCode::InvalidOperation, &e.to_string()).await,
                 };
                 if let Some(Err(message)) = op_id.as_deref().map(crate::edge::check_op_id) {
-                    return self.invalid("invalid_field", message).await;
+                    return self.invalid(ErrorCode::InvalidField, message).await;
                 }
                 Command::Operation { user, base_revision, operation, op_id, received: Instant::now() }
             }
@@ -308,25 +310,30 @@ impl<'a> Connection<'a> {
             }
             ClientMessage::Cursor { revision, selection } => {
                 let Ok(revision) = u64::try_from(revision) else {
-                    return self.invalid("invalid_revision", "a revision is a non-negative integer").await;
+                    return self.invalid(ErrorCode::InvalidRevision, "a revision is a non-negative integer").await;
                 };
                 let selection = Selection { anchor: selection.anchor as usize, head: selection.head as usize };
                 Command::Cursor { user, revision, selection }
             }
             ClientMessage::Language { language } => match Language::new(&language) {
                 Ok(language) => Command::Language { user, language },
-                Err(e) => return self.invalid("invalid_language", &e.to_string()).await,
+                Err(e) => return self.invalid(ErrorCode::InvalidLanguage, &e.to_string()).await,
             },
         };
         match self.room.send(command).await {
             Ok(()) => Next::Continue,
             Err(_) => Next::Close(
-                self.close_with_error(1011, "room_stopped", "the room stopped: reconnect and re-send").await,
+                self.close_with_error(
+                    CloseCode::InternalError,
+                    ErrorCode::RoomStopped,
+                    "the room stopped: reconnect and re-send",
+                )
+                .await,
             ),
         }
     }
 
-    async fn invalid(&mut self, code: &str, message: &str) -> Next {
+    async fn invalid(&mut self, code: ErrorCode, message: &str) -> Next {
         self.reply_error(code, message).await;
         Next::Continue
     }
@@ -367,17 +374,17 @@ impl<'a> Connection<'a> {
         }
         metrics::counter!("pairpad_flooding_disconnects_total").increment(1);
         let message = "too many messages over the rate limit, for too long; slow down";
-        Next::Close(self.close_with_error(4029, "rate_limited", message).await)
+        Next::Close(self.close_with_error(CloseCode::RateLimited, ErrorCode::RateLimited, message).await)
     }
 
     /// Every close the server starts says why first (PROTOCOL.md, "Close codes"). The client may
     /// have stopped reading, so the error waits at most a second for room in the queue.
-    async fn close_with_error(&mut self, code: u16, error: &str, message: &str) -> Option<CloseReason> {
+    async fn close_with_error(&mut self, code: CloseCode, error: ErrorCode, message: &str) -> Option<CloseReason> {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.session.text(wire::error(error, message))).await;
         close(code, message)
     }
 
-    async fn reply_error(&mut self, code: &str, message: &str) {
+    async fn reply_error(&mut self, code: ErrorCode, message: &str) {
         self.reply(wire::error(code, message)).await;
     }
 
@@ -391,15 +398,15 @@ impl<'a> Connection<'a> {
 }
 
 /// Names what was wrong with a message that did not parse.
-fn describe_parse_error(error: &serde_json::Error) -> (&'static str, String) {
+fn describe_parse_error(error: &serde_json::Error) -> (ErrorCode, String) {
     use serde_json::error::Category;
     match error.classify() {
         Category::Syntax | Category::Eof | Category::Io => {
-            ("invalid_json", format!("the message is not valid JSON: {error}"))
+            (ErrorCode::InvalidJson, format!("the message is not valid JSON: {error}"))
         }
         Category::Data if error.to_string().contains("unknown variant") => {
-            ("unknown_type", format!("unknown message type: {error}"))
+            (ErrorCode::UnknownType, format!("unknown message type: {error}"))
         }
-        Category::Data => ("invalid_message", format!("the message does not fit its type: {error}")),
+        Category::Data => (ErrorCode::InvalidMessage, format!("the message does not fit its type: {error}")),
     }
 }

@@ -9,7 +9,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use pairpad_domain::{
     CommittedOp, Component, Language, Participant, RoomEvent, RoomId, TextOperation, Timestamp, UserId,
 };
-use pairpad_hub::wire::{ClientMessage, encode, to_operation};
+use pairpad_hub::wire::encode;
+use pairpad_protocol::{ClientMessage, to_operation};
 
 fn keystroke() -> TextOperation {
     TextOperation::from_components([Component::Retain(5120), Component::Insert("x".into()), Component::Retain(3071)])

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pairpad_client::{Client, ClientError, Event};
-use serde_json::json;
+use pairpad_protocol::ClientMessage;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -166,7 +166,7 @@ pub async fn settle(client: &mut Client, limit: Duration) -> Result<(), ClientEr
             Ok(()) => return Ok(()),
             Err(ClientError::Timeout) if Instant::now() < deadline => {
                 // See `next_event_until`: a ping flushes a frame left in the write buffer.
-                client.send_json(&json!({ "type": "ping" })).await?;
+                client.send_protocol_message(&ClientMessage::Ping).await?;
             }
             Err(e) => return Err(e),
         }

@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use pairpad_domain::RepoError;
 use pairpad_hub::HubError;
+use pairpad_protocol::ErrorCode;
 use serde::Serialize;
 
 /// An error answered to a REST client.
@@ -14,7 +15,7 @@ use serde::Serialize;
 #[error("{message}")]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     /// Sent as `Retry-After` (seconds).
     retry_after_secs: Option<u64>,
@@ -31,7 +32,7 @@ pub struct ErrorBody<'a> {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into(), retry_after_secs: None }
     }
 
@@ -40,16 +41,16 @@ impl ApiError {
         let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
         Self {
             retry_after_secs: Some(secs.max(1)),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message)
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
     }
 
     /// Replaces actix-cors' plain-text answer to a refused preflight with `cors_refused`, keeping
@@ -59,7 +60,7 @@ impl ApiError {
             .response()
             .error()
             .and_then(|e| e.as_error::<actix_cors::CorsError>())
-            .map(|cors| Self::new(cors.status_code(), "cors_refused", cors.to_string()));
+            .map(|cors| Self::new(cors.status_code(), ErrorCode::CorsRefused, cors.to_string()));
         match refusal {
             Some(refusal) => response.into_response(refusal.error_response()),
             None => response.map_into_boxed_body(),
@@ -67,7 +68,7 @@ impl ApiError {
     }
 
     pub fn code(&self) -> &'static str {
-        self.code
+        self.code.as_str()
     }
 }
 
@@ -81,22 +82,26 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((actix_web::http::header::RETRY_AFTER, secs));
         }
-        response.json(ErrorBody { error: self.code, message: &self.message })
+        response.json(ErrorBody { error: self.code.as_str(), message: &self.message })
     }
 }
 
 impl From<RepoError> for ApiError {
     fn from(e: RepoError) -> Self {
         match e {
-            RepoError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "room_not_found", e.to_string()),
+            RepoError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, ErrorCode::RoomNotFound, e.to_string()),
             RepoError::AlreadyExists(_) | RepoError::Conflict { .. } => {
-                Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
+                Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, e.to_string())
             }
             // The request's own data: sending it again fails again.
-            RepoError::Rejected(_) => Self::bad_request("invalid_field", e.to_string()),
+            RepoError::Rejected(_) => Self::bad_request(ErrorCode::InvalidField, e.to_string()),
             RepoError::Unavailable(_) | RepoError::Corrupt(_) => {
                 tracing::error!(error = %e, "store error");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store is unavailable; try again")
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::StoreUnavailable,
+                    "the store is unavailable; try again",
+                )
             }
         }
     }
@@ -105,12 +110,16 @@ impl From<RepoError> for ApiError {
 impl From<HubError> for ApiError {
     fn from(e: HubError) -> Self {
         match e {
-            HubError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "room_not_found", e.to_string()),
+            HubError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, ErrorCode::RoomNotFound, e.to_string()),
             HubError::RoomFull(_) | HubError::TooManyConnections => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "room_full", e.to_string())
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::RoomFull, e.to_string())
             }
-            HubError::ShuttingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string()),
-            HubError::RoomStopping(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "room_stopped", e.to_string()),
+            HubError::ShuttingDown => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ShuttingDown, e.to_string())
+            }
+            HubError::RoomStopping(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::RoomStopped, e.to_string())
+            }
             HubError::Store(e) => e.into(),
         }
     }

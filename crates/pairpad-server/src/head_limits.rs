@@ -7,6 +7,7 @@
 
 use actix_web::dev::ServiceRequest;
 use actix_web::http::StatusCode;
+use pairpad_protocol::ErrorCode;
 
 use crate::error::ApiError;
 
@@ -23,12 +24,12 @@ pub fn check(req: &ServiceRequest) -> Result<(), ApiError> {
     let target = uri.path_and_query().map_or(uri.path().len(), |target| target.as_str().len());
     if target > MAX_URI_BYTES {
         let message = format!("the request target is longer than {MAX_URI_BYTES} bytes");
-        return Err(ApiError::new(StatusCode::URI_TOO_LONG, "uri_too_long", message));
+        return Err(ApiError::new(StatusCode::URI_TOO_LONG, ErrorCode::UriTooLong, message));
     }
     let header_bytes: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
     if header_bytes > MAX_HEADER_BYTES {
         let message = format!("the request headers are larger than {MAX_HEADER_BYTES} bytes");
-        return Err(ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", message));
+        return Err(ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, ErrorCode::HeadersTooLarge, message));
     }
     Ok(())
 }

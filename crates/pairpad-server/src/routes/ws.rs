@@ -2,6 +2,7 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
+use pairpad_protocol::ErrorCode;
 use serde::Deserialize;
 
 use crate::error::{ApiError, ErrorBody};
@@ -51,7 +52,7 @@ pub async fn connect(
             tracing::info!(origin = ?origin, host, "WebSocket refused: origin not allowed");
             let message = "this origin may not open WebSockets here; add its host to server.public_hosts \
                 or the origin to server.allowed_origins";
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "origin_not_allowed", message).into());
+            return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::OriginNotAllowed, message).into());
         }
     }
     pairpad_hub::session::serve(state.hub.clone(), &req, body, path.into_inner(), query.into_inner().name)
