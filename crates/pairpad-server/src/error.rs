@@ -1,5 +1,5 @@
 //! REST errors: `{"error": "<snake_case_code>", "message": "<sentence>"}` with a fitting status.
-//! HTTP status codes appear here and nowhere else.
+//! The status of an error is chosen here and nowhere else: one status per `ErrorCode`.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::ServiceResponse;
@@ -32,25 +32,19 @@ pub struct ErrorBody<'a> {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after_secs: None }
+    /// An error with the status its code always has on REST (see [`status_of`]).
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { status: status_of(code), code, message: message.into(), retry_after_secs: None }
     }
 
     /// 429 `rate_limited`, with `Retry-After` rounded up to whole seconds (at least 1).
     pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
         let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-        Self {
-            retry_after_secs: Some(secs.max(1)),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message)
-        }
-    }
-
-    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+        Self { retry_after_secs: Some(secs.max(1)), ..Self::new(ErrorCode::RateLimited, message) }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
+        Self::new(ErrorCode::NotFound, message)
     }
 
     /// Replaces actix-cors' plain-text answer to a refused preflight with `cors_refused`, keeping
@@ -60,7 +54,7 @@ impl ApiError {
             .response()
             .error()
             .and_then(|e| e.as_error::<actix_cors::CorsError>())
-            .map(|cors| Self::new(cors.status_code(), ErrorCode::CorsRefused, cors.to_string()));
+            .map(|cors| Self { status: cors.status_code(), ..Self::new(ErrorCode::CorsRefused, cors.to_string()) });
         match refusal {
             Some(refusal) => response.into_response(refusal.error_response()),
             None => response.map_into_boxed_body(),
@@ -89,19 +83,13 @@ impl ResponseError for ApiError {
 impl From<RepoError> for ApiError {
     fn from(e: RepoError) -> Self {
         match e {
-            RepoError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, ErrorCode::RoomNotFound, e.to_string()),
-            RepoError::AlreadyExists(_) | RepoError::Conflict { .. } => {
-                Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, e.to_string())
-            }
+            RepoError::NotFound(_) => Self::new(ErrorCode::RoomNotFound, e.to_string()),
+            RepoError::AlreadyExists(_) | RepoError::Conflict { .. } => Self::new(ErrorCode::Conflict, e.to_string()),
             // The request's own data: sending it again fails again.
-            RepoError::Rejected(_) => Self::bad_request(ErrorCode::InvalidField, e.to_string()),
+            RepoError::Rejected(_) => Self::new(ErrorCode::InvalidField, e.to_string()),
             RepoError::Unavailable(_) | RepoError::Corrupt(_) => {
                 tracing::error!(error = %e, "store error");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorCode::StoreUnavailable,
-                    "the store is unavailable; try again",
-                )
+                Self::new(ErrorCode::StoreUnavailable, "the store is unavailable; try again")
             }
         }
     }
@@ -110,17 +98,39 @@ impl From<RepoError> for ApiError {
 impl From<HubError> for ApiError {
     fn from(e: HubError) -> Self {
         match e {
-            HubError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, ErrorCode::RoomNotFound, e.to_string()),
-            HubError::RoomFull(_) | HubError::TooManyConnections => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::RoomFull, e.to_string())
-            }
-            HubError::ShuttingDown => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ShuttingDown, e.to_string())
-            }
-            HubError::RoomStopping(_) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::RoomStopped, e.to_string())
-            }
+            HubError::NotFound(_) => Self::new(ErrorCode::RoomNotFound, e.to_string()),
+            HubError::RoomFull(_) | HubError::TooManyConnections => Self::new(ErrorCode::RoomFull, e.to_string()),
+            HubError::ShuttingDown => Self::new(ErrorCode::ShuttingDown, e.to_string()),
+            HubError::RoomStopping(_) => Self::new(ErrorCode::RoomStopped, e.to_string()),
             HubError::Store(e) => e.into(),
         }
+    }
+}
+
+/// The HTTP status of each REST error code: one code, one status.
+fn status_of(code: ErrorCode) -> StatusCode {
+    use ErrorCode as E;
+    match code {
+        E::InvalidJson
+        | E::InvalidField
+        | E::InvalidBody
+        | E::InvalidRoomId
+        | E::InvalidLanguage
+        | E::InvalidCursor
+        | E::CorsRefused => StatusCode::BAD_REQUEST,
+        E::Unauthorized => StatusCode::UNAUTHORIZED,
+        E::Forbidden | E::OriginNotAllowed => StatusCode::FORBIDDEN,
+        E::NotFound | E::RoomNotFound | E::RevisionNotFound => StatusCode::NOT_FOUND,
+        E::Conflict => StatusCode::CONFLICT,
+        E::PayloadTooLarge | E::DocumentTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        E::UriTooLong => StatusCode::URI_TOO_LONG,
+        E::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        E::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        E::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        E::StoreUnavailable | E::RoomFull | E::TooManyConnections | E::ShuttingDown | E::RoomStopped => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        // Codes of the WebSocket protocol only, and `internal`.
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -6,7 +6,6 @@
 //! any other overlong request reaches this check and gets a body clients can read.
 
 use actix_web::dev::ServiceRequest;
-use actix_web::http::StatusCode;
 use pairpad_protocol::ErrorCode;
 
 use crate::error::ApiError;
@@ -24,12 +23,12 @@ pub fn check(req: &ServiceRequest) -> Result<(), ApiError> {
     let target = uri.path_and_query().map_or(uri.path().len(), |target| target.as_str().len());
     if target > MAX_URI_BYTES {
         let message = format!("the request target is longer than {MAX_URI_BYTES} bytes");
-        return Err(ApiError::new(StatusCode::URI_TOO_LONG, ErrorCode::UriTooLong, message));
+        return Err(ApiError::new(ErrorCode::UriTooLong, message));
     }
     let header_bytes: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
     if header_bytes > MAX_HEADER_BYTES {
         let message = format!("the request headers are larger than {MAX_HEADER_BYTES} bytes");
-        return Err(ApiError::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, ErrorCode::HeadersTooLarge, message));
+        return Err(ApiError::new(ErrorCode::HeadersTooLarge, message));
     }
     Ok(())
 }

@@ -82,20 +82,20 @@ pub async fn autocomplete(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let limit = state.settings.autocomplete.max_code_bytes.saturating_add(64 * 1024);
-    let request: AutocompleteRequest = read_json(&req, payload, limit).await?.ok_or_else(|| {
-        ApiError::bad_request(ErrorCode::InvalidJson, "send {\"code\", \"cursorPosition\", \"language\"}")
-    })?;
+    let request: AutocompleteRequest = read_json(&req, payload, limit)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidJson, "send {\"code\", \"cursorPosition\", \"language\"}"))?;
     if request.code.len() > state.settings.autocomplete.max_code_bytes {
         let message = format!("the code is larger than {} bytes", state.settings.autocomplete.max_code_bytes);
-        return Err(ApiError::new(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge, message));
+        return Err(ApiError::new(ErrorCode::PayloadTooLarge, message));
     }
     let cursor = usize::try_from(request.cursor_position)
-        .map_err(|_| ApiError::bad_request(ErrorCode::InvalidCursor, "cursorPosition must not be negative"))?;
+        .map_err(|_| ApiError::new(ErrorCode::InvalidCursor, "cursorPosition must not be negative"))?;
     // Any language is accepted: one that is not a valid name gets generic suggestions.
     let language = Language::new(&request.language).unwrap_or_default();
     let room = request.room_id.as_deref().and_then(|id| pairpad_domain::RoomId::parse(id).ok());
     let request = SuggestionRequest::new(request.code, cursor, language, room)
-        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidCursor, e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidCursor, e.to_string()))?;
     let started = Instant::now();
     let suggestions = state.suggester.suggest(&request).await;
     metrics::histogram!("pairpad_autocomplete_seconds", "source" => suggestions.source)

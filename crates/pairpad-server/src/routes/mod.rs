@@ -8,7 +8,6 @@ pub mod openapi;
 pub mod rooms;
 pub mod ws;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpMessage, HttpRequest, web};
 use pairpad_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
@@ -30,15 +29,11 @@ pub async fn read_json<T: DeserializeOwned>(
         Ok(None) => false,
         _ => return Err(not_json()),
     };
-    let body = payload.to_bytes_limited(limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::PayloadTooLarge,
-            format!("the body is larger than {limit} bytes"),
-        )
-    })?;
-    let body =
-        body.map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, format!("the body could not be read: {e}")))?;
+    let body = payload
+        .to_bytes_limited(limit)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::PayloadTooLarge, format!("the body is larger than {limit} bytes")))?;
+    let body = body.map_err(|e| ApiError::new(ErrorCode::InvalidBody, format!("the body could not be read: {e}")))?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -48,22 +43,20 @@ pub async fn read_json<T: DeserializeOwned>(
     serde_json::from_slice(&body).map(Some).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
-            Category::Data => {
-                ApiError::bad_request(ErrorCode::InvalidField, format!("the body does not fit the request: {e}"))
-            }
-            _ => ApiError::bad_request(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}")),
+            Category::Data => ApiError::new(ErrorCode::InvalidField, format!("the body does not fit the request: {e}")),
+            _ => ApiError::new(ErrorCode::InvalidJson, format!("the body is not valid JSON: {e}")),
         }
     })
 }
 
 fn not_json() -> ApiError {
     let message = "send the body as JSON, with Content-Type: application/json";
-    ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType, message)
+    ApiError::new(ErrorCode::UnsupportedMediaType, message)
 }
 
 /// Parses a room id from a path segment.
 pub fn parse_room_id(text: &str) -> Result<pairpad_domain::RoomId, ApiError> {
-    pairpad_domain::RoomId::parse(text).map_err(|e| ApiError::bad_request(ErrorCode::InvalidRoomId, e.to_string()))
+    pairpad_domain::RoomId::parse(text).map_err(|e| ApiError::new(ErrorCode::InvalidRoomId, e.to_string()))
 }
 
 /// Formats a domain timestamp as RFC 3339 in UTC with milliseconds.

@@ -9,7 +9,6 @@
 
 use std::sync::LazyLock;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use pairpad_protocol::ErrorCode;
 use utoipa::OpenApi;
@@ -74,9 +73,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn document() -> Result<HttpResponse, ApiError> {
-    let json = DOCUMENT.as_deref().ok_or_else(|| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "the API description is unavailable")
-    })?;
+    let json =
+        DOCUMENT.as_deref().ok_or_else(|| ApiError::new(ErrorCode::Internal, "the API description is unavailable"))?;
     Ok(HttpResponse::Ok().content_type("application/json").body(json))
 }
 

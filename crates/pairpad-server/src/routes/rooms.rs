@@ -1,6 +1,5 @@
 //! `POST /api/rooms` and `GET /api/rooms/{roomId}` (and their aliases without `/api`).
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use pairpad_domain::{Language, NewRoom, RoomId, Timestamp, check_text};
 use pairpad_protocol::ErrorCode;
@@ -87,16 +86,14 @@ pub async fn create(
         read_json(&req, payload, state.settings.server.max_body_bytes).await?.unwrap_or_default();
     let language = match request.language.as_deref() {
         None => Language::plaintext(),
-        Some(name) => {
-            Language::new(name).map_err(|e| ApiError::bad_request(ErrorCode::InvalidLanguage, e.to_string()))?
-        }
+        Some(name) => Language::new(name).map_err(|e| ApiError::new(ErrorCode::InvalidLanguage, e.to_string()))?,
     };
     let code = request.code.unwrap_or_default();
-    check_text(&code).map_err(|e| ApiError::bad_request(ErrorCode::InvalidField, format!("code: {e}")))?;
+    check_text(&code).map_err(|e| ApiError::new(ErrorCode::InvalidField, format!("code: {e}")))?;
     let max = state.settings.rooms.max_document_chars;
     if code.chars().count() > max {
         let message = format!("the code is longer than {max} characters");
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::DocumentTooLarge, message));
+        return Err(ApiError::new(ErrorCode::DocumentTooLarge, message));
     }
     let room =
         NewRoom { id: RoomId::random(), language, code, created_at: Timestamp::from(std::time::SystemTime::now()) };

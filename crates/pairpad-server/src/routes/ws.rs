@@ -1,6 +1,6 @@
 //! `GET /ws/{roomId}[?name=Alice]`: the real-time protocol, served by the hub's session.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use pairpad_protocol::ErrorCode;
 use serde::Deserialize;
@@ -52,7 +52,7 @@ pub async fn connect(
             tracing::info!(origin = ?origin, host, "WebSocket refused: origin not allowed");
             let message = "this origin may not open WebSockets here; add its host to server.public_hosts \
                 or the origin to server.allowed_origins";
-            return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::OriginNotAllowed, message).into());
+            return Err(ApiError::new(ErrorCode::OriginNotAllowed, message).into());
         }
     }
     pairpad_hub::session::serve(state.hub.clone(), &req, body, path.into_inner(), query.into_inner().name)
