@@ -106,10 +106,10 @@ async fn run(
             let _ = handle.send(Command::Leave { user }).await;
             reason
         }
-        Err((code, message, close_code)) => {
-            let _ =
-                tokio::time::timeout(hub.settings().client_timeout, session.text(wire::error(code, &message))).await;
-            close(close_code, &message)
+        Err(refusal) => {
+            let error = wire::error(refusal.error, &refusal.message);
+            let _ = tokio::time::timeout(hub.settings().client_timeout, session.text(error)).await;
+            close(refusal.close, &refusal.message)
         }
     };
     tracing::debug!(close = ?reason.as_ref().map(|r| u16::from(r.code)), "session ended");
@@ -117,24 +117,38 @@ async fn run(
     let _ = tokio::time::timeout(hub.settings().client_timeout, session.close(reason)).await;
 }
 
-type Refusal = (ErrorCode, String, CloseCode);
+/// Why a connection could not join its room: the `error` it gets, then the close.
+struct JoinRefusal {
+    error: ErrorCode,
+    message: String,
+    close: CloseCode,
+}
+
+impl JoinRefusal {
+    fn new(error: ErrorCode, message: impl ToString, close: CloseCode) -> Self {
+        Self { error, message: message.to_string(), close }
+    }
+}
 
 async fn join(
     hub: &Hub,
     room: &str,
     name: Option<String>,
     outbox: OutboundSender,
-) -> Result<(UserId, Handle, crate::ConnectionGuard), Refusal> {
-    let id = RoomId::parse(room).map_err(|e| (ErrorCode::InvalidRoomId, e.to_string(), CloseCode::RoomNotFound))?;
-    let guard = hub.admit_connection().map_err(|e| (ErrorCode::TooManyConnections, e.to_string(), CloseCode::Full))?;
+) -> Result<(UserId, Handle, crate::ConnectionGuard), JoinRefusal> {
+    let id = RoomId::parse(room).map_err(|e| JoinRefusal::new(ErrorCode::InvalidRoomId, e, CloseCode::RoomNotFound))?;
+    let guard =
+        hub.admit_connection().map_err(|e| JoinRefusal::new(ErrorCode::TooManyConnections, e, CloseCode::Full))?;
     let user = UserId::random();
     let participant = Participant::new(user, display_name(name, user));
     let handle = hub.join(id, participant, outbox).await.map_err(|e| match e {
-        HubError::NotFound(_) => (ErrorCode::RoomNotFound, e.to_string(), CloseCode::RoomNotFound),
-        HubError::RoomFull(_) | HubError::TooManyConnections => (ErrorCode::RoomFull, e.to_string(), CloseCode::Full),
-        HubError::ShuttingDown => (ErrorCode::ShuttingDown, e.to_string(), CloseCode::GoingAway),
-        HubError::Store(_) => (ErrorCode::StoreUnavailable, e.to_string(), CloseCode::InternalError),
-        HubError::RoomStopping(_) => (ErrorCode::RoomStopped, e.to_string(), CloseCode::InternalError),
+        HubError::NotFound(_) => JoinRefusal::new(ErrorCode::RoomNotFound, e, CloseCode::RoomNotFound),
+        HubError::RoomFull(_) | HubError::TooManyConnections => {
+            JoinRefusal::new(ErrorCode::RoomFull, e, CloseCode::Full)
+        }
+        HubError::ShuttingDown => JoinRefusal::new(ErrorCode::ShuttingDown, e, CloseCode::GoingAway),
+        HubError::Store(_) => JoinRefusal::new(ErrorCode::StoreUnavailable, e, CloseCode::InternalError),
+        HubError::RoomStopping(_) => JoinRefusal::new(ErrorCode::RoomStopped, e, CloseCode::InternalError),
     })?;
     Ok((user, handle, guard))
 }
