@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A/B benchmark of two release builds, interleaved so that both see the same machine: typing
-# (closed loop, 50 rooms x 2 clients, 10 s) and the rustcode trace (one keystroke per ack), on
-# SQLite and PostgreSQL with durable acks, a fresh server and database per run.
+# (closed loop, 50 rooms x 2 clients, 10 s), the rustcode trace (one keystroke per ack) and
+# fan-out (100 readers, 100 ops/s, 10 s), on SQLite and PostgreSQL with durable acks, a fresh
+# server and database per run.
 #
 # Usage: scripts/bench-ab.sh A_DIR B_DIR [ROUNDS]
 #   A_DIR, B_DIR: directories holding pairpad-server and pairpad-loadgen (release builds), e.g.
@@ -18,9 +19,11 @@ summary() {
   python3 -c '
 import json, sys
 result = json.loads(next(l for l in sys.stdin if l.startswith("RESULT "))[7:])
-p50, p99 = result["ack_latency"]["p50_ms"], result["ack_latency"]["p99_ms"]
+latency = result.get("delivery_latency") or result["ack_latency"]
+kind = "delivery" if "delivery_latency" in result else "ack"
+p50, p99 = latency["p50_ms"], latency["p99_ms"]
 verdict = "passed" if result["passed"] else "FAILED " + str(result["failures"])
-print(f"{result[sys.argv[1]]:.0f} {sys.argv[2]}, ack p50 {p50} ms, p99 {p99} ms, {verdict}")
+print(f"{result[sys.argv[1]]:.0f} {sys.argv[2]}, {kind} p50 {p50} ms, p99 {p99} ms, {verdict}")
 ' "$1" "$2"
 }
 
@@ -46,6 +49,7 @@ run() { # run BIN_DIR LABEL STORE
   local l=("$dir/pairpad-loadgen" --url "http://127.0.0.1:$port" --server-pid "$pid")
   echo "$label $store typing: $("${l[@]}" typing --rooms 50 --clients 2 --duration 10 2>&1 | summary acked_ops_per_s ops/s)"
   echo "$label $store trace:  $("${l[@]}" trace --mode ack --file tests/traces/rustcode.json.gz 2>&1 | summary keystrokes_per_s keys/s)"
+  echo "$label $store fanout: $("${l[@]}" fanout --readers 100 --rate 100 --duration 10 2>&1 | summary deliveries deliveries)"
   kill "$pid"; wait "$pid" 2>/dev/null || true
   rm -rf "$tmp"
 }
