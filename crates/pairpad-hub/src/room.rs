@@ -11,17 +11,43 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pairpad_domain::{
     Append, Audience, Broadcaster, CodeUpdate, CommittedOp, Edit, EditError, EditOutcome, Language, Participant,
-    RepoError, Room, RoomEvent, RoomId, Selection, Snapshot, TextOperation, Timestamp, UserId,
+    RepoError, Room, RoomEvent, RoomId, RoomLimits, Selection, Snapshot, TextOperation, Timestamp, UserId,
 };
 use pairpad_protocol::ErrorCode;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::committer::Committer;
 use crate::{HubInner, now};
+
+/// A room owner's limits and timings.
+#[derive(Clone, Debug)]
+pub struct RoomSettings {
+    /// The longest document, in code points.
+    pub max_document_chars: usize,
+    /// Operations kept in memory per room for transforming late edits.
+    pub history_window: usize,
+    /// How far behind a base revision may be and still be served from the store.
+    pub max_history_fetch: usize,
+    /// Store a snapshot of the text every this many operations.
+    pub snapshot_every: u64,
+    /// Commands queued per room.
+    pub room_queue: usize,
+    /// How long a room with nobody connected stays in memory.
+    pub idle_unload: Duration,
+    /// The most participants in one room.
+    pub max_users_per_room: usize,
+}
+
+impl RoomSettings {
+    /// The limits the domain's `Room` enforces itself.
+    pub fn limits(&self) -> RoomLimits {
+        RoomLimits { max_document_chars: self.max_document_chars, history_window: self.history_window }
+    }
+}
 
 /// What a room owner can be asked to do.
 pub enum Command<C> {
@@ -171,7 +197,7 @@ where
 
     /// Runs the room until it is idle for the configured time, drained, or its store fails.
     pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command<B::Connection>>) {
-        let idle_unload = self.hub.settings.idle_unload;
+        let idle_unload = self.hub.settings.room.idle_unload;
         let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(MAX_APPENDS_IN_FLIGHT);
         loop {
             if in_flight.len() < MAX_APPENDS_IN_FLIGHT && !self.unsaved.is_empty() {
@@ -233,7 +259,7 @@ where
             Command::Join { participant, connection, reply } => {
                 let outcome = if self.draining.is_some() {
                     JoinOutcome::Stopping(connection)
-                } else if self.participants.len() >= self.hub.settings.max_users_per_room {
+                } else if self.participants.len() >= self.hub.settings.room.max_users_per_room {
                     JoinOutcome::Full(connection)
                 } else {
                     self.join(participant, connection);
@@ -313,7 +339,7 @@ where
     /// without reading anything.
     fn needs_store_history(&self, base: u64) -> bool {
         let behind = self.room.revision().saturating_sub(base);
-        !self.room.has_history_since(base) && behind <= self.hub.settings.max_history_fetch as u64
+        !self.room.has_history_since(base) && behind <= self.hub.settings.room.max_history_fetch as u64
     }
 
     /// Sequences the waiting edits that need nothing from the store, up to the first that does,
@@ -388,14 +414,14 @@ where
 
     async fn submit_unsaved(&mut self) -> InFlight {
         let ops = std::mem::take(&mut self.unsaved);
-        let snapshot = (self.ops_since_snapshot >= self.hub.settings.snapshot_every).then(|| {
+        let snapshot = (self.ops_since_snapshot >= self.hub.settings.room.snapshot_every).then(|| {
             self.ops_since_snapshot = 0;
             Snapshot { code: self.room.text(), revision: self.room.revision() }
         });
         // A client's base revision may be at most `max_history_fetch` behind (see
         // `needs_store_history`), so with a snapshot the operations before that window can go: the
         // operation log stays bounded however long a room is edited.
-        let window = self.hub.settings.max_history_fetch.max(1) as u64;
+        let window = self.hub.settings.room.max_history_fetch.max(1) as u64;
         let discard_through = snapshot.as_ref().map(|s| s.revision.saturating_sub(window)).filter(|&r| r > 0);
         let expected_revision = self.submitted_revision;
         self.submitted_revision = self.room.revision();
