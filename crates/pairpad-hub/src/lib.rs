@@ -1,8 +1,7 @@
-//! Pairpad's real-time hub: the room owners, the group committer and the actix-ws sessions.
+//! Pairpad's real-time hub: the actix-ws adapter of the room pipeline (`pairpad-room`, whose room
+//! owners sequence edits: persist, then ack, then broadcast; and whose group committer stores them).
 //!
 //! Layout:
-//! - [`room`]: one task per loaded room, sequencing its edits (persist, then ack, then broadcast).
-//! - [`committer`]: group commit of many rooms' operations in one transaction.
 //! - [`fanout`]: the [`pairpad_domain::Broadcaster`] over bounded per-connection queues.
 //! - [`frame_limit`]: the message size limit, enforced on the raw bytes before any buffering.
 //! - [`session`]: one WebSocket connection: reads frames, writes its queue, heartbeats.
@@ -11,11 +10,9 @@
 //! [`Hub`] is the entry point: it loads rooms on demand, unloads idle ones and drains them all
 //! at shutdown.
 
-pub mod committer;
 pub mod edge;
 pub mod fanout;
 pub mod frame_limit;
-pub mod room;
 pub mod session;
 pub mod wire;
 
@@ -24,12 +21,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pairpad_domain::{Participant, RepoError, Room, RoomId, RoomRepo, Timestamp};
+use pairpad_domain::{Participant, RepoError, Room, RoomId, RoomRepo};
+use pairpad_room::committer::{CommitSettings, Committer};
+use pairpad_room::room::{self, Command, JoinOutcome, RoomOwner, RoomSettings, RoomView};
 use tokio::sync::{OnceCell, mpsc, oneshot};
 
-use crate::committer::{CommitSettings, Committer};
 use crate::fanout::{OutboundSender, WsFanout};
-use crate::room::{Command, JoinOutcome, RoomOwner, RoomSettings, RoomView};
 use crate::session::SessionSettings;
 
 /// The hub's settings, grouped by the part they tune. They come from the server's configuration
@@ -89,9 +86,9 @@ pub struct Hub {
 }
 
 pub(crate) struct HubInner {
-    pub(crate) repo: Arc<dyn RoomRepo>,
-    pub(crate) committer: Committer,
-    pub(crate) settings: HubSettings,
+    repo: Arc<dyn RoomRepo>,
+    committer: Committer,
+    settings: HubSettings,
     rooms: Mutex<HashMap<RoomId, Arc<OnceCell<Handle>>>>,
     next_generation: AtomicU64,
     connections: AtomicUsize,
@@ -233,7 +230,16 @@ impl Hub {
             .map_err(|e| HubError::Store(RepoError::Corrupt(e.to_string())))?;
         let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
         let (commands, receiver) = mpsc::channel(settings.room.room_queue);
-        let owner = RoomOwner::new(room, WsFanout::default(), generation, self.inner.clone());
+        let hub = self.inner.clone();
+        let on_stop = Box::new(move || hub.forget(id, generation));
+        let owner = RoomOwner::new(
+            room,
+            WsFanout::default(),
+            self.inner.repo.clone(),
+            self.inner.committer.clone(),
+            settings.room.clone(),
+            on_stop,
+        );
         tokio::spawn(owner.run(receiver));
         metrics::gauge!("pairpad_rooms_loaded").increment(1.0);
         Ok(room::RoomHandle { commands, generation })
@@ -270,7 +276,7 @@ impl HubInner {
     }
 
     /// Removes a room from the map if it is still the owner of this `generation`.
-    pub(crate) fn forget(&self, id: RoomId, generation: u64) {
+    fn forget(&self, id: RoomId, generation: u64) {
         let mut rooms = self.rooms();
         let is_this_owner = rooms.get(&id).and_then(|cell| cell.get()).is_some_and(|h| h.generation == generation);
         if is_this_owner {
@@ -278,9 +284,4 @@ impl HubInner {
             metrics::gauge!("pairpad_rooms_loaded").decrement(1.0);
         }
     }
-}
-
-/// The current time, for the domain (which never reads the clock itself).
-pub(crate) fn now() -> Timestamp {
-    Timestamp::from(std::time::SystemTime::now())
 }

@@ -17,11 +17,11 @@ use futures_util::stream::Peekable;
 use futures_util::{FutureExt, StreamExt};
 use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
 use pairpad_protocol::{CloseCode, ErrorCode};
+use pairpad_room::room::Command;
 use tracing::Instrument;
 
 use crate::fanout::{Left, OutboundBody, OutboundReceiver, OutboundSender, outbound_queue};
 use crate::frame_limit::FrameLimit;
-use crate::room::Command;
 use crate::wire::{self, ClientMessage};
 use crate::{Handle, Hub, HubError};
 

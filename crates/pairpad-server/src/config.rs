@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use pairpad_hub::HubSettings;
-use pairpad_hub::committer::CommitSettings;
-use pairpad_hub::room::RoomSettings as RoomOwnerSettings;
 use pairpad_hub::session::SessionSettings;
+use pairpad_room::committer::CommitSettings;
+use pairpad_room::room::RoomSettings as RoomOwnerSettings;
 use pairpad_store::StoreUrl;
 use pairpad_suggest::ModelApi;
 use serde::Deserialize;
