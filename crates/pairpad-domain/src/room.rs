@@ -214,7 +214,8 @@ impl Participant {
     }
 }
 
-/// Limits that protect a room's memory.
+/// Limits that protect a room's memory. No defaults here: the server's come from its
+/// configuration (`config/default.toml`), tests name theirs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RoomLimits {
     /// The longest document, in code points.
@@ -222,12 +223,6 @@ pub struct RoomLimits {
     /// How many recent operations stay in memory for transforming late edits and spotting
     /// re-sent ones. Older base revisions need the store.
     pub history_window: usize,
-}
-
-impl Default for RoomLimits {
-    fn default() -> Self {
-        Self { max_document_chars: 4 * 1024 * 1024, history_window: 1024 }
-    }
 }
 
 /// An edit a participant sent.

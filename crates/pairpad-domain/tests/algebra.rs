@@ -104,7 +104,7 @@ proptest! {
     #[test]
     fn room_converges_with_concurrent_clients((doc, a, b) in doc_and_two_ops()) {
         // Two clients edit revision 0 concurrently; the room transforms the second over the first.
-        let mut room = Room::new(RoomId::random(), Language::plaintext(), &doc, 0, Timestamp(0), RoomLimits::default());
+        let mut room = Room::new(RoomId::random(), Language::plaintext(), &doc, 0, Timestamp(0), RoomLimits { max_document_chars: 4 * 1024 * 1024, history_window: 1024 });
         let submit = |room: &mut Room, op: &TextOperation| {
             room.submit(Edit { base_revision: 0, operation: op.clone(), op_id: None, author: UserId::random() }, &[], Timestamp(1)).unwrap()
         };
@@ -140,7 +140,7 @@ fn replaying_the_rustcode_trace_reproduces_its_end() {
         &trace.start,
         0,
         Timestamp(0),
-        RoomLimits::default(),
+        RoomLimits { max_document_chars: 4 * 1024 * 1024, history_window: 1024 },
     );
     let author = UserId::random();
     for (pos, del, ins) in &trace.patches {

@@ -1,8 +1,7 @@
-//! Pairpad's real-time hub: the room owners, the group committer and the actix-ws sessions.
+//! Pairpad's real-time hub: the actix-ws adapter of the room pipeline (`pairpad-room`, whose room
+//! owners sequence edits: persist, then ack, then broadcast; and whose group committer stores them).
 //!
 //! Layout:
-//! - [`room`]: one task per loaded room, sequencing its edits (persist, then ack, then broadcast).
-//! - [`committer`]: group commit of many rooms' operations in one transaction.
 //! - [`fanout`]: the [`pairpad_domain::Broadcaster`] over bounded per-connection queues.
 //! - [`frame_limit`]: the message size limit, enforced on the raw bytes before any buffering.
 //! - [`session`]: one WebSocket connection: reads frames, writes its queue, heartbeats.
@@ -11,11 +10,9 @@
 //! [`Hub`] is the entry point: it loads rooms on demand, unloads idle ones and drains them all
 //! at shutdown.
 
-pub mod committer;
 pub mod edge;
 pub mod fanout;
 pub mod frame_limit;
-pub mod room;
 pub mod session;
 pub mod wire;
 
@@ -24,83 +21,35 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pairpad_domain::{Participant, RepoError, Room, RoomId, RoomLimits, RoomRepo, Timestamp};
+use pairpad_domain::{Participant, RepoError, Room, RoomId, RoomRepo};
+use pairpad_room::committer::{CommitSettings, Committer};
+use pairpad_room::room::{self, Command, JoinOutcome, RoomOwner, RoomSettings, RoomView};
 use tokio::sync::{OnceCell, mpsc, oneshot};
 
-use crate::committer::Committer;
 use crate::fanout::{OutboundSender, WsFanout};
-use crate::room::{Command, JoinOutcome, RoomOwner, RoomView};
+use crate::session::SessionSettings;
 
-/// The hub's limits and timings. Every field is a setting of the server.
+/// The hub's settings, grouped by the part they tune. They come from the server's configuration
+/// (`config/default.toml` holds every default): nothing here has a default of its own, so no
+/// second set of defaults can drift from the documented one.
 #[derive(Clone, Debug)]
 pub struct HubSettings {
-    /// The longest document, in code points.
-    pub max_document_chars: usize,
-    /// Operations kept in memory per room for transforming late edits.
-    pub history_window: usize,
-    /// How far behind a base revision may be and still be served from the store.
-    pub max_history_fetch: usize,
-    /// Store a snapshot of the text every this many operations.
-    pub snapshot_every: u64,
-    /// Frames queued per connection before the connection counts as too slow and is dropped.
-    pub outbound_queue: usize,
-    /// Commands queued per room.
-    pub room_queue: usize,
-    /// The most appends one transaction carries.
-    pub max_commit_batch: usize,
-    /// How long a commit is retried while the store is unavailable; then its rooms fail (1011).
-    pub commit_retry_limit: Duration,
-    /// How long a room with nobody connected stays in memory.
-    pub idle_unload: Duration,
-    /// How often the server pings each connection.
-    pub heartbeat_interval: Duration,
-    /// A connection silent for this long is dropped.
-    pub client_timeout: Duration,
-    /// The largest WebSocket message accepted; larger ones close the connection with 1009.
-    pub max_frame_bytes: usize,
-    /// The most components in one operation; more get `invalid_operation`.
-    pub max_operation_components: usize,
-    /// The most participants in one room.
-    pub max_users_per_room: usize,
-    /// The most WebSocket connections in all.
-    pub max_connections: usize,
-    /// Operations (and code updates) per second per connection, sustained.
-    pub ops_per_second: u32,
-    /// Cursor messages per second per connection, sustained.
-    pub cursors_per_second: u32,
-    /// Rate-limited messages in a row after which the connection is closed.
-    pub max_rate_violations: u32,
-}
-
-impl Default for HubSettings {
-    fn default() -> Self {
-        Self {
-            max_document_chars: 2 * 1024 * 1024,
-            history_window: 1024,
-            max_history_fetch: 10_000,
-            snapshot_every: 500,
-            outbound_queue: 1024,
-            room_queue: 1024,
-            max_commit_batch: 1024,
-            commit_retry_limit: Duration::from_secs(30),
-            idle_unload: Duration::from_secs(30),
-            heartbeat_interval: Duration::from_secs(10),
-            client_timeout: Duration::from_secs(30),
-            max_frame_bytes: 8 * 1024 * 1024,
-            max_operation_components: 10_000,
-            max_users_per_room: 1000,
-            max_connections: 20_000,
-            ops_per_second: 500,
-            cursors_per_second: 100,
-            max_rate_violations: 200,
-        }
-    }
+    /// Each room owner's limits and timings.
+    pub room: RoomSettings,
+    /// Each WebSocket connection's limits and timings.
+    pub session: SessionSettings,
+    /// The group committer's.
+    pub commit: CommitSettings,
 }
 
 impl HubSettings {
-    /// What an operation from a client may hold.
+    /// What an operation from a client may hold: no retain or delete can be longer than the
+    /// longest document.
     pub fn operation_limits(&self) -> wire::OperationLimits {
-        wire::OperationLimits { max_components: self.max_operation_components, max_count: self.max_document_chars }
+        wire::OperationLimits {
+            max_components: self.session.max_operation_components,
+            max_count: self.room.max_document_chars,
+        }
     }
 }
 
@@ -137,9 +86,9 @@ pub struct Hub {
 }
 
 pub(crate) struct HubInner {
-    pub(crate) repo: Arc<dyn RoomRepo>,
-    pub(crate) committer: Committer,
-    pub(crate) settings: HubSettings,
+    repo: Arc<dyn RoomRepo>,
+    committer: Committer,
+    settings: HubSettings,
     rooms: Mutex<HashMap<RoomId, Arc<OnceCell<Handle>>>>,
     next_generation: AtomicU64,
     connections: AtomicUsize,
@@ -150,7 +99,7 @@ impl Hub {
     /// A hub over `repo`. Starts the group committer on a thread of its own; fails only when the
     /// operating system refuses that thread.
     pub fn new(repo: Arc<dyn RoomRepo>, settings: HubSettings) -> std::io::Result<Self> {
-        let committer = Committer::spawn(repo.clone(), settings.max_commit_batch, settings.commit_retry_limit)?;
+        let committer = Committer::spawn(repo.clone(), &settings.commit)?;
         let inner = HubInner {
             repo,
             committer,
@@ -277,12 +226,20 @@ impl Hub {
             other => HubError::Store(other),
         })?;
         let settings = &self.inner.settings;
-        let limits =
-            RoomLimits { max_document_chars: settings.max_document_chars, history_window: settings.history_window };
-        let room = Room::restore(stored, limits).map_err(|e| HubError::Store(RepoError::Corrupt(e.to_string())))?;
+        let room = Room::restore(stored, settings.room.limits())
+            .map_err(|e| HubError::Store(RepoError::Corrupt(e.to_string())))?;
         let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
-        let (commands, receiver) = mpsc::channel(settings.room_queue);
-        let owner = RoomOwner::new(room, WsFanout::default(), generation, self.inner.clone());
+        let (commands, receiver) = mpsc::channel(settings.room.room_queue);
+        let hub = self.inner.clone();
+        let on_stop = Box::new(move || hub.forget(id, generation));
+        let owner = RoomOwner::new(
+            room,
+            WsFanout::default(),
+            self.inner.repo.clone(),
+            self.inner.committer.clone(),
+            settings.room.clone(),
+            on_stop,
+        );
         tokio::spawn(owner.run(receiver));
         metrics::gauge!("pairpad_rooms_loaded").increment(1.0);
         Ok(room::RoomHandle { commands, generation })
@@ -290,7 +247,7 @@ impl Hub {
 
     /// Counts a new connection, refusing it above the limit. The guard uncounts it when dropped.
     pub fn admit_connection(&self) -> Result<ConnectionGuard, HubError> {
-        let limit = self.inner.settings.max_connections;
+        let limit = self.inner.settings.session.max_connections;
         self.inner
             .connections
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |open| (open < limit).then_some(open + 1))
@@ -319,7 +276,7 @@ impl HubInner {
     }
 
     /// Removes a room from the map if it is still the owner of this `generation`.
-    pub(crate) fn forget(&self, id: RoomId, generation: u64) {
+    fn forget(&self, id: RoomId, generation: u64) {
         let mut rooms = self.rooms();
         let is_this_owner = rooms.get(&id).and_then(|cell| cell.get()).is_some_and(|h| h.generation == generation);
         if is_this_owner {
@@ -327,9 +284,4 @@ impl HubInner {
             metrics::gauge!("pairpad_rooms_loaded").decrement(1.0);
         }
     }
-}
-
-/// The current time, for the domain (which never reads the clock itself).
-pub(crate) fn now() -> Timestamp {
-    Timestamp::from(std::time::SystemTime::now())
 }

@@ -17,13 +17,36 @@ use futures_util::stream::Peekable;
 use futures_util::{FutureExt, StreamExt};
 use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
 use pairpad_protocol::{CloseCode, ErrorCode};
+use pairpad_room::room::Command;
 use tracing::Instrument;
 
 use crate::fanout::{Left, OutboundBody, OutboundReceiver, OutboundSender, outbound_queue};
 use crate::frame_limit::FrameLimit;
-use crate::room::Command;
 use crate::wire::{self, ClientMessage};
 use crate::{Handle, Hub, HubError};
+
+/// A WebSocket connection's limits and timings.
+#[derive(Clone, Debug)]
+pub struct SessionSettings {
+    /// Frames queued per connection before the connection counts as too slow and is dropped.
+    pub outbound_queue: usize,
+    /// How often the server pings each connection.
+    pub heartbeat_interval: Duration,
+    /// A connection silent for this long is dropped.
+    pub client_timeout: Duration,
+    /// The largest WebSocket message accepted; larger ones close the connection with 1009.
+    pub max_frame_bytes: usize,
+    /// The most components in one operation; more get `invalid_operation`.
+    pub max_operation_components: usize,
+    /// The most WebSocket connections in all.
+    pub max_connections: usize,
+    /// Operations (and code updates) per second per connection, sustained.
+    pub ops_per_second: u32,
+    /// Cursor messages per second per connection, sustained.
+    pub cursors_per_second: u32,
+    /// Rate-limited messages in a row after which the connection is closed.
+    pub max_rate_violations: u32,
+}
 
 /// Upgrades the request to a WebSocket and serves it in a task of its own.
 pub fn serve(
@@ -33,15 +56,16 @@ pub fn serve(
     room: String,
     name: Option<String>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (response, session, stream) = actix_ws::handle(req, limit_frames(req, body, hub.settings().max_frame_bytes))?;
-    let (outbox, inbox) = outbound_queue(hub.settings().outbound_queue);
+    let (response, session, stream) =
+        actix_ws::handle(req, limit_frames(req, body, hub.settings().session.max_frame_bytes))?;
+    let (outbox, inbox) = outbound_queue(hub.settings().session.outbound_queue);
     let body_inbox = inbox.clone();
     let response =
         response.map_body(|_, session_frames| OutboundBody::new(session_frames, body_inbox)).map_into_boxed_body();
     let stream = stream
-        .max_frame_size(hub.settings().max_frame_bytes)
+        .max_frame_size(hub.settings().session.max_frame_bytes)
         .aggregate_continuations()
-        .max_continuation_size(hub.settings().max_frame_bytes)
+        .max_continuation_size(hub.settings().session.max_frame_bytes)
         .peekable();
     // One span per session, with the room and (once joined) the user: every log line of the
     // connection carries them.
@@ -108,13 +132,13 @@ async fn run(
         }
         Err(refusal) => {
             let error = wire::error(refusal.error, &refusal.message);
-            let _ = tokio::time::timeout(hub.settings().client_timeout, session.text(error)).await;
+            let _ = tokio::time::timeout(hub.settings().session.client_timeout, session.text(error)).await;
             close(refusal.close, &refusal.message)
         }
     };
     tracing::debug!(close = ?reason.as_ref().map(|r| u16::from(r.code)), "session ended");
     inbox.discard();
-    let _ = tokio::time::timeout(hub.settings().client_timeout, session.close(reason)).await;
+    let _ = tokio::time::timeout(hub.settings().session.client_timeout, session.close(reason)).await;
 }
 
 /// Why a connection could not join its room: the `error` it gets, then the close.
@@ -223,8 +247,8 @@ impl<'a> Connection<'a> {
             user,
             room,
             session,
-            ops: RateLimit::new(settings.ops_per_second),
-            cursors: RateLimit::new(settings.cursors_per_second),
+            ops: RateLimit::new(settings.session.ops_per_second),
+            cursors: RateLimit::new(settings.session.cursors_per_second),
             throttled: false,
             violations: 0,
         }
@@ -237,7 +261,7 @@ impl<'a> Connection<'a> {
         inbox: &OutboundReceiver,
     ) -> Option<CloseReason> {
         let settings = self.hub.settings();
-        let mut heartbeat = tokio::time::interval(settings.heartbeat_interval);
+        let mut heartbeat = tokio::time::interval(settings.session.heartbeat_interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         loop {
@@ -279,7 +303,7 @@ impl<'a> Connection<'a> {
                     }
                 }
                 _ = heartbeat.tick() => {
-                    if last_heard.elapsed() > settings.client_timeout {
+                    if last_heard.elapsed() > settings.session.client_timeout {
                         return self.close_with_error(CloseCode::GoingAway, ErrorCode::Timeout, "no answer to pings").await;
                     }
                     if self.session.ping(b"").await.is_err() {
@@ -383,7 +407,7 @@ impl<'a> Connection<'a> {
             return Next::Continue;
         }
         self.violations += 1;
-        if self.violations <= self.hub.settings().max_rate_violations {
+        if self.violations <= self.hub.settings().session.max_rate_violations {
             return Next::Continue;
         }
         metrics::counter!("pairpad_flooding_disconnects_total").increment(1);
@@ -406,7 +430,7 @@ impl<'a> Connection<'a> {
     /// the client timeout for room in that queue: a client that stopped reading is then dropped by
     /// its room (4008) or the heartbeat.
     async fn reply(&mut self, text: String) {
-        let limit = self.hub.settings().client_timeout;
+        let limit = self.hub.settings().session.client_timeout;
         let _ = tokio::time::timeout(limit, self.session.text(text)).await;
     }
 }

@@ -97,7 +97,7 @@ fn replay(trace: &Trace, edits: Vec<Edit>) -> Room {
         &trace.start_content,
         0,
         Timestamp(0),
-        RoomLimits::default(),
+        RoomLimits { max_document_chars: 4 * 1024 * 1024, history_window: 1024 },
     );
     for edit in edits {
         room.submit(edit, &[], Timestamp(0)).expect("every patch applies");

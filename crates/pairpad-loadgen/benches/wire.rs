@@ -10,7 +10,7 @@ use pairpad_domain::{
     CommittedOp, Component, Language, Participant, RoomEvent, RoomId, TextOperation, Timestamp, UserId,
 };
 use pairpad_hub::wire::encode;
-use pairpad_protocol::{ClientMessage, to_operation};
+use pairpad_protocol::{ClientMessage, OperationLimits, to_operation};
 
 fn keystroke() -> TextOperation {
     TextOperation::from_components([Component::Retain(5120), Component::Insert("x".into()), Component::Retain(3071)])
@@ -31,7 +31,9 @@ fn wire(c: &mut Criterion) {
         b.iter(|| encode(black_box(&RoomEvent::Ack { revision: 12_345, op_id: Some("4f1c-0001-77") })))
     });
 
-    let limits = pairpad_hub::HubSettings::default().operation_limits();
+    // The server's defaults (config/default.toml: websocket.max_operation_components,
+    // rooms.max_document_chars).
+    let limits = OperationLimits { max_components: 10_000, max_count: 2 * 1024 * 1024 };
     let text = r#"{"type":"operation","revision":12344,"ops":[5120,"x",3071],"opId":"7b0e3c52-9a3e-4f7a-8d6f-2c1b5e9d0a11-1a2b3c4d-178"}"#;
     group.bench_function("decode operation message", |b| {
         b.iter(|| {

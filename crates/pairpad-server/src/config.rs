@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use pairpad_hub::HubSettings;
+use pairpad_hub::session::SessionSettings;
+use pairpad_room::committer::CommitSettings;
+use pairpad_room::room::RoomSettings as RoomOwnerSettings;
 use pairpad_store::StoreUrl;
 use pairpad_suggest::ModelApi;
 use serde::Deserialize;
@@ -240,26 +243,31 @@ impl Settings {
     /// The hub's part of the settings.
     pub fn hub(&self) -> HubSettings {
         let (rooms, ws) = (&self.rooms, &self.websocket);
-        HubSettings {
+        let room = RoomOwnerSettings {
             max_document_chars: rooms.max_document_chars,
             history_window: rooms.history_window,
             max_history_fetch: rooms.max_history_fetch,
             snapshot_every: rooms.snapshot_every,
-            outbound_queue: ws.outbound_queue,
             room_queue: rooms.room_queue,
-            max_commit_batch: rooms.max_commit_batch,
-            commit_retry_limit: Duration::from_secs_f64(self.store.commit_retry_limit_secs),
             idle_unload: Duration::from_secs_f64(rooms.idle_unload_secs),
+            max_users_per_room: rooms.max_users_per_room,
+        };
+        let session = SessionSettings {
+            outbound_queue: ws.outbound_queue,
             heartbeat_interval: Duration::from_secs_f64(ws.heartbeat_interval_secs),
             client_timeout: Duration::from_secs_f64(ws.client_timeout_secs),
             max_frame_bytes: ws.max_frame_bytes,
             max_operation_components: ws.max_operation_components,
-            max_users_per_room: rooms.max_users_per_room,
             max_connections: ws.max_connections,
             ops_per_second: ws.ops_per_second,
             cursors_per_second: ws.cursors_per_second,
             max_rate_violations: ws.max_rate_violations,
-        }
+        };
+        let commit = CommitSettings {
+            max_batch: rooms.max_commit_batch,
+            retry_limit: Duration::from_secs_f64(self.store.commit_retry_limit_secs),
+        };
+        HubSettings { room, session, commit }
     }
 }
 
@@ -276,6 +284,17 @@ mod tests {
         let s = Settings::load_from(Path::new("/nonexistent"), &[]).unwrap();
         assert_eq!((s.server.host.as_str(), s.server.port), ("127.0.0.1", 8080));
         assert_eq!(s.store_url().unwrap(), StoreUrl::Sqlite("data/pairpad.db".into()));
+    }
+
+    #[test]
+    fn the_hub_takes_its_defaults_from_the_defaults_file() {
+        let s = Settings::load_from(Path::new("/nonexistent"), &[]).unwrap();
+        let hub = s.hub();
+        assert_eq!(hub.room.max_document_chars, 2_097_152);
+        assert_eq!(hub.room.idle_unload, Duration::from_secs(30));
+        assert_eq!(hub.session.max_frame_bytes, 8_388_608);
+        assert_eq!(hub.commit.max_batch, 1024);
+        assert_eq!(hub.operation_limits().max_count, hub.room.max_document_chars);
     }
 
     #[test]

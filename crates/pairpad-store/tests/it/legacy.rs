@@ -28,7 +28,8 @@ async fn loads_as_a_no_op(repo: &dyn RoomRepo, id: RoomId) {
     assert_eq!(stored.revision, 1);
     let [op] = stored.ops_after_snapshot.as_slice() else { panic!("one operation expected") };
     assert_eq!(op.operation, TextOperation::from_components([Component::Retain(5)]).unwrap());
-    let room = Room::restore(stored, RoomLimits::default()).expect("the room restores");
+    let room = Room::restore(stored, RoomLimits { max_document_chars: 4 * 1024 * 1024, history_window: 1024 })
+        .expect("the room restores");
     assert_eq!((room.text().as_str(), room.revision()), ("hello", 1));
 }
 

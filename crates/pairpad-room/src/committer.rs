@@ -20,6 +20,15 @@ pub struct CommitJob {
     pub done: oneshot::Sender<Result<(), RepoError>>,
 }
 
+/// The group committer's limits.
+#[derive(Clone, Debug)]
+pub struct CommitSettings {
+    /// The most appends one transaction carries.
+    pub max_batch: usize,
+    /// How long a commit is retried while the store is unavailable; then its rooms fail (1011).
+    pub retry_limit: Duration,
+}
+
 /// Sends jobs to the committer task.
 #[derive(Clone)]
 pub struct Committer {
@@ -29,9 +38,9 @@ pub struct Committer {
 
 impl Committer {
     /// Starts the committer on a thread of its own. It stops when every handle is dropped.
-    /// While the store is unavailable a commit is retried for at most `retry_limit`.
-    pub fn spawn(repo: Arc<dyn RoomRepo>, max_batch: usize, retry_limit: Duration) -> std::io::Result<Self> {
-        let max_batch = max_batch.max(1);
+    /// While the store is unavailable a commit is retried for at most `settings.retry_limit`.
+    pub fn spawn(repo: Arc<dyn RoomRepo>, settings: &CommitSettings) -> std::io::Result<Self> {
+        let (max_batch, retry_limit) = (settings.max_batch.max(1), settings.retry_limit);
         let (jobs, rx) = mpsc::channel(max_batch * 4);
         let progress = Arc::new(Progress::default());
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -11,17 +11,43 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pairpad_domain::{
     Append, Audience, Broadcaster, CodeUpdate, CommittedOp, Edit, EditError, EditOutcome, Language, Participant,
-    RepoError, Room, RoomEvent, RoomId, Selection, Snapshot, TextOperation, Timestamp, UserId,
+    RepoError, Room, RoomEvent, RoomId, RoomLimits, RoomRepo, Selection, Snapshot, TextOperation, Timestamp, UserId,
 };
 use pairpad_protocol::ErrorCode;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::committer::Committer;
-use crate::{HubInner, now};
+use crate::now;
+
+/// A room owner's limits and timings.
+#[derive(Clone, Debug)]
+pub struct RoomSettings {
+    /// The longest document, in code points.
+    pub max_document_chars: usize,
+    /// Operations kept in memory per room for transforming late edits.
+    pub history_window: usize,
+    /// How far behind a base revision may be and still be served from the store.
+    pub max_history_fetch: usize,
+    /// Store a snapshot of the text every this many operations.
+    pub snapshot_every: u64,
+    /// Commands queued per room.
+    pub room_queue: usize,
+    /// How long a room with nobody connected stays in memory.
+    pub idle_unload: Duration,
+    /// The most participants in one room.
+    pub max_users_per_room: usize,
+}
+
+impl RoomSettings {
+    /// The limits the domain's `Room` enforces itself.
+    pub fn limits(&self) -> RoomLimits {
+        RoomLimits { max_document_chars: self.max_document_chars, history_window: self.history_window }
+    }
+}
 
 /// What a room owner can be asked to do.
 pub enum Command<C> {
@@ -67,9 +93,11 @@ pub struct RoomView {
 
 /// A cloneable way to reach a room's owner.
 pub struct RoomHandle<C> {
-    pub(crate) commands: mpsc::Sender<Command<C>>,
-    /// Tells this owner apart from an earlier or later one of the same room.
-    pub(crate) generation: u64,
+    /// The owner's command queue (the receiving end is [`RoomOwner::run`]'s).
+    pub commands: mpsc::Sender<Command<C>>,
+    /// Tells this owner apart from an earlier or later one of the same room; chosen by whoever
+    /// loads rooms.
+    pub generation: u64,
 }
 
 impl<C> Clone for RoomHandle<C> {
@@ -118,7 +146,12 @@ struct DuplicateAck {
     op_id: Option<String>,
 }
 
-pub(crate) struct RoomOwner<B: Broadcaster> {
+/// Called once when a room owner stops taking commands (unloaded, drained, its store failed), so
+/// that whoever loads rooms forgets it and the next request loads the room afresh.
+pub type OnStop = Box<dyn FnOnce() + Send>;
+
+/// One loaded room's task: see the module docs.
+pub struct RoomOwner<B: Broadcaster> {
     room: Room,
     fanout: B,
     participants: Vec<Participant>,
@@ -140,18 +173,30 @@ pub(crate) struct RoomOwner<B: Broadcaster> {
     awaiting_history: VecDeque<(Edit, Instant)>,
     history_read: Option<HistoryRead>,
     draining: Option<oneshot::Sender<()>>,
-    generation: u64,
-    hub: Arc<HubInner>,
+    /// Read for old base revisions and written for language changes; appends go to `committer`.
+    repo: Arc<dyn RoomRepo>,
     committer: Committer,
+    settings: RoomSettings,
+    /// Taken when the room stops, so it is called once.
+    on_stop: Option<OnStop>,
 }
 
 impl<B: Broadcaster> RoomOwner<B>
 where
     B::Connection: 'static,
 {
-    pub(crate) fn new(room: Room, fanout: B, generation: u64, hub: Arc<HubInner>) -> Self {
+    /// An owner of `room`, delivering its events through `fanout`. Nothing runs until [`run`].
+    ///
+    /// [`run`]: RoomOwner::run
+    pub fn new(
+        room: Room,
+        fanout: B,
+        repo: Arc<dyn RoomRepo>,
+        committer: Committer,
+        settings: RoomSettings,
+        on_stop: OnStop,
+    ) -> Self {
         Self {
-            generation,
             durable_revision: room.revision(),
             submitted_revision: room.revision(),
             room,
@@ -164,14 +209,16 @@ where
             awaiting_history: VecDeque::new(),
             history_read: None,
             draining: None,
-            committer: hub.committer.clone(),
-            hub,
+            repo,
+            committer,
+            settings,
+            on_stop: Some(on_stop),
         }
     }
 
     /// Runs the room until it is idle for the configured time, drained, or its store fails.
-    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command<B::Connection>>) {
-        let idle_unload = self.hub.settings.idle_unload;
+    pub async fn run(mut self, mut commands: mpsc::Receiver<Command<B::Connection>>) {
+        let idle_unload = self.settings.idle_unload;
         let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(MAX_APPENDS_IN_FLIGHT);
         loop {
             if in_flight.len() < MAX_APPENDS_IN_FLIGHT && !self.unsaved.is_empty() {
@@ -218,7 +265,14 @@ where
                 }
             }
         }
-        self.hub.forget(self.room.id(), self.generation);
+        self.stopped();
+    }
+
+    /// Tells whoever loaded the room that this owner takes no more commands.
+    fn stopped(&mut self) {
+        if let Some(on_stop) = self.on_stop.take() {
+            on_stop();
+        }
     }
 
     fn is_idle(&self) -> bool {
@@ -233,7 +287,7 @@ where
             Command::Join { participant, connection, reply } => {
                 let outcome = if self.draining.is_some() {
                     JoinOutcome::Stopping(connection)
-                } else if self.participants.len() >= self.hub.settings.max_users_per_room {
+                } else if self.participants.len() >= self.settings.max_users_per_room {
                     JoinOutcome::Full(connection)
                 } else {
                     self.join(participant, connection);
@@ -313,7 +367,7 @@ where
     /// without reading anything.
     fn needs_store_history(&self, base: u64) -> bool {
         let behind = self.room.revision().saturating_sub(base);
-        !self.room.has_history_since(base) && behind <= self.hub.settings.max_history_fetch as u64
+        !self.room.has_history_since(base) && behind <= self.settings.max_history_fetch as u64
     }
 
     /// Sequences the waiting edits that need nothing from the store, up to the first that does,
@@ -328,7 +382,7 @@ where
             let Some((edit, _)) = self.awaiting_history.front() else { return };
             let base = edit.base_revision;
             if self.needs_store_history(base) {
-                let (repo, id) = (self.hub.repo.clone(), self.room.id());
+                let (repo, id) = (self.repo.clone(), self.room.id());
                 let behind = (self.room.revision() - base) as usize;
                 // Operations discarded under a smaller `max_history_fetch` leave a gap, which
                 // `Room::submit` counts as stale.
@@ -388,14 +442,14 @@ where
 
     async fn submit_unsaved(&mut self) -> InFlight {
         let ops = std::mem::take(&mut self.unsaved);
-        let snapshot = (self.ops_since_snapshot >= self.hub.settings.snapshot_every).then(|| {
+        let snapshot = (self.ops_since_snapshot >= self.settings.snapshot_every).then(|| {
             self.ops_since_snapshot = 0;
             Snapshot { code: self.room.text(), revision: self.room.revision() }
         });
         // A client's base revision may be at most `max_history_fetch` behind (see
         // `needs_store_history`), so with a snapshot the operations before that window can go: the
         // operation log stays bounded however long a room is edited.
-        let window = self.hub.settings.max_history_fetch.max(1) as u64;
+        let window = self.settings.max_history_fetch.max(1) as u64;
         let discard_through = snapshot.as_ref().map(|s| s.revision.saturating_sub(window)).filter(|&r| r > 0);
         let expected_revision = self.submitted_revision;
         self.submitted_revision = self.room.revision();
@@ -433,7 +487,7 @@ where
 
     async fn change_language(&mut self, user: UserId, language: Language) {
         let at = now();
-        if let Err(error) = self.hub.repo.set_language(self.room.id(), &language, at).await {
+        if let Err(error) = self.repo.set_language(self.room.id(), &language, at).await {
             let message = format!("the language could not be stored: {error}");
             self.publish(
                 &RoomEvent::Error { code: ErrorCode::StoreUnavailable.as_str(), message: &message },
@@ -486,8 +540,8 @@ where
 
     /// Nobody is here and everything is stored: free the memory. Commands that raced with the
     /// unload are answered so their senders retry with a freshly loaded room.
-    async fn unload(self, mut commands: mpsc::Receiver<Command<B::Connection>>) {
-        self.hub.forget(self.room.id(), self.generation);
+    async fn unload(mut self, mut commands: mpsc::Receiver<Command<B::Connection>>) {
+        self.stopped();
         commands.close();
         while let Some(command) = commands.recv().await {
             self.refuse(command);

@@ -1,0 +1,427 @@
+//! The room owner driven directly: a real group committer over a `MemoryRepo` that answers only
+//! when the test says so, and a `Broadcaster` that records what each participant receives in
+//! the same log as the store's answers. So the order of "stored", "ack" and "operation" is
+//! observed, not assumed: each test fails when the room acknowledges before the store said yes,
+//! broadcasts before acknowledging, or loses the order of its appends.
+
+#![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pairpad_domain::{
+    Append, Audience, Broadcaster, CommittedOp, Component, Language, NewRoom, Participant, RepoError, Room, RoomEvent,
+    RoomId, RoomRepo, StoredRoom, TextOperation, Timestamp, UserId,
+};
+use pairpad_room::committer::{CommitSettings, Committer};
+use pairpad_room::room::{Command, JoinOutcome, RoomOwner, RoomSettings};
+use pairpad_store::MemoryRepo;
+use tokio::sync::{mpsc, oneshot};
+
+/// Long enough for a correct room to be waiting on its own, short enough for a failing test.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// What happened, in order: the store's commits and every delivery to a participant.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    fn push(&self, entry: String) {
+        self.0.lock().unwrap().push(entry);
+    }
+
+    fn entries(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn count(&self, entry: &str) -> usize {
+        self.entries().iter().filter(|e| *e == entry).count()
+    }
+
+    fn position(&self, entry: &str) -> usize {
+        let entries = self.entries();
+        entries.iter().position(|e| e == entry).unwrap_or_else(|| panic!("no {entry:?} in {entries:#?}"))
+    }
+
+    async fn wait_for(&self, entry: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.count(entry) == 0 {
+            assert!(Instant::now() < deadline, "no {entry:?} in {:#?}", self.entries());
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+/// A `Broadcaster` whose connections are names: it logs `"<name> <- <event>"` for each delivery.
+struct Recorder {
+    members: Vec<(UserId, &'static str)>,
+    log: Log,
+}
+
+impl Broadcaster for Recorder {
+    type Connection = &'static str;
+
+    fn add(&mut self, user: UserId, connection: &'static str) {
+        self.members.push((user, connection));
+    }
+
+    fn remove(&mut self, user: UserId) {
+        if let Some(i) = self.members.iter().position(|(member, _)| *member == user) {
+            let (_, name) = self.members.remove(i);
+            self.log.push(format!("{name} closed"));
+        }
+    }
+
+    fn publish(&mut self, event: &RoomEvent<'_>, audience: Audience<'_>) -> Vec<UserId> {
+        let what = match event {
+            RoomEvent::Init { revision, .. } => format!("init {revision}"),
+            RoomEvent::Ack { revision, op_id } => format!("ack {revision} {}", op_id.unwrap_or("-")),
+            RoomEvent::Operation(op) => format!("op {}", op.revision),
+            RoomEvent::Error { code, .. } => format!("error {code}"),
+            RoomEvent::UserJoined { .. } | RoomEvent::UserLeft { .. } => return Vec::new(),
+            _ => "other".to_owned(),
+        };
+        for (_, name) in self.members.iter().filter(|(user, _)| audience.includes(*user)) {
+            self.log.push(format!("{name} <- {what}"));
+        }
+        Vec::new()
+    }
+
+    fn len(&self) -> usize {
+        self.members.len()
+    }
+}
+
+/// How the test answers one commit.
+enum Answer {
+    /// Commit it to memory (which may still say `Conflict`).
+    Store,
+    /// Refuse it with this error.
+    Fail(RepoError),
+}
+
+/// What one commit carried: per room, the expected revision and the operations' revisions.
+type Call = Vec<(RoomId, u64, Vec<u64>)>;
+
+/// A `MemoryRepo` whose commits wait for the test's [`Answer`], and log `"stored [revisions]"`
+/// once stored.
+struct GatedStore {
+    rooms: MemoryRepo,
+    log: Log,
+    calls: mpsc::UnboundedSender<Call>,
+    answers: tokio::sync::Mutex<mpsc::UnboundedReceiver<Answer>>,
+}
+
+#[async_trait::async_trait]
+impl RoomRepo for GatedStore {
+    fn kind(&self) -> &'static str {
+        "gated"
+    }
+    async fn ping(&self) -> Result<(), RepoError> {
+        Ok(())
+    }
+    async fn create(&self, room: &NewRoom) -> Result<(), RepoError> {
+        self.rooms.create(room).await
+    }
+    async fn load(&self, id: RoomId) -> Result<StoredRoom, RepoError> {
+        self.rooms.load(id).await
+    }
+    async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {
+        self.rooms.ops_since(id, after, limit).await
+    }
+    async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
+        let call = appends
+            .iter()
+            .map(|a| (a.room, a.expected_revision, a.ops.iter().map(|op| op.revision).collect()))
+            .collect();
+        let _ = self.calls.send(call);
+        let answer = self.answers.lock().await.recv().await;
+        match answer {
+            Some(Answer::Store) => {
+                self.rooms.commit(appends).await?;
+                let revisions: Vec<u64> = appends.iter().flat_map(|a| a.ops.iter().map(|op| op.revision)).collect();
+                self.log.push(format!("stored {revisions:?}"));
+                Ok(())
+            }
+            Some(Answer::Fail(error)) => Err(error),
+            None => Err(RepoError::Rejected("the test ended".into())),
+        }
+    }
+    async fn set_language(&self, id: RoomId, language: &Language, at: Timestamp) -> Result<(), RepoError> {
+        self.rooms.set_language(id, language, at).await
+    }
+}
+
+fn room_settings() -> RoomSettings {
+    RoomSettings {
+        max_document_chars: 1 << 20,
+        history_window: 64,
+        max_history_fetch: 1000,
+        snapshot_every: 1000,
+        room_queue: 64,
+        idle_unload: Duration::from_secs(3600),
+        max_users_per_room: 10,
+    }
+}
+
+/// One store, one committer, and any number of rooms over them.
+struct Pipeline {
+    store: Arc<GatedStore>,
+    log: Log,
+    calls: mpsc::UnboundedReceiver<Call>,
+    answers: mpsc::UnboundedSender<Answer>,
+    committer: Committer,
+}
+
+/// A running room owner.
+struct TestRoom {
+    id: RoomId,
+    commands: mpsc::Sender<Command<&'static str>>,
+    /// Answers once the owner's stop callback ran.
+    stopped: oneshot::Receiver<()>,
+}
+
+impl Pipeline {
+    fn new() -> Self {
+        let log = Log::default();
+        let (calls_tx, calls) = mpsc::unbounded_channel();
+        let (answers, answers_rx) = mpsc::unbounded_channel();
+        let store = Arc::new(GatedStore {
+            rooms: MemoryRepo::default(),
+            log: log.clone(),
+            calls: calls_tx,
+            answers: tokio::sync::Mutex::new(answers_rx),
+        });
+        // A short retry limit: no test makes the store unavailable, and none should hang if it did.
+        let settings = CommitSettings { max_batch: 16, retry_limit: Duration::from_millis(100) };
+        let committer = Committer::spawn(store.clone(), &settings).unwrap();
+        Self { store, log, calls, answers, committer }
+    }
+
+    async fn open_room(&self) -> TestRoom {
+        let new = NewRoom {
+            id: RoomId::random(),
+            language: Language::plaintext(),
+            code: String::new(),
+            created_at: Timestamp(0),
+        };
+        self.store.create(&new).await.unwrap();
+        let settings = room_settings();
+        let room = Room::restore(self.store.load(new.id).await.unwrap(), settings.limits()).unwrap();
+        let fanout = Recorder { members: Vec::new(), log: self.log.clone() };
+        let (stop, stopped) = oneshot::channel();
+        let on_stop = Box::new(move || {
+            let _ = stop.send(());
+        });
+        let owner = RoomOwner::new(room, fanout, self.store.clone(), self.committer.clone(), settings, on_stop);
+        let (commands, receiver) = mpsc::channel(64);
+        tokio::spawn(owner.run(receiver));
+        TestRoom { id: new.id, commands, stopped }
+    }
+
+    /// The next commit the store was asked for (it waits for [`Pipeline::answer`]).
+    async fn next_call(&mut self) -> Call {
+        tokio::time::timeout(PATIENCE, self.calls.recv()).await.expect("a commit").expect("the store lives")
+    }
+
+    fn answer(&self, answer: Answer) {
+        self.answers.send(answer).unwrap();
+    }
+
+    async fn stored_text(&self, room: RoomId) -> String {
+        let stored = self.store.rooms.load(room).await.unwrap();
+        Room::restore(stored, room_settings().limits()).unwrap().text()
+    }
+
+    async fn stored_revision(&self, room: RoomId) -> u64 {
+        self.store.rooms.load(room).await.unwrap().revision
+    }
+}
+
+impl TestRoom {
+    async fn join(&self, name: &'static str) -> UserId {
+        let participant = Participant::new(UserId::random(), name.into());
+        let user = participant.user_id;
+        let (reply, outcome) = oneshot::channel();
+        self.send(Command::Join { participant, connection: name, reply }).await;
+        assert!(matches!(outcome.await, Ok(JoinOutcome::Joined)));
+        user
+    }
+
+    /// `user` inserts `text` at the start of the document at `base`.
+    async fn insert(&self, user: UserId, base: u64, text: &str, op_id: &str) {
+        let mut components = vec![Component::Insert(text.into())];
+        if base > 0 {
+            // Every edit of these tests inserts one character.
+            components.push(Component::Retain(base as usize));
+        }
+        let operation = TextOperation::from_components(components).unwrap();
+        let op_id = Some(op_id.to_owned());
+        self.send(Command::Operation { user, base_revision: base, operation, op_id, received: Instant::now() }).await;
+    }
+
+    async fn leave(&self, user: UserId) {
+        self.send(Command::Leave { user }).await;
+    }
+
+    /// Returns once the owner has handled every command sent before (commands are handled in order).
+    async fn settle(&self) -> u64 {
+        let (reply, view) = oneshot::channel();
+        self.send(Command::Inspect { reply }).await;
+        view.await.expect("the room answers").revision
+    }
+
+    async fn send(&self, command: Command<&'static str>) {
+        assert!(self.commands.send(command).await.is_ok(), "the room stopped");
+    }
+}
+
+#[tokio::test]
+async fn an_edit_is_acknowledged_only_once_stored_and_broadcast_after_its_ack() {
+    let mut pipeline = Pipeline::new();
+    let room = pipeline.open_room().await;
+    let ada = room.join("ada").await;
+    room.join("bob").await;
+    room.insert(ada, 0, "a", "ada-1").await;
+    assert_eq!(pipeline.next_call().await, [(room.id, 0, vec![1])]);
+    assert_eq!(room.settle().await, 1, "sequenced at once");
+    let log = &pipeline.log;
+    assert_eq!(
+        (log.count("ada <- ack 1 ada-1"), log.count("bob <- op 1")),
+        (0, 0),
+        "nothing before the store said yes"
+    );
+
+    pipeline.answer(Answer::Store);
+    log.wait_for("bob <- op 1").await;
+    assert!(log.position("stored [1]") < log.position("ada <- ack 1 ada-1"), "{:#?}", log.entries());
+    assert!(log.position("ada <- ack 1 ada-1") < log.position("bob <- op 1"), "{:#?}", log.entries());
+    assert_eq!((log.count("ada <- op 1"), log.count("bob <- ack 1 ada-1")), (0, 0), "the author gets only its ack");
+}
+
+#[tokio::test]
+async fn nothing_is_acknowledged_when_the_store_refuses() {
+    let mut pipeline = Pipeline::new();
+    let room = pipeline.open_room().await;
+    let ada = room.join("ada").await;
+    room.join("bob").await;
+    room.insert(ada, 0, "a", "ada-1").await;
+    pipeline.next_call().await;
+    pipeline.answer(Answer::Fail(RepoError::Rejected("refused for the test".into())));
+    tokio::time::timeout(PATIENCE, room.stopped).await.expect("the room stops").unwrap();
+
+    let log = &pipeline.log;
+    let entries = log.entries();
+    assert!(!entries.iter().any(|e| e.contains("ack") || e.contains("<- op")), "{entries:#?}");
+    // The author is told not to re-send; the others that they may have missed edits; all reconnect.
+    assert_eq!(log.count("ada <- error store_rejected"), 1, "{entries:#?}");
+    assert_eq!(log.count("bob <- error store_unavailable"), 1, "{entries:#?}");
+    assert_eq!((log.count("ada closed"), log.count("bob closed")), (1, 1), "{entries:#?}");
+    assert_eq!(pipeline.stored_revision(room.id).await, 0);
+}
+
+#[tokio::test]
+async fn a_store_conflict_stops_the_room_without_acknowledging() {
+    let mut pipeline = Pipeline::new();
+    let room = pipeline.open_room().await;
+    let ada = room.join("ada").await;
+    room.join("bob").await;
+    room.insert(ada, 0, "a", "ada-1").await;
+    pipeline.next_call().await;
+    // Another writer (another server process) stores revision 1 first.
+    let theirs = CommittedOp {
+        revision: 1,
+        operation: TextOperation::from_components([Component::Insert("z".into())]).unwrap(),
+        op_id: None,
+        author: UserId::random(),
+        at: Timestamp(0),
+    };
+    let append =
+        Append { room: room.id, expected_revision: 0, ops: vec![theirs], snapshot: None, discard_through: None };
+    pipeline.store.rooms.commit(&[append]).await.unwrap();
+    pipeline.answer(Answer::Store);
+    tokio::time::timeout(PATIENCE, room.stopped).await.expect("the room stops").unwrap();
+
+    let log = &pipeline.log;
+    let entries = log.entries();
+    assert!(!entries.iter().any(|e| e.contains("stored") || e.contains("ack") || e.contains("<- op")), "{entries:#?}");
+    // A conflict is not the edit's fault: everyone reconnects (and the author re-sends).
+    assert_eq!((log.count("ada <- error store_unavailable"), log.count("bob <- error store_unavailable")), (1, 1));
+    assert_eq!(pipeline.stored_text(room.id).await, "z", "the other writer's edit stands");
+}
+
+#[tokio::test]
+async fn two_appends_in_flight_are_merged_and_answered_in_order() {
+    let mut pipeline = Pipeline::new();
+    // Another room's commit holds the committer, so this room's appends queue up behind it.
+    let other = pipeline.open_room().await;
+    let carl = other.join("carl").await;
+    other.insert(carl, 0, "c", "carl-1").await;
+    pipeline.next_call().await;
+
+    let room = pipeline.open_room().await;
+    let ada = room.join("ada").await;
+    room.join("bob").await;
+    for (base, op_id) in [(0, "ada-1"), (1, "ada-2"), (2, "ada-3")] {
+        room.insert(ada, base, "a", op_id).await;
+    }
+    assert_eq!(room.settle().await, 3);
+    pipeline.answer(Answer::Store);
+    // Two appends were in flight (revisions 1 and 2): one transaction carries both, in order.
+    // The third waited in the room, and goes next.
+    assert_eq!(pipeline.next_call().await, [(room.id, 0, vec![1, 2])]);
+    pipeline.answer(Answer::Store);
+    assert_eq!(pipeline.next_call().await, [(room.id, 2, vec![3])]);
+    pipeline.answer(Answer::Store);
+    let log = &pipeline.log;
+    log.wait_for("bob <- op 3").await;
+
+    // Acks and broadcasts in revision order, each after its store answer. (Revision 3 may be
+    // stored before revision 2 is acknowledged: 2 is stored already by then.)
+    let order = [
+        "stored [1, 2]",
+        "ada <- ack 1 ada-1",
+        "bob <- op 1",
+        "ada <- ack 2 ada-2",
+        "bob <- op 2",
+        "ada <- ack 3 ada-3",
+        "bob <- op 3",
+    ];
+    let positions: Vec<usize> = order.iter().map(|entry| log.position(entry)).collect();
+    assert!(positions.is_sorted(), "{:#?}", log.entries());
+    assert!(log.position("stored [3]") < log.position("ada <- ack 3 ada-3"), "{:#?}", log.entries());
+    assert_eq!(pipeline.stored_revision(room.id).await, 3);
+    assert_eq!(pipeline.stored_text(room.id).await, "aaa");
+}
+
+#[tokio::test]
+async fn a_resent_op_id_is_acknowledged_once_with_its_original_revision() {
+    let mut pipeline = Pipeline::new();
+    let room = pipeline.open_room().await;
+    let ada = room.join("ada").await;
+    room.join("bob").await;
+    room.insert(ada, 0, "a", "ada-1").await;
+    pipeline.next_call().await;
+    // Ada's connection drops before her ack; she reconnects (a new participant, whose welcome
+    // already holds revision 1) and re-sends the edit with its opId.
+    room.leave(ada).await;
+    let ada_again = room.join("ada2").await;
+    room.insert(ada_again, 0, "a", "ada-1").await;
+    assert_eq!(room.settle().await, 1, "not applied twice");
+    let log = &pipeline.log;
+    assert_eq!(log.count("ada2 <- ack 1 ada-1"), 0, "not before the original is stored");
+
+    pipeline.answer(Answer::Store);
+    log.wait_for("bob <- op 1").await;
+    log.wait_for("ada2 <- ack 1 ada-1").await;
+    assert!(log.position("stored [1]") < log.position("ada2 <- ack 1 ada-1"), "{:#?}", log.entries());
+    assert_eq!(log.count("ada2 <- ack 1 ada-1"), 1);
+    assert_eq!(log.count("ada2 <- op 1"), 0, "her welcome held it already");
+
+    // Once stored, a re-send is acknowledged at once, and never reaches the store.
+    room.insert(ada_again, 0, "a", "ada-1").await;
+    assert_eq!(room.settle().await, 1);
+    assert_eq!(log.count("ada2 <- ack 1 ada-1"), 2);
+    assert!(pipeline.calls.try_recv().is_err(), "no second commit");
+    assert_eq!(pipeline.stored_revision(room.id).await, 1);
+}
