@@ -85,10 +85,10 @@ impl PostgresRepo {
 async fn commit_batch(conn: &mut AsyncPgConnection, appends: &[&Append]) -> Result<(), TxError> {
     let batch = AppendIfExpected::new(appends).map_err(TxError::Repo)?;
     if appends.iter().all(|a| a.snapshot.is_none() && a.discard_through.is_none()) {
-        return batch.run(conn, appends[0]).await;
+        return batch.run(conn).await;
     }
     conn.transaction::<_, TxError, _>(async |conn| {
-        batch.run(conn, appends[0]).await?;
+        batch.run(conn).await?;
         for append in appends {
             if let (Some(snapshot), Some(last)) = (&append.snapshot, append.ops.last()) {
                 store_snapshot(conn, append.room, snapshot, last.at).await?;
@@ -150,13 +150,10 @@ impl AppendIfExpected {
     }
 
     /// Runs the statement; no row inserted means a room's log did not reach its expected
-    /// revision (a batch of several rooms names the first; the caller retries room by room).
-    async fn run(&self, conn: &mut AsyncPgConnection, first: &Append) -> Result<(), TxError> {
+    /// revision (which room, `diagnose` reads after the rollback).
+    async fn run(&self, conn: &mut AsyncPgConnection) -> Result<(), TxError> {
         let inserted = RunQueryDsl::execute(self, conn).await?;
-        if inserted == self.rooms.len() {
-            return Ok(());
-        }
-        Err(TxError::Repo(RepoError::Conflict { room: first.room, expected: first.expected_revision }))
+        if inserted == self.rooms.len() { Ok(()) } else { Err(TxError::Refused) }
     }
 }
 

@@ -10,6 +10,9 @@ use pairpad_domain::RepoError;
 pub(crate) enum TxError {
     Db(DieselError),
     Repo(RepoError),
+    /// A room of the batch failed its check (its log does not reach the expected revision): which
+    /// rooms, a read after the rollback tells (`diagnose`).
+    Refused,
 }
 
 impl From<DieselError> for TxError {
@@ -29,6 +32,7 @@ impl TxError {
         use DatabaseErrorKind::*;
         match self {
             Self::Repo(e) => e,
+            Self::Refused => on_unique_violation,
             Self::Db(DieselError::DatabaseError(UniqueViolation, _)) => on_unique_violation,
             Self::Db(DieselError::DatabaseError(ForeignKeyViolation, _)) => on_missing_reference,
             Self::Db(DieselError::DatabaseError(
@@ -37,6 +41,20 @@ impl TxError {
             )) => RepoError::Rejected(info.message().to_owned()),
             Self::Db(e) => unavailable(e),
         }
+    }
+
+    /// Whether a commit failed because of some room's revision or existence: a check that
+    /// failed, a revision another writer took (unique violation), a room that does not exist
+    /// (foreign key violation). The error does not say which room; `diagnose` reads it.
+    pub(crate) fn is_room_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::Refused
+                | Self::Db(DieselError::DatabaseError(
+                    DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ForeignKeyViolation,
+                    _
+                ))
+        )
     }
 }
 
@@ -151,6 +169,46 @@ macro_rules! sql_room_repo {
             async fn conn(&self) -> Result<diesel_async::pooled_connection::deadpool::Object<$conn>, RepoError> {
                 self.pool.get().await.map_err(unavailable)
             }
+
+            /// After a batch was refused for some room (and rolled back): the first room that does
+            /// not exist (`NotFound`), else every room whose latest revision is not the one its
+            /// append expects (`Conflict`). A cold path: one or two reads per room.
+            async fn diagnose(&self, appends: &[&Append]) -> RepoError {
+                match self.find_refused(appends).await {
+                    Ok(Some(error)) => error,
+                    // Every room is where its append expects it now (another writer's transaction
+                    // that was in the way rolled back): trying again may succeed.
+                    Ok(None) => unavailable("a commit was refused, but no room refuses it any more"),
+                    Err(e) => e,
+                }
+            }
+
+            async fn find_refused(&self, appends: &[&Append]) -> Result<Option<RepoError>, RepoError> {
+                let mut conn = self.conn().await?;
+                let mut conflicts = Vec::new();
+                for append in appends {
+                    let id = $to_sql(append.room.as_uuid());
+                    let code_revision: Option<i64> = rooms::table
+                        .find(&id)
+                        .select(rooms::code_revision)
+                        .first(&mut *conn)
+                        .await
+                        .optional()
+                        .map_err(unavailable)?;
+                    let Some(code_revision) = code_revision else { return Ok(Some(RepoError::NotFound(append.room))) };
+                    let latest: Option<i64> = operations::table
+                        .filter(operations::room_id.eq(&id))
+                        .select(diesel::dsl::max(operations::revision))
+                        .first(&mut *conn)
+                        .await
+                        .map_err(unavailable)?;
+                    // As `load` counts it: the log's last revision, else the snapshot's.
+                    if to_u64(latest.unwrap_or(code_revision))? != append.expected_revision {
+                        conflicts.push(append.room);
+                    }
+                }
+                Ok((!conflicts.is_empty()).then_some(RepoError::Conflict { rooms: conflicts }))
+            }
         }
 
         #[async_trait]
@@ -234,18 +292,17 @@ macro_rules! sql_room_repo {
 
             async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
                 let appends: Vec<&Append> = appends.iter().filter(|a| !a.ops.is_empty()).collect();
-                let Some(&first) = appends.iter().next() else { return Ok(()) };
+                let Some(&first) = <[&Append]>::first(&appends) else { return Ok(()) };
                 crate::check_storable(crate::append_texts(&appends))?;
-                let result = self.commit_appends(&appends).await;
-                // A unique violation is a revision another writer took, a foreign key violation a
-                // room that does not exist. In a batch of several rooms the first is
-                // named; the caller retries room by room to learn which.
-                result.map_err(|e| {
-                    e.into_repo(
-                        RepoError::Conflict { room: first.room, expected: first.expected_revision },
+                match self.commit_appends(&appends).await {
+                    Ok(()) => Ok(()),
+                    // The batch was rolled back; reading the rooms now names the culprits.
+                    Err(e) if e.is_room_refusal() => Err(self.diagnose(&appends).await),
+                    Err(e) => Err(e.into_repo(
+                        RepoError::Conflict { rooms: vec![first.room] },
                         RepoError::NotFound(first.room),
-                    )
-                })
+                    )),
+                }
             }
 
             async fn set_language(&self, id: RoomId, language: &Language, at: Timestamp) -> Result<(), RepoError> {
