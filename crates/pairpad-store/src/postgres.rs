@@ -10,25 +10,11 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::{Durability, StoreOptions};
 
-crate::sql::sql_room_repo!(
-    PostgresRepo,
-    "postgres",
-    crate::schema::pg,
-    AsyncPgConnection,
-    uuid::Uuid,
-    same_uuid,
-    ok_uuid
-);
+crate::sql::sql_room_repo! {
+    repo: PostgresRepo, kind: "postgres", schema: crate::schema::pg, conn: AsyncPgConnection, id: uuid::Uuid,
+}
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
-
-fn same_uuid(id: uuid::Uuid) -> uuid::Uuid {
-    id
-}
-
-fn ok_uuid(id: uuid::Uuid) -> Result<uuid::Uuid, RepoError> {
-    Ok(id)
-}
 
 impl PostgresRepo {
     /// Runs the pending migrations, then opens a pool of up to `pool_size` connections.
@@ -194,7 +180,7 @@ impl QueryFragment<Pg> for AppendIfExpected {
 /// Deletes a room's oldest operations up to `through` (see `discard_bound`) inside the caller's
 /// transaction.
 async fn discard(conn: &mut AsyncPgConnection, room: RoomId, through: i64) -> Result<(), TxError> {
-    let room = same_uuid(room.as_uuid());
+    let room = room.as_uuid();
     let oldest: Option<i64> = operations::table
         .filter(operations::room_id.eq(room))
         .select(diesel::dsl::min(operations::revision))
@@ -218,7 +204,7 @@ async fn store_snapshot(
     at: Timestamp,
 ) -> Result<(), TxError> {
     let code_revision = to_i64(snapshot.revision).map_err(TxError::Repo)?;
-    let updated = diesel::update(rooms::table.find(same_uuid(room.as_uuid())))
+    let updated = diesel::update(rooms::table.find(room.as_uuid()))
         .set((rooms::code.eq(&snapshot.code), rooms::code_revision.eq(code_revision), rooms::updated_at.eq(at.0)))
         .execute(conn)
         .await?;

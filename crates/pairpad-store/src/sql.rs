@@ -96,11 +96,37 @@ pub(crate) fn to_u64(n: i64) -> Result<u64, RepoError> {
     u64::try_from(n).map_err(|_| RepoError::Corrupt(format!("negative revision {n}")))
 }
 
-/// Writes the `RoomRepo` impl of `$repo` (a struct with a deadpool `pool` of `$conn`, and an
-/// inherent `commit_appends`, the one step the backends do differently) using the tables of `$schema`.
-/// `$id` is the id column's Rust type; `$to_sql` and `$from_sql` convert UUIDs to and from it.
+/// How an adapter's id columns hold a UUID: PostgreSQL's native `uuid`, SQLite's hyphenated text.
+pub(crate) trait SqlId: Sized {
+    fn to_sql(id: uuid::Uuid) -> Self;
+    fn from_sql(self) -> Result<uuid::Uuid, RepoError>;
+}
+
+impl SqlId for uuid::Uuid {
+    fn to_sql(id: uuid::Uuid) -> Self {
+        id
+    }
+
+    fn from_sql(self) -> Result<uuid::Uuid, RepoError> {
+        Ok(self)
+    }
+}
+
+impl SqlId for String {
+    fn to_sql(id: uuid::Uuid) -> Self {
+        id.hyphenated().to_string()
+    }
+
+    fn from_sql(self) -> Result<uuid::Uuid, RepoError> {
+        uuid::Uuid::try_parse(&self).map_err(|_| RepoError::Corrupt(format!("`{self}` is not a UUID")))
+    }
+}
+
+/// Writes the `RoomRepo` impl of `repo` (a struct with a deadpool `pool` of `conn`, and an
+/// inherent `commit_appends`, the one step the backends do differently) over the tables of
+/// `schema`, whose id columns hold an `id` (a [`SqlId`]), and the row types both share.
 macro_rules! sql_room_repo {
-    ($repo:ident, $kind:literal, $schema:path, $conn:ty, $id:ty, $to_sql:expr, $from_sql:expr) => {
+    (repo: $repo:ident, kind: $kind:literal, schema: $schema:path, conn: $conn:ty, id: $id:ty $(,)?) => {
         use async_trait::async_trait;
         use diesel::prelude::*;
         use diesel_async::pooled_connection::deadpool::Pool;
@@ -112,7 +138,7 @@ macro_rules! sql_room_repo {
         use $schema::{operations, rooms};
 
         use crate::codec;
-        use crate::sql::{TxError, to_i64, to_u64, unavailable};
+        use crate::sql::{SqlId, TxError, to_i64, to_u64, unavailable};
 
         #[derive(Queryable, Selectable)]
         #[diesel(table_name = rooms)]
@@ -141,11 +167,11 @@ macro_rules! sql_room_repo {
         impl OpRow {
             fn from_domain(room: RoomId, op: &CommittedOp) -> Result<Self, RepoError> {
                 Ok(Self {
-                    room_id: $to_sql(room.as_uuid()),
+                    room_id: <$id as SqlId>::to_sql(room.as_uuid()),
                     revision: to_i64(op.revision)?,
                     operation: codec::encode(&op.operation),
                     op_id: op.op_id.clone(),
-                    user_id: $to_sql(op.author.as_uuid()),
+                    user_id: <$id as SqlId>::to_sql(op.author.as_uuid()),
                     created_at: op.at.0,
                 })
             }
@@ -155,7 +181,7 @@ macro_rules! sql_room_repo {
                     revision: to_u64(self.revision)?,
                     operation: codec::decode(&self.operation)?,
                     op_id: self.op_id,
-                    author: UserId::from($from_sql(self.user_id)?),
+                    author: UserId::from(self.user_id.from_sql()?),
                     at: Timestamp(self.created_at),
                 })
             }
@@ -187,7 +213,7 @@ macro_rules! sql_room_repo {
                 let mut conn = self.conn().await?;
                 let mut conflicts = Vec::new();
                 for append in appends {
-                    let id = $to_sql(append.room.as_uuid());
+                    let id = <$id as SqlId>::to_sql(append.room.as_uuid());
                     let code_revision: Option<i64> = rooms::table
                         .find(&id)
                         .select(rooms::code_revision)
@@ -226,7 +252,7 @@ macro_rules! sql_room_repo {
                 let mut conn = self.conn().await?;
                 diesel::insert_into(rooms::table)
                     .values((
-                        rooms::id.eq($to_sql(room.id.as_uuid())),
+                        rooms::id.eq(<$id as SqlId>::to_sql(room.id.as_uuid())),
                         rooms::language.eq(room.language.as_str()),
                         rooms::code.eq(&room.code),
                         rooms::code_revision.eq(0),
@@ -244,7 +270,7 @@ macro_rules! sql_room_repo {
             async fn load(&self, id: RoomId) -> Result<StoredRoom, RepoError> {
                 let mut conn = self.conn().await?;
                 let row: RoomRow = rooms::table
-                    .find($to_sql(id.as_uuid()))
+                    .find(<$id as SqlId>::to_sql(id.as_uuid()))
                     .select(RoomRow::as_select())
                     .first(&mut *conn)
                     .await
@@ -279,7 +305,7 @@ macro_rules! sql_room_repo {
             async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {
                 let mut conn = self.conn().await?;
                 let rows: Vec<OpRow> = operations::table
-                    .filter(operations::room_id.eq($to_sql(id.as_uuid())))
+                    .filter(operations::room_id.eq(<$id as SqlId>::to_sql(id.as_uuid())))
                     .filter(operations::revision.gt(to_i64(after)?))
                     .order(operations::revision)
                     .limit(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -307,7 +333,7 @@ macro_rules! sql_room_repo {
 
             async fn set_language(&self, id: RoomId, language: &Language, at: Timestamp) -> Result<(), RepoError> {
                 let mut conn = self.conn().await?;
-                let updated = diesel::update(rooms::table.find($to_sql(id.as_uuid())))
+                let updated = diesel::update(rooms::table.find(<$id as SqlId>::to_sql(id.as_uuid())))
                     .set((rooms::language.eq(language.as_str()), rooms::updated_at.eq(at.0)))
                     .execute(&mut *conn)
                     .await

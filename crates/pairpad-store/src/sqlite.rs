@@ -14,7 +14,7 @@ use crate::{Durability, StoreOptions};
 
 type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
-crate::sql::sql_room_repo!(SqliteRepo, "sqlite", crate::schema::sqlite, SqliteConn, String, uuid_text, parse_uuid);
+crate::sql::sql_room_repo! { repo: SqliteRepo, kind: "sqlite", schema: crate::schema::sqlite, conn: SqliteConn, id: String }
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
@@ -38,11 +38,7 @@ fn connection_pragmas(durability: Durability) -> &'static str {
 }
 
 fn uuid_text(id: uuid::Uuid) -> String {
-    id.hyphenated().to_string()
-}
-
-fn parse_uuid(text: String) -> Result<uuid::Uuid, RepoError> {
-    uuid::Uuid::try_parse(&text).map_err(|_| RepoError::Corrupt(format!("`{text}` is not a UUID")))
+    String::to_sql(id)
 }
 
 /// The SQLite `RoomRepo`: a deadpool pool of diesel-async connections for reads and room
