@@ -8,6 +8,7 @@ use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+use crate::sql::{RoomWrite, store_snapshot_and_discard};
 use crate::{Durability, StoreOptions};
 
 crate::sql::sql_room_repo! {
@@ -73,15 +74,12 @@ async fn commit_batch(conn: &mut AsyncPgConnection, appends: &[&Append]) -> Resu
     if appends.iter().all(|a| a.snapshot.is_none() && a.discard_through.is_none()) {
         return batch.run(conn).await;
     }
+    let writes: Vec<RoomWrite<uuid::Uuid>> =
+        appends.iter().map(|append| RoomWrite::new(append)).collect::<Result<_, _>>().map_err(TxError::Repo)?;
     conn.transaction::<_, TxError, _>(async |conn| {
         batch.run(conn).await?;
-        for append in appends {
-            if let (Some(snapshot), Some(last)) = (&append.snapshot, append.ops.last()) {
-                store_snapshot(conn, append.room, snapshot, last.at).await?;
-            }
-            if let Some(through) = append.discard_through {
-                discard(conn, append.room, to_i64(through).map_err(TxError::Repo)?).await?;
-            }
+        for write in &writes {
+            store_snapshot_and_discard!(conn, write, .await)?;
         }
         Ok(())
     })
@@ -175,38 +173,4 @@ impl QueryFragment<Pg> for AppendIfExpected {
         out.push_sql(")");
         Ok(())
     }
-}
-
-/// Deletes a room's oldest operations up to `through` (see `discard_bound`) inside the caller's
-/// transaction.
-async fn discard(conn: &mut AsyncPgConnection, room: RoomId, through: i64) -> Result<(), TxError> {
-    let room = room.as_uuid();
-    let oldest: Option<i64> = operations::table
-        .filter(operations::room_id.eq(room))
-        .select(diesel::dsl::min(operations::revision))
-        .first(conn)
-        .await?;
-    if let Some(bound) = crate::sql::discard_bound(oldest, through) {
-        diesel::delete(operations::table)
-            .filter(operations::room_id.eq(room))
-            .filter(operations::revision.le(bound))
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Stores a room's new snapshot inside the caller's transaction.
-async fn store_snapshot(
-    conn: &mut AsyncPgConnection,
-    room: RoomId,
-    snapshot: &Snapshot,
-    at: Timestamp,
-) -> Result<(), TxError> {
-    let code_revision = to_i64(snapshot.revision).map_err(TxError::Repo)?;
-    let updated = diesel::update(rooms::table.find(room.as_uuid()))
-        .set((rooms::code.eq(&snapshot.code), rooms::code_revision.eq(code_revision), rooms::updated_at.eq(at.0)))
-        .execute(conn)
-        .await?;
-    if updated == 0 { Err(TxError::Repo(RepoError::NotFound(room))) } else { Ok(()) }
 }

@@ -3,7 +3,7 @@
 //! they cannot drift apart.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use pairpad_domain::RepoError;
+use pairpad_domain::{Append, RepoError, RoomId};
 
 /// An error inside a transaction: either the database's or a domain verdict that aborts it.
 #[derive(Debug)]
@@ -83,6 +83,89 @@ pub(crate) fn discard_bound(oldest: Option<i64>, through: i64) -> Option<i64> {
     let oldest = oldest.filter(|&oldest| oldest <= through)?;
     Some(through.min(oldest.saturating_add(MAX_DISCARD_PER_COMMIT - 1)))
 }
+
+/// A room's new snapshot, as a commit stores it.
+pub(crate) struct SnapshotUpdate {
+    pub(crate) code: String,
+    pub(crate) revision: i64,
+    /// The time of the append's last operation.
+    pub(crate) updated_at: i64,
+}
+
+/// What a commit writes to one room besides its operations, prepared (and checked for range) the
+/// same way for both SQL adapters; owned, so that it can travel to SQLite's writer thread.
+pub(crate) struct RoomWrite<Id> {
+    pub(crate) room: RoomId,
+    /// `room` as its id column holds it.
+    pub(crate) id: Id,
+    /// The revision the room's log must reach (0: nothing to check).
+    pub(crate) expected_revision: i64,
+    pub(crate) snapshot: Option<SnapshotUpdate>,
+    pub(crate) discard_through: Option<i64>,
+}
+
+impl<Id: SqlId> RoomWrite<Id> {
+    pub(crate) fn new(append: &Append) -> Result<Self, RepoError> {
+        let snapshot = match (&append.snapshot, append.ops.last()) {
+            (Some(snapshot), Some(last)) => Some(SnapshotUpdate {
+                code: snapshot.code.clone(),
+                revision: to_i64(snapshot.revision)?,
+                updated_at: last.at.0,
+            }),
+            _ => None,
+        };
+        Ok(Self {
+            room: append.room,
+            id: Id::to_sql(append.room.as_uuid()),
+            expected_revision: to_i64(append.expected_revision)?,
+            snapshot,
+            discard_through: append.discard_through.map(to_i64).transpose()?,
+        })
+    }
+}
+
+/// The hard part of a commit, written once for both SQL adapters: stores a [`RoomWrite`]'s
+/// snapshot and deletes the operations it discards (oldest first, see [`discard_bound`]), inside
+/// the caller's transaction. Expanded where the schema's `rooms` and `operations`, a
+/// `RunQueryDsl` and `TxError` are in scope: in SQLite's blocking commit as
+/// `store_snapshot_and_discard!(conn, write)`, in PostgreSQL's async one with `, .await` after
+/// it, which follows each statement. Evaluates to `Result<(), TxError>`.
+macro_rules! store_snapshot_and_discard {
+    ($conn:expr, $write:expr $(, .$await:tt)?) => {{
+        let write: &$crate::sql::RoomWrite<_> = $write;
+        let mut result = Ok(());
+        if let Some(snapshot) = &write.snapshot {
+            let updated = diesel::update(rooms::table.find(&write.id))
+                .set((
+                    rooms::code.eq(&snapshot.code),
+                    rooms::code_revision.eq(snapshot.revision),
+                    rooms::updated_at.eq(snapshot.updated_at),
+                ))
+                .execute(&mut *$conn)
+                $(.$await)??;
+            if updated == 0 {
+                result = Err(TxError::Repo(RepoError::NotFound(write.room)));
+            }
+        }
+        if let (Ok(()), Some(through)) = (&result, write.discard_through) {
+            let oldest: Option<i64> = operations::table
+                .filter(operations::room_id.eq(&write.id))
+                .select(diesel::dsl::min(operations::revision))
+                .first(&mut *$conn)
+                $(.$await)??;
+            if let Some(bound) = $crate::sql::discard_bound(oldest, through) {
+                diesel::delete(operations::table)
+                    .filter(operations::room_id.eq(&write.id))
+                    .filter(operations::revision.le(bound))
+                    .execute(&mut *$conn)
+                    $(.$await)??;
+            }
+        }
+        result
+    }};
+}
+
+pub(crate) use store_snapshot_and_discard;
 
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> RepoError {
     RepoError::Unavailable(e.to_string())

@@ -37,10 +37,6 @@ fn connection_pragmas(durability: Durability) -> &'static str {
     }
 }
 
-fn uuid_text(id: uuid::Uuid) -> String {
-    String::to_sql(id)
-}
-
 /// The SQLite `RoomRepo`: a deadpool pool of diesel-async connections for reads and room
 /// changes, and a writer thread with one connection of its own for group commits, which SQLite
 /// runs one at a time anyway.
@@ -205,76 +201,38 @@ impl Checkpointer {
 mod blocking {
     use diesel::prelude::*;
     use diesel::sqlite::SqliteConnection;
-    use pairpad_domain::{Append, RepoError, RoomId};
+    use pairpad_domain::{Append, RepoError};
 
-    use super::{OpRow, operations, rooms, uuid_text};
-    use crate::sql::{TxError, discard_bound, to_i64};
+    use super::{OpRow, operations, rooms};
+    use crate::sql::{RoomWrite, TxError, store_snapshot_and_discard};
 
     /// Rows inserted per statement: SQLite allows at most 32766 bound parameters, 6 per row here.
     const INSERT_CHUNK: usize = 1000;
 
-    /// A room's log must hold this revision (its append's expected one).
-    pub struct ExpectedRevision {
-        room: String,
-        revision: i64,
-    }
-
-    /// A room's new snapshot.
-    pub struct SnapshotUpdate {
-        room: RoomId,
-        code: String,
-        revision: i64,
-        updated_at: i64,
-    }
-
-    /// Delete a room's operations up to this revision (bounded by `discard_bound`).
-    pub struct Discard {
-        room: String,
-        through: i64,
-    }
-
     /// What one commit writes, owned, so that it can travel to the writer thread.
     pub struct Batch {
-        expected: Vec<ExpectedRevision>,
+        rooms: Vec<RoomWrite<String>>,
         rows: Vec<OpRow>,
-        snapshots: Vec<SnapshotUpdate>,
-        discards: Vec<Discard>,
     }
 
     impl Batch {
         pub fn new(appends: &[&Append]) -> Result<Self, RepoError> {
-            let mut batch = Self { expected: Vec::new(), rows: Vec::new(), snapshots: Vec::new(), discards: Vec::new() };
-            for append in appends {
-                let room = uuid_text(append.room.as_uuid());
-                if append.expected_revision > 0 {
-                    batch.expected.push(ExpectedRevision { room: room.clone(), revision: to_i64(append.expected_revision)? });
-                }
-                for op in &append.ops {
-                    batch.rows.push(OpRow::from_domain(append.room, op)?);
-                }
-                if let (Some(snapshot), Some(last)) = (&append.snapshot, append.ops.last()) {
-                    batch.snapshots.push(SnapshotUpdate {
-                        room: append.room,
-                        code: snapshot.code.clone(),
-                        revision: to_i64(snapshot.revision)?,
-                        updated_at: last.at.0,
-                    });
-                }
-                if let Some(through) = append.discard_through {
-                    batch.discards.push(Discard { room, through: to_i64(through)? });
-                }
-            }
-            Ok(batch)
+            let rooms = appends.iter().map(|append| RoomWrite::new(append)).collect::<Result<_, _>>()?;
+            let rows = appends
+                .iter()
+                .flat_map(|append| append.ops.iter().map(|op| OpRow::from_domain(append.room, op)))
+                .collect::<Result<_, _>>()?;
+            Ok(Self { rooms, rows })
         }
     }
 
     /// `BEGIN IMMEDIATE` takes the write lock at once rather than upgrading to it mid-transaction.
     pub fn commit(conn: &mut SqliteConnection, batch: &Batch) -> Result<(), TxError> {
         conn.immediate_transaction(|conn| {
-            for ExpectedRevision { room, revision } in &batch.expected {
+            for room in batch.rooms.iter().filter(|room| room.expected_revision > 0) {
                 let found: i64 = operations::table
-                    .filter(operations::room_id.eq(room))
-                    .filter(operations::revision.eq(revision))
+                    .filter(operations::room_id.eq(&room.id))
+                    .filter(operations::revision.eq(room.expected_revision))
                     .count()
                     .get_result(conn)?;
                 if found == 0 {
@@ -284,25 +242,8 @@ mod blocking {
             for chunk in batch.rows.chunks(INSERT_CHUNK) {
                 diesel::insert_into(operations::table).values(chunk).execute(conn)?;
             }
-            for SnapshotUpdate { room, code, revision, updated_at } in &batch.snapshots {
-                let updated = diesel::update(rooms::table.find(uuid_text(room.as_uuid())))
-                    .set((rooms::code.eq(code), rooms::code_revision.eq(revision), rooms::updated_at.eq(updated_at)))
-                    .execute(conn)?;
-                if updated == 0 {
-                    return Err(TxError::Repo(RepoError::NotFound(*room)));
-                }
-            }
-            for Discard { room, through } in &batch.discards {
-                let oldest: Option<i64> = operations::table
-                    .filter(operations::room_id.eq(room))
-                    .select(diesel::dsl::min(operations::revision))
-                    .first(conn)?;
-                if let Some(bound) = discard_bound(oldest, *through) {
-                    diesel::delete(operations::table)
-                        .filter(operations::room_id.eq(room))
-                        .filter(operations::revision.le(bound))
-                        .execute(conn)?;
-                }
+            for room in &batch.rooms {
+                store_snapshot_and_discard!(conn, room)?;
             }
             Ok(())
         })
