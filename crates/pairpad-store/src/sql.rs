@@ -116,7 +116,7 @@ impl<Id: SqlId> RoomWrite<Id> {
         };
         Ok(Self {
             room: append.room,
-            id: Id::to_sql(append.room.as_uuid()),
+            id: Id::from_uuid(append.room.as_uuid()),
             expected_revision: to_i64(append.expected_revision)?,
             snapshot,
             discard_through: append.discard_through.map(to_i64).transpose()?,
@@ -181,26 +181,26 @@ pub(crate) fn to_u64(n: i64) -> Result<u64, RepoError> {
 
 /// How an adapter's id columns hold a UUID: PostgreSQL's native `uuid`, SQLite's hyphenated text.
 pub(crate) trait SqlId: Sized {
-    fn to_sql(id: uuid::Uuid) -> Self;
-    fn from_sql(self) -> Result<uuid::Uuid, RepoError>;
+    fn from_uuid(id: uuid::Uuid) -> Self;
+    fn into_uuid(self) -> Result<uuid::Uuid, RepoError>;
 }
 
 impl SqlId for uuid::Uuid {
-    fn to_sql(id: uuid::Uuid) -> Self {
+    fn from_uuid(id: uuid::Uuid) -> Self {
         id
     }
 
-    fn from_sql(self) -> Result<uuid::Uuid, RepoError> {
+    fn into_uuid(self) -> Result<uuid::Uuid, RepoError> {
         Ok(self)
     }
 }
 
 impl SqlId for String {
-    fn to_sql(id: uuid::Uuid) -> Self {
+    fn from_uuid(id: uuid::Uuid) -> Self {
         id.hyphenated().to_string()
     }
 
-    fn from_sql(self) -> Result<uuid::Uuid, RepoError> {
+    fn into_uuid(self) -> Result<uuid::Uuid, RepoError> {
         uuid::Uuid::try_parse(&self).map_err(|_| RepoError::Corrupt(format!("`{self}` is not a UUID")))
     }
 }
@@ -250,11 +250,11 @@ macro_rules! sql_room_repo {
         impl OpRow {
             fn from_domain(room: RoomId, op: &CommittedOp) -> Result<Self, RepoError> {
                 Ok(Self {
-                    room_id: <$id as SqlId>::to_sql(room.as_uuid()),
+                    room_id: <$id as SqlId>::from_uuid(room.as_uuid()),
                     revision: to_i64(op.revision)?,
                     operation: codec::encode(&op.operation),
                     op_id: op.op_id.clone(),
-                    user_id: <$id as SqlId>::to_sql(op.author.as_uuid()),
+                    user_id: <$id as SqlId>::from_uuid(op.author.as_uuid()),
                     created_at: op.at.0,
                 })
             }
@@ -264,7 +264,7 @@ macro_rules! sql_room_repo {
                     revision: to_u64(self.revision)?,
                     operation: codec::decode(&self.operation)?,
                     op_id: self.op_id,
-                    author: UserId::from(self.user_id.from_sql()?),
+                    author: UserId::from(self.user_id.into_uuid()?),
                     at: Timestamp(self.created_at),
                 })
             }
@@ -296,7 +296,7 @@ macro_rules! sql_room_repo {
                 let mut conn = self.conn().await?;
                 let mut conflicts = Vec::new();
                 for append in appends {
-                    let id = <$id as SqlId>::to_sql(append.room.as_uuid());
+                    let id = <$id as SqlId>::from_uuid(append.room.as_uuid());
                     let code_revision: Option<i64> = rooms::table
                         .find(&id)
                         .select(rooms::code_revision)
@@ -335,7 +335,7 @@ macro_rules! sql_room_repo {
                 let mut conn = self.conn().await?;
                 diesel::insert_into(rooms::table)
                     .values((
-                        rooms::id.eq(<$id as SqlId>::to_sql(room.id.as_uuid())),
+                        rooms::id.eq(<$id as SqlId>::from_uuid(room.id.as_uuid())),
                         rooms::language.eq(room.language.as_str()),
                         rooms::code.eq(&room.code),
                         rooms::code_revision.eq(0),
@@ -353,7 +353,7 @@ macro_rules! sql_room_repo {
             async fn load(&self, id: RoomId) -> Result<StoredRoom, RepoError> {
                 let mut conn = self.conn().await?;
                 let row: RoomRow = rooms::table
-                    .find(<$id as SqlId>::to_sql(id.as_uuid()))
+                    .find(<$id as SqlId>::from_uuid(id.as_uuid()))
                     .select(RoomRow::as_select())
                     .first(&mut *conn)
                     .await
@@ -388,7 +388,7 @@ macro_rules! sql_room_repo {
             async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {
                 let mut conn = self.conn().await?;
                 let rows: Vec<OpRow> = operations::table
-                    .filter(operations::room_id.eq(<$id as SqlId>::to_sql(id.as_uuid())))
+                    .filter(operations::room_id.eq(<$id as SqlId>::from_uuid(id.as_uuid())))
                     .filter(operations::revision.gt(to_i64(after)?))
                     .order(operations::revision)
                     .limit(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -407,16 +407,15 @@ macro_rules! sql_room_repo {
                     Ok(()) => Ok(()),
                     // The batch was rolled back; reading the rooms now names the culprits.
                     Err(e) if e.is_room_refusal() => Err(self.diagnose(&appends).await),
-                    Err(e) => Err(e.into_repo(
-                        RepoError::Conflict { rooms: vec![first.room] },
-                        RepoError::NotFound(first.room),
-                    )),
+                    Err(e) => Err(
+                        e.into_repo(RepoError::Conflict { rooms: vec![first.room] }, RepoError::NotFound(first.room))
+                    ),
                 }
             }
 
             async fn set_language(&self, id: RoomId, language: &Language, at: Timestamp) -> Result<(), RepoError> {
                 let mut conn = self.conn().await?;
-                let updated = diesel::update(rooms::table.find(<$id as SqlId>::to_sql(id.as_uuid())))
+                let updated = diesel::update(rooms::table.find(<$id as SqlId>::from_uuid(id.as_uuid())))
                     .set((rooms::language.eq(language.as_str()), rooms::updated_at.eq(at.0)))
                     .execute(&mut *conn)
                     .await
