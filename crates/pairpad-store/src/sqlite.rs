@@ -1,6 +1,6 @@
 //! The SQLite adapter, the embedded default store: a bundled SQLite (no system library) behind
 //! diesel-async's sync-connection wrapper, pooled by deadpool, plus one plain diesel connection
-//! kept for commits; migrated from `migrations/sqlite`.
+//! owned by a writer thread that runs every commit; migrated from `migrations/sqlite`.
 
 use std::path::{Path, PathBuf};
 
