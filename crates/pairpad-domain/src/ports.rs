@@ -14,13 +14,12 @@ pub enum RepoError {
     /// A room with this id already exists.
     #[error("room {0} already exists")]
     AlreadyExists(RoomId),
-    /// Another writer appended to the room after the revision the caller expected to be the latest.
-    #[error("room {room} is not at revision {expected}: another writer got there first")]
+    /// Another writer appended to these rooms after the revisions the caller expected to be their
+    /// latest: every room of the batch that conflicted, in the batch's order, and only those.
+    #[error("{} not at the expected revision: another writer got there first", ConflictedRooms(.rooms))]
     Conflict {
-        /// The room.
-        room: RoomId,
-        /// The revision the caller expected to be the latest.
-        expected: u64,
+        /// The rooms that conflicted (never empty).
+        rooms: Vec<RoomId>,
     },
     /// The store cannot be reached or failed; retrying later may succeed.
     #[error("the store is unavailable: {0}")]
@@ -32,6 +31,27 @@ pub enum RepoError {
     /// The store holds data the domain cannot read back.
     #[error("the store holds invalid data: {0}")]
     Corrupt(String),
+}
+
+/// Names the conflicting rooms in [`RepoError::Conflict`]'s message.
+struct ConflictedRooms<'a>(&'a [RoomId]);
+
+impl std::fmt::Display for ConflictedRooms<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            [room] => write!(f, "room {room} is"),
+            rooms => {
+                f.write_str("rooms ")?;
+                for (i, room) in rooms.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{room}")?;
+                }
+                f.write_str(" are")
+            }
+        }
+    }
 }
 
 /// A room to create.
@@ -118,16 +138,17 @@ pub trait RoomRepo: Send + Sync {
 
     /// Appends operations to one or more rooms in **one transaction**, moving each room's revision
     /// (and snapshot, when given) forward and deleting what an append discards. Durable when it
-    /// returns `Ok`: a crash afterwards loses nothing. `Conflict` when a room's latest stored
-    /// revision is not its `expected_revision` (another writer got there first); `NotFound` when
-    /// a room does not exist; `Rejected` when the store refuses the data for good (text with
+    /// returns `Ok`: a crash afterwards loses nothing. `Conflict` when rooms' latest stored
+    /// revisions are not their `expected_revision` (another writer got there first), naming those
+    /// rooms and no other; `NotFound` when a room does not exist, naming it; `Rejected` when the store refuses the data for good (text with
     /// U+0000, a constraint), which retrying cannot change. On any error nothing of the batch is
     /// stored or deleted. Operations keep their `op_id` as given: recognising a
     /// re-sent operation is [`crate::Room::submit`]'s job, over the operations after its base
     /// revision, so the store does not judge keys.
     ///
-    /// Callers run it on a thread of its own that serves nothing else (the hub's group
-    /// committer does), so an adapter over a synchronous database may block in it.
+    /// An honest `async` call: no adapter blocks the calling thread in it (one over a synchronous
+    /// database hands the batch to a thread of its own and awaits the answer), so callers may run
+    /// it on any task of a shared runtime.
     async fn commit(&self, appends: &[Append]) -> Result<(), RepoError>;
 
     /// Stores a room's language. `NotFound` if there is no such room.

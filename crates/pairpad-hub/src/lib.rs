@@ -96,10 +96,11 @@ pub(crate) struct HubInner {
 }
 
 impl Hub {
-    /// A hub over `repo`. Starts the group committer on a thread of its own; fails only when the
-    /// operating system refuses that thread.
-    pub fn new(repo: Arc<dyn RoomRepo>, settings: HubSettings) -> std::io::Result<Self> {
-        let committer = Committer::spawn(repo.clone(), &settings.commit)?;
+    /// A hub over `repo`. Starts the group committer as a task on the current tokio runtime
+    /// (under actix-web, the main thread's, which serves no connection), so it must be called
+    /// inside one.
+    pub fn new(repo: Arc<dyn RoomRepo>, settings: HubSettings) -> Self {
+        let committer = Committer::spawn(repo.clone(), &settings.commit);
         let inner = HubInner {
             repo,
             committer,
@@ -109,7 +110,7 @@ impl Hub {
             connections: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
         };
-        Ok(Self { inner: Arc::new(inner) })
+        Self { inner: Arc::new(inner) }
     }
 
     /// The hub's settings.

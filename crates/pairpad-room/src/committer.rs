@@ -2,9 +2,9 @@
 //! transaction is in flight goes into the next one, across rooms, so one transaction and one
 //! fsync carry many operations and throughput grows with load instead of collapsing on fsync.
 //!
-//! The committer has a thread of its own (with a single-threaded runtime), apart from the threads
-//! that serve connections: a store over a synchronous database (SQLite) commits right there,
-//! with no further hand-off to a blocking pool and back.
+//! The committer is a task on the server's runtime: every store's `commit` is an honest `async`
+//! call (SQLite's adapter runs its transactions on a writer thread of its own), so a thread of
+//! its own would only add a hand-off between the rooms and the store.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,18 +37,15 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the committer on a thread of its own. It stops when every handle is dropped.
-    /// While the store is unavailable a commit is retried for at most `settings.retry_limit`.
-    pub fn spawn(repo: Arc<dyn RoomRepo>, settings: &CommitSettings) -> std::io::Result<Self> {
+    /// Starts the committer as a task on the current tokio runtime. It stops when every handle is
+    /// dropped. While the store is unavailable a commit is retried for at most
+    /// `settings.retry_limit`.
+    pub fn spawn(repo: Arc<dyn RoomRepo>, settings: &CommitSettings) -> Self {
         let (max_batch, retry_limit) = (settings.max_batch.max(1), settings.retry_limit);
         let (jobs, rx) = mpsc::channel(max_batch * 4);
         let progress = Arc::new(Progress::default());
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let committer = Self { jobs, progress: progress.clone() };
-        std::thread::Builder::new()
-            .name("pairpad-committer".into())
-            .spawn(move || runtime.block_on(run(repo, rx, max_batch, retry_limit, progress)))?;
-        Ok(committer)
+        tokio::spawn(run(repo, rx, max_batch, retry_limit, progress.clone()));
+        Self { jobs, progress }
     }
 
     /// Queues an append; the returned receiver yields the store's verdict.

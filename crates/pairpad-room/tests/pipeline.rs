@@ -194,7 +194,7 @@ impl Pipeline {
         });
         // A short retry limit: no test makes the store unavailable, and none should hang if it did.
         let settings = CommitSettings { max_batch: 16, retry_limit: Duration::from_millis(100) };
-        let committer = Committer::spawn(store.clone(), &settings).unwrap();
+        let committer = Committer::spawn(store.clone(), &settings);
         Self { store, log, calls, answers, committer }
     }
 

@@ -45,7 +45,7 @@ impl Application {
         let repo = pairpad_store::connect(&store_url, settings.store_options())
             .await
             .with_context(|| format!("cannot open the store at {store_url}"))?;
-        let hub = Hub::new(repo, settings.hub()).context("cannot start the group committer")?;
+        let hub = Hub::new(repo, settings.hub());
         let suggester = build_suggester(&settings)?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;

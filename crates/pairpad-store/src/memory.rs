@@ -95,11 +95,15 @@ impl RoomRepo for MemoryRepo {
         crate::check_storable(crate::append_texts(appends))?;
         let mut rooms = self.rooms();
         // Check everything first so that a failing batch stores nothing.
+        let mut conflicts = Vec::new();
         for append in appends {
             let room = rooms.get(&append.room).ok_or(RepoError::NotFound(append.room))?;
             if room.revision() != append.expected_revision {
-                return Err(RepoError::Conflict { room: append.room, expected: append.expected_revision });
+                conflicts.push(append.room);
             }
+        }
+        if !conflicts.is_empty() {
+            return Err(RepoError::Conflict { rooms: conflicts });
         }
         for append in appends {
             let Some(room) = rooms.get_mut(&append.room) else { continue };

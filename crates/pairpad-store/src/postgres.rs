@@ -8,27 +8,14 @@ use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+use crate::sql::{RoomWrite, store_snapshot_and_discard};
 use crate::{Durability, StoreOptions};
 
-crate::sql::sql_room_repo!(
-    PostgresRepo,
-    "postgres",
-    crate::schema::pg,
-    AsyncPgConnection,
-    uuid::Uuid,
-    same_uuid,
-    ok_uuid
-);
+crate::sql::sql_room_repo! {
+    repo: PostgresRepo, kind: "postgres", schema: crate::schema::pg, conn: AsyncPgConnection, id: uuid::Uuid,
+}
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
-
-fn same_uuid(id: uuid::Uuid) -> uuid::Uuid {
-    id
-}
-
-fn ok_uuid(id: uuid::Uuid) -> Result<uuid::Uuid, RepoError> {
-    Ok(id)
-}
 
 impl PostgresRepo {
     /// Runs the pending migrations, then opens a pool of up to `pool_size` connections.
@@ -85,17 +72,14 @@ impl PostgresRepo {
 async fn commit_batch(conn: &mut AsyncPgConnection, appends: &[&Append]) -> Result<(), TxError> {
     let batch = AppendIfExpected::new(appends).map_err(TxError::Repo)?;
     if appends.iter().all(|a| a.snapshot.is_none() && a.discard_through.is_none()) {
-        return batch.run(conn, appends[0]).await;
+        return batch.run(conn).await;
     }
+    let writes: Vec<RoomWrite<uuid::Uuid>> =
+        appends.iter().map(|append| RoomWrite::new(append)).collect::<Result<_, _>>().map_err(TxError::Repo)?;
     conn.transaction::<_, TxError, _>(async |conn| {
-        batch.run(conn, appends[0]).await?;
-        for append in appends {
-            if let (Some(snapshot), Some(last)) = (&append.snapshot, append.ops.last()) {
-                store_snapshot(conn, append.room, snapshot, last.at).await?;
-            }
-            if let Some(through) = append.discard_through {
-                discard(conn, append.room, to_i64(through).map_err(TxError::Repo)?).await?;
-            }
+        batch.run(conn).await?;
+        for write in &writes {
+            store_snapshot_and_discard!(conn, write, .await)?;
         }
         Ok(())
     })
@@ -150,13 +134,10 @@ impl AppendIfExpected {
     }
 
     /// Runs the statement; no row inserted means a room's log did not reach its expected
-    /// revision (a batch of several rooms names the first; the caller retries room by room).
-    async fn run(&self, conn: &mut AsyncPgConnection, first: &Append) -> Result<(), TxError> {
+    /// revision (which room, `diagnose` reads after the rollback).
+    async fn run(&self, conn: &mut AsyncPgConnection) -> Result<(), TxError> {
         let inserted = RunQueryDsl::execute(self, conn).await?;
-        if inserted == self.rooms.len() {
-            return Ok(());
-        }
-        Err(TxError::Repo(RepoError::Conflict { room: first.room, expected: first.expected_revision }))
+        if inserted == self.rooms.len() { Ok(()) } else { Err(TxError::Refused) }
     }
 }
 
@@ -192,38 +173,4 @@ impl QueryFragment<Pg> for AppendIfExpected {
         out.push_sql(")");
         Ok(())
     }
-}
-
-/// Deletes a room's oldest operations up to `through` (see `discard_bound`) inside the caller's
-/// transaction.
-async fn discard(conn: &mut AsyncPgConnection, room: RoomId, through: i64) -> Result<(), TxError> {
-    let room = same_uuid(room.as_uuid());
-    let oldest: Option<i64> = operations::table
-        .filter(operations::room_id.eq(room))
-        .select(diesel::dsl::min(operations::revision))
-        .first(conn)
-        .await?;
-    if let Some(bound) = crate::sql::discard_bound(oldest, through) {
-        diesel::delete(operations::table)
-            .filter(operations::room_id.eq(room))
-            .filter(operations::revision.le(bound))
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Stores a room's new snapshot inside the caller's transaction.
-async fn store_snapshot(
-    conn: &mut AsyncPgConnection,
-    room: RoomId,
-    snapshot: &Snapshot,
-    at: Timestamp,
-) -> Result<(), TxError> {
-    let code_revision = to_i64(snapshot.revision).map_err(TxError::Repo)?;
-    let updated = diesel::update(rooms::table.find(same_uuid(room.as_uuid())))
-        .set((rooms::code.eq(&snapshot.code), rooms::code_revision.eq(code_revision), rooms::updated_at.eq(at.0)))
-        .execute(conn)
-        .await?;
-    if updated == 0 { Err(TxError::Repo(RepoError::NotFound(room))) } else { Ok(()) }
 }

@@ -3,13 +3,16 @@
 //! they cannot drift apart.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use pairpad_domain::RepoError;
+use pairpad_domain::{Append, RepoError, RoomId};
 
 /// An error inside a transaction: either the database's or a domain verdict that aborts it.
 #[derive(Debug)]
 pub(crate) enum TxError {
     Db(DieselError),
     Repo(RepoError),
+    /// A room of the batch failed its check (its log does not reach the expected revision): which
+    /// rooms, a read after the rollback tells (`diagnose`).
+    Refused,
 }
 
 impl From<DieselError> for TxError {
@@ -29,6 +32,7 @@ impl TxError {
         use DatabaseErrorKind::*;
         match self {
             Self::Repo(e) => e,
+            Self::Refused => on_unique_violation,
             Self::Db(DieselError::DatabaseError(UniqueViolation, _)) => on_unique_violation,
             Self::Db(DieselError::DatabaseError(ForeignKeyViolation, _)) => on_missing_reference,
             Self::Db(DieselError::DatabaseError(
@@ -37,6 +41,20 @@ impl TxError {
             )) => RepoError::Rejected(info.message().to_owned()),
             Self::Db(e) => unavailable(e),
         }
+    }
+
+    /// Whether a commit failed because of some room's revision or existence: a check that
+    /// failed, a revision another writer took (unique violation), a room that does not exist
+    /// (foreign key violation). The error does not say which room; `diagnose` reads it.
+    pub(crate) fn is_room_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::Refused
+                | Self::Db(DieselError::DatabaseError(
+                    DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::ForeignKeyViolation,
+                    _
+                ))
+        )
     }
 }
 
@@ -66,6 +84,89 @@ pub(crate) fn discard_bound(oldest: Option<i64>, through: i64) -> Option<i64> {
     Some(through.min(oldest.saturating_add(MAX_DISCARD_PER_COMMIT - 1)))
 }
 
+/// A room's new snapshot, as a commit stores it.
+pub(crate) struct SnapshotUpdate {
+    pub(crate) code: String,
+    pub(crate) revision: i64,
+    /// The time of the append's last operation.
+    pub(crate) updated_at: i64,
+}
+
+/// What a commit writes to one room besides its operations, prepared (and checked for range) the
+/// same way for both SQL adapters; owned, so that it can travel to SQLite's writer thread.
+pub(crate) struct RoomWrite<Id> {
+    pub(crate) room: RoomId,
+    /// `room` as its id column holds it.
+    pub(crate) id: Id,
+    /// The revision the room's log must reach (0: nothing to check).
+    pub(crate) expected_revision: i64,
+    pub(crate) snapshot: Option<SnapshotUpdate>,
+    pub(crate) discard_through: Option<i64>,
+}
+
+impl<Id: SqlId> RoomWrite<Id> {
+    pub(crate) fn new(append: &Append) -> Result<Self, RepoError> {
+        let snapshot = match (&append.snapshot, append.ops.last()) {
+            (Some(snapshot), Some(last)) => Some(SnapshotUpdate {
+                code: snapshot.code.clone(),
+                revision: to_i64(snapshot.revision)?,
+                updated_at: last.at.0,
+            }),
+            _ => None,
+        };
+        Ok(Self {
+            room: append.room,
+            id: Id::from_uuid(append.room.as_uuid()),
+            expected_revision: to_i64(append.expected_revision)?,
+            snapshot,
+            discard_through: append.discard_through.map(to_i64).transpose()?,
+        })
+    }
+}
+
+/// The hard part of a commit, written once for both SQL adapters: stores a [`RoomWrite`]'s
+/// snapshot and deletes the operations it discards (oldest first, see [`discard_bound`]), inside
+/// the caller's transaction. Expanded where the schema's `rooms` and `operations`, a
+/// `RunQueryDsl` and `TxError` are in scope: in SQLite's blocking commit as
+/// `store_snapshot_and_discard!(conn, write)`, in PostgreSQL's async one with `, .await` after
+/// it, which follows each statement. Evaluates to `Result<(), TxError>`.
+macro_rules! store_snapshot_and_discard {
+    ($conn:expr, $write:expr $(, .$await:tt)?) => {{
+        let write: &$crate::sql::RoomWrite<_> = $write;
+        let mut result = Ok(());
+        if let Some(snapshot) = &write.snapshot {
+            let updated = diesel::update(rooms::table.find(&write.id))
+                .set((
+                    rooms::code.eq(&snapshot.code),
+                    rooms::code_revision.eq(snapshot.revision),
+                    rooms::updated_at.eq(snapshot.updated_at),
+                ))
+                .execute(&mut *$conn)
+                $(.$await)??;
+            if updated == 0 {
+                result = Err(TxError::Repo(RepoError::NotFound(write.room)));
+            }
+        }
+        if let (Ok(()), Some(through)) = (&result, write.discard_through) {
+            let oldest: Option<i64> = operations::table
+                .filter(operations::room_id.eq(&write.id))
+                .select(diesel::dsl::min(operations::revision))
+                .first(&mut *$conn)
+                $(.$await)??;
+            if let Some(bound) = $crate::sql::discard_bound(oldest, through) {
+                diesel::delete(operations::table)
+                    .filter(operations::room_id.eq(&write.id))
+                    .filter(operations::revision.le(bound))
+                    .execute(&mut *$conn)
+                    $(.$await)??;
+            }
+        }
+        result
+    }};
+}
+
+pub(crate) use store_snapshot_and_discard;
+
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> RepoError {
     RepoError::Unavailable(e.to_string())
 }
@@ -78,11 +179,37 @@ pub(crate) fn to_u64(n: i64) -> Result<u64, RepoError> {
     u64::try_from(n).map_err(|_| RepoError::Corrupt(format!("negative revision {n}")))
 }
 
-/// Writes the `RoomRepo` impl of `$repo` (a struct with a deadpool `pool` of `$conn`, and an
-/// inherent `commit_appends`, the one step the backends do differently) using the tables of `$schema`.
-/// `$id` is the id column's Rust type; `$to_sql` and `$from_sql` convert UUIDs to and from it.
+/// How an adapter's id columns hold a UUID: PostgreSQL's native `uuid`, SQLite's hyphenated text.
+pub(crate) trait SqlId: Sized {
+    fn from_uuid(id: uuid::Uuid) -> Self;
+    fn into_uuid(self) -> Result<uuid::Uuid, RepoError>;
+}
+
+impl SqlId for uuid::Uuid {
+    fn from_uuid(id: uuid::Uuid) -> Self {
+        id
+    }
+
+    fn into_uuid(self) -> Result<uuid::Uuid, RepoError> {
+        Ok(self)
+    }
+}
+
+impl SqlId for String {
+    fn from_uuid(id: uuid::Uuid) -> Self {
+        id.hyphenated().to_string()
+    }
+
+    fn into_uuid(self) -> Result<uuid::Uuid, RepoError> {
+        uuid::Uuid::try_parse(&self).map_err(|_| RepoError::Corrupt(format!("`{self}` is not a UUID")))
+    }
+}
+
+/// Writes the `RoomRepo` impl of `repo` (a struct with a deadpool `pool` of `conn`, and an
+/// inherent `commit_appends`, the one step the backends do differently) over the tables of
+/// `schema`, whose id columns hold an `id` (a [`SqlId`]), and the row types both share.
 macro_rules! sql_room_repo {
-    ($repo:ident, $kind:literal, $schema:path, $conn:ty, $id:ty, $to_sql:expr, $from_sql:expr) => {
+    (repo: $repo:ident, kind: $kind:literal, schema: $schema:path, conn: $conn:ty, id: $id:ty $(,)?) => {
         use async_trait::async_trait;
         use diesel::prelude::*;
         use diesel_async::pooled_connection::deadpool::Pool;
@@ -94,7 +221,7 @@ macro_rules! sql_room_repo {
         use $schema::{operations, rooms};
 
         use crate::codec;
-        use crate::sql::{TxError, to_i64, to_u64, unavailable};
+        use crate::sql::{SqlId, TxError, to_i64, to_u64, unavailable};
 
         #[derive(Queryable, Selectable)]
         #[diesel(table_name = rooms)]
@@ -123,11 +250,11 @@ macro_rules! sql_room_repo {
         impl OpRow {
             fn from_domain(room: RoomId, op: &CommittedOp) -> Result<Self, RepoError> {
                 Ok(Self {
-                    room_id: $to_sql(room.as_uuid()),
+                    room_id: <$id as SqlId>::from_uuid(room.as_uuid()),
                     revision: to_i64(op.revision)?,
                     operation: codec::encode(&op.operation),
                     op_id: op.op_id.clone(),
-                    user_id: $to_sql(op.author.as_uuid()),
+                    user_id: <$id as SqlId>::from_uuid(op.author.as_uuid()),
                     created_at: op.at.0,
                 })
             }
@@ -137,7 +264,7 @@ macro_rules! sql_room_repo {
                     revision: to_u64(self.revision)?,
                     operation: codec::decode(&self.operation)?,
                     op_id: self.op_id,
-                    author: UserId::from($from_sql(self.user_id)?),
+                    author: UserId::from(self.user_id.into_uuid()?),
                     at: Timestamp(self.created_at),
                 })
             }
@@ -150,6 +277,46 @@ macro_rules! sql_room_repo {
         impl $repo {
             async fn conn(&self) -> Result<diesel_async::pooled_connection::deadpool::Object<$conn>, RepoError> {
                 self.pool.get().await.map_err(unavailable)
+            }
+
+            /// After a batch was refused for some room (and rolled back): the first room that does
+            /// not exist (`NotFound`), else every room whose latest revision is not the one its
+            /// append expects (`Conflict`). A cold path: one or two reads per room.
+            async fn diagnose(&self, appends: &[&Append]) -> RepoError {
+                match self.find_refused(appends).await {
+                    Ok(Some(error)) => error,
+                    // Every room is where its append expects it now (another writer's transaction
+                    // that was in the way rolled back): trying again may succeed.
+                    Ok(None) => unavailable("a commit was refused, but no room refuses it any more"),
+                    Err(e) => e,
+                }
+            }
+
+            async fn find_refused(&self, appends: &[&Append]) -> Result<Option<RepoError>, RepoError> {
+                let mut conn = self.conn().await?;
+                let mut conflicts = Vec::new();
+                for append in appends {
+                    let id = <$id as SqlId>::from_uuid(append.room.as_uuid());
+                    let code_revision: Option<i64> = rooms::table
+                        .find(&id)
+                        .select(rooms::code_revision)
+                        .first(&mut *conn)
+                        .await
+                        .optional()
+                        .map_err(unavailable)?;
+                    let Some(code_revision) = code_revision else { return Ok(Some(RepoError::NotFound(append.room))) };
+                    let latest: Option<i64> = operations::table
+                        .filter(operations::room_id.eq(&id))
+                        .select(diesel::dsl::max(operations::revision))
+                        .first(&mut *conn)
+                        .await
+                        .map_err(unavailable)?;
+                    // As `load` counts it: the log's last revision, else the snapshot's.
+                    if to_u64(latest.unwrap_or(code_revision))? != append.expected_revision {
+                        conflicts.push(append.room);
+                    }
+                }
+                Ok((!conflicts.is_empty()).then_some(RepoError::Conflict { rooms: conflicts }))
             }
         }
 
@@ -168,7 +335,7 @@ macro_rules! sql_room_repo {
                 let mut conn = self.conn().await?;
                 diesel::insert_into(rooms::table)
                     .values((
-                        rooms::id.eq($to_sql(room.id.as_uuid())),
+                        rooms::id.eq(<$id as SqlId>::from_uuid(room.id.as_uuid())),
                         rooms::language.eq(room.language.as_str()),
                         rooms::code.eq(&room.code),
                         rooms::code_revision.eq(0),
@@ -186,7 +353,7 @@ macro_rules! sql_room_repo {
             async fn load(&self, id: RoomId) -> Result<StoredRoom, RepoError> {
                 let mut conn = self.conn().await?;
                 let row: RoomRow = rooms::table
-                    .find($to_sql(id.as_uuid()))
+                    .find(<$id as SqlId>::from_uuid(id.as_uuid()))
                     .select(RoomRow::as_select())
                     .first(&mut *conn)
                     .await
@@ -221,7 +388,7 @@ macro_rules! sql_room_repo {
             async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {
                 let mut conn = self.conn().await?;
                 let rows: Vec<OpRow> = operations::table
-                    .filter(operations::room_id.eq($to_sql(id.as_uuid())))
+                    .filter(operations::room_id.eq(<$id as SqlId>::from_uuid(id.as_uuid())))
                     .filter(operations::revision.gt(to_i64(after)?))
                     .order(operations::revision)
                     .limit(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -234,23 +401,21 @@ macro_rules! sql_room_repo {
 
             async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
                 let appends: Vec<&Append> = appends.iter().filter(|a| !a.ops.is_empty()).collect();
-                let Some(&first) = appends.iter().next() else { return Ok(()) };
+                let Some(&first) = <[&Append]>::first(&appends) else { return Ok(()) };
                 crate::check_storable(crate::append_texts(&appends))?;
-                let result = self.commit_appends(&appends).await;
-                // A unique violation is a revision another writer took, a foreign key violation a
-                // room that does not exist. In a batch of several rooms the first is
-                // named; the caller retries room by room to learn which.
-                result.map_err(|e| {
-                    e.into_repo(
-                        RepoError::Conflict { room: first.room, expected: first.expected_revision },
-                        RepoError::NotFound(first.room),
-                    )
-                })
+                match self.commit_appends(&appends).await {
+                    Ok(()) => Ok(()),
+                    // The batch was rolled back; reading the rooms now names the culprits.
+                    Err(e) if e.is_room_refusal() => Err(self.diagnose(&appends).await),
+                    Err(e) => Err(
+                        e.into_repo(RepoError::Conflict { rooms: vec![first.room] }, RepoError::NotFound(first.room))
+                    ),
+                }
             }
 
             async fn set_language(&self, id: RoomId, language: &Language, at: Timestamp) -> Result<(), RepoError> {
                 let mut conn = self.conn().await?;
-                let updated = diesel::update(rooms::table.find($to_sql(id.as_uuid())))
+                let updated = diesel::update(rooms::table.find(<$id as SqlId>::from_uuid(id.as_uuid())))
                     .set((rooms::language.eq(language.as_str()), rooms::updated_at.eq(at.0)))
                     .execute(&mut *conn)
                     .await

@@ -1,9 +1,8 @@
 //! The SQLite adapter, the embedded default store: a bundled SQLite (no system library) behind
 //! diesel-async's sync-connection wrapper, pooled by deadpool, plus one plain diesel connection
-//! kept for commits; migrated from `migrations/sqlite`.
+//! owned by a writer thread that runs every commit; migrated from `migrations/sqlite`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
@@ -15,7 +14,7 @@ use crate::{Durability, StoreOptions};
 
 type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
-crate::sql::sql_room_repo!(SqliteRepo, "sqlite", crate::schema::sqlite, SqliteConn, String, uuid_text, parse_uuid);
+crate::sql::sql_room_repo! { repo: SqliteRepo, kind: "sqlite", schema: crate::schema::sqlite, conn: SqliteConn, id: String }
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
@@ -38,23 +37,12 @@ fn connection_pragmas(durability: Durability) -> &'static str {
     }
 }
 
-fn uuid_text(id: uuid::Uuid) -> String {
-    id.hyphenated().to_string()
-}
-
-fn parse_uuid(text: String) -> Result<uuid::Uuid, RepoError> {
-    uuid::Uuid::try_parse(&text).map_err(|_| RepoError::Corrupt(format!("`{text}` is not a UUID")))
-}
-
 /// The SQLite `RoomRepo`: a deadpool pool of diesel-async connections for reads and room
-/// changes, and one connection kept for group commits, which SQLite runs one at a time anyway.
+/// changes, and a writer thread with one connection of its own for group commits, which SQLite
+/// runs one at a time anyway.
 pub struct SqliteRepo {
     pool: Pool<SqliteConn>,
-    /// Only ever used by `commit`: its page cache stays warm, as no other connection writes the
-    /// operation log.
-    writer: Mutex<SqliteConnection>,
-    url: String,
-    pragmas: &'static str,
+    writer: Writer,
     _checkpointer: Checkpointer,
 }
 
@@ -89,54 +77,70 @@ impl SqliteRepo {
         let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(url.clone(), config);
         let pool = crate::sql::lifo_pool(manager, options.pool_size)?;
         let checkpointer = Checkpointer::start(checkpoint_conn)?;
-        Ok(Self { pool, writer: Mutex::new(writer), url, pragmas, _checkpointer: checkpointer })
+        let writer = Writer::start(writer, url, pragmas)?;
+        Ok(Self { pool, writer, _checkpointer: checkpointer })
     }
 
-    /// Runs the whole batch on the calling thread, as the port allows (the hub commits from a
-    /// thread of its own): SQLite does its work in about a millisecond, less than handing the
-    /// batch to a blocking pool and back costs under load. The steps are those of PostgreSQL's
-    /// commit: check the expected revisions, insert every operation, store the snapshots.
+    /// Prepares the batch's rows here and hands them to the writer thread, which runs the steps of
+    /// PostgreSQL's commit in one transaction: check the expected revisions, insert every
+    /// operation, store the snapshots, discard what they make obsolete.
     async fn commit_appends(&self, appends: &[&Append]) -> Result<(), TxError> {
-        let checks: Vec<(String, i64)> = appends
-            .iter()
-            .filter(|a| a.expected_revision > 0)
-            .map(|a| Ok((uuid_text(a.room.as_uuid()), to_i64(a.expected_revision)?)))
-            .collect::<Result<_, RepoError>>()
-            .map_err(TxError::Repo)?;
-        let rows: Vec<OpRow> = appends
-            .iter()
-            .flat_map(|a| a.ops.iter().map(move |op| OpRow::from_domain(a.room, op)))
-            .collect::<Result<_, _>>()
-            .map_err(TxError::Repo)?;
-        let mut snapshots = Vec::new();
-        let mut discards = Vec::new();
-        for append in appends {
-            if let (Some(snapshot), Some(last)) = (&append.snapshot, append.ops.last()) {
-                let revision = to_i64(snapshot.revision).map_err(TxError::Repo)?;
-                snapshots.push((append.room, snapshot.code.as_str(), revision, last.at.0));
-            }
-            if let Some(through) = append.discard_through {
-                discards.push((uuid_text(append.room.as_uuid()), to_i64(through).map_err(TxError::Repo)?));
-            }
-        }
-        let mut writer = match self.writer.lock() {
-            Ok(writer) => writer,
-            // A panic inside a transaction may have left it open: replace the connection (closing
-            // the old one rolls back whatever it had not committed).
-            Err(poisoned) => {
-                let mut writer = poisoned.into_inner();
-                *writer = open_writer(&self.url, self.pragmas, false).map_err(TxError::Repo)?;
-                self.writer.clear_poison();
-                writer
-            }
-        };
-        blocking::commit(&mut writer, &checks, &rows, &snapshots, &discards).map_err(|refusal| match refusal {
-            blocking::Refusal::Db(e) => TxError::Db(e),
-            blocking::Refusal::Conflict => {
-                TxError::Repo(RepoError::Conflict { room: appends[0].room, expected: appends[0].expected_revision })
-            }
-            blocking::Refusal::Missing(room) => TxError::Repo(RepoError::NotFound(room)),
-        })
+        let batch = blocking::Batch::new(appends).map_err(TxError::Repo)?;
+        self.writer.commit(batch).await
+    }
+}
+
+/// The thread that owns the commit connection and runs every commit on it: SQLite does its work
+/// in about a millisecond, blocking, so it does it here rather than on a caller's worker thread.
+/// Its page cache stays warm, as no other connection writes the operation log. It stops when the
+/// repo is dropped.
+struct Writer {
+    jobs: tokio::sync::mpsc::Sender<WriteJob>,
+}
+
+struct WriteJob {
+    batch: blocking::Batch,
+    done: tokio::sync::oneshot::Sender<Result<(), TxError>>,
+}
+
+impl Writer {
+    /// Commits come from one committer, one at a time: a short queue is enough.
+    const QUEUE: usize = 4;
+
+    fn start(mut conn: SqliteConnection, url: String, pragmas: &'static str) -> Result<Self, RepoError> {
+        let (jobs, mut queue) = tokio::sync::mpsc::channel::<WriteJob>(Self::QUEUE);
+        std::thread::Builder::new()
+            .name("pairpad-sqlite-writer".into())
+            .spawn(move || {
+                while let Some(WriteJob { batch, done }) = queue.blocking_recv() {
+                    let run = std::panic::AssertUnwindSafe(|| blocking::commit(&mut conn, &batch));
+                    let result = match std::panic::catch_unwind(run) {
+                        Ok(result) => result,
+                        // A panic inside a transaction may have left it open: replace the
+                        // connection (closing the old one rolls back what it had not committed).
+                        Err(_) => match open_writer(&url, pragmas, false) {
+                            Ok(fresh) => {
+                                conn = fresh;
+                                Err(TxError::Repo(unavailable("the commit panicked; it was rolled back")))
+                            }
+                            Err(e) => {
+                                let _ = done.send(Err(TxError::Repo(e)));
+                                return;
+                            }
+                        },
+                    };
+                    let _ = done.send(result);
+                }
+            })
+            .map_err(unavailable)?;
+        Ok(Self { jobs })
+    }
+
+    async fn commit(&self, batch: blocking::Batch) -> Result<(), TxError> {
+        let stopped = || TxError::Repo(unavailable("the SQLite writer thread has stopped"));
+        let (done, verdict) = tokio::sync::oneshot::channel();
+        self.jobs.send(WriteJob { batch, done }).await.map_err(|_| stopped())?;
+        verdict.await.map_err(|_| stopped())?
     }
 }
 
@@ -193,74 +197,53 @@ impl Checkpointer {
     }
 }
 
-/// The batch commit in plain (blocking) diesel.
+/// The batch commit in plain (blocking) diesel, run on the writer thread.
 mod blocking {
     use diesel::prelude::*;
     use diesel::sqlite::SqliteConnection;
-    use pairpad_domain::RoomId;
+    use pairpad_domain::{Append, RepoError};
 
-    use super::{OpRow, operations, rooms, uuid_text};
-    use crate::sql::discard_bound;
+    use super::{OpRow, operations, rooms};
+    use crate::sql::{RoomWrite, TxError, store_snapshot_and_discard};
 
     /// Rows inserted per statement: SQLite allows at most 32766 bound parameters, 6 per row here.
     const INSERT_CHUNK: usize = 1000;
 
-    /// Why a batch was rolled back.
-    pub enum Refusal {
-        Db(diesel::result::Error),
-        /// A room's log does not reach the expected revision.
-        Conflict,
-        /// A snapshot's room does not exist.
-        Missing(RoomId),
+    /// What one commit writes, owned, so that it can travel to the writer thread.
+    pub struct Batch {
+        rooms: Vec<RoomWrite<String>>,
+        rows: Vec<OpRow>,
     }
 
-    impl From<diesel::result::Error> for Refusal {
-        fn from(e: diesel::result::Error) -> Self {
-            Self::Db(e)
+    impl Batch {
+        pub fn new(appends: &[&Append]) -> Result<Self, RepoError> {
+            let rooms = appends.iter().map(|append| RoomWrite::new(append)).collect::<Result<_, _>>()?;
+            let rows = appends
+                .iter()
+                .flat_map(|append| append.ops.iter().map(|op| OpRow::from_domain(append.room, op)))
+                .collect::<Result<_, _>>()?;
+            Ok(Self { rooms, rows })
         }
     }
 
     /// `BEGIN IMMEDIATE` takes the write lock at once rather than upgrading to it mid-transaction.
-    pub fn commit(
-        conn: &mut SqliteConnection,
-        checks: &[(String, i64)],
-        rows: &[OpRow],
-        snapshots: &[(RoomId, &str, i64, i64)],
-        discards: &[(String, i64)],
-    ) -> Result<(), Refusal> {
+    pub fn commit(conn: &mut SqliteConnection, batch: &Batch) -> Result<(), TxError> {
         conn.immediate_transaction(|conn| {
-            for (room, expected) in checks {
+            for room in batch.rooms.iter().filter(|room| room.expected_revision > 0) {
                 let found: i64 = operations::table
-                    .filter(operations::room_id.eq(room))
-                    .filter(operations::revision.eq(expected))
+                    .filter(operations::room_id.eq(&room.id))
+                    .filter(operations::revision.eq(room.expected_revision))
                     .count()
                     .get_result(conn)?;
                 if found == 0 {
-                    return Err(Refusal::Conflict);
+                    return Err(TxError::Refused);
                 }
             }
-            for chunk in rows.chunks(INSERT_CHUNK) {
+            for chunk in batch.rows.chunks(INSERT_CHUNK) {
                 diesel::insert_into(operations::table).values(chunk).execute(conn)?;
             }
-            for (room, code, revision, at) in snapshots {
-                let updated = diesel::update(rooms::table.find(uuid_text(room.as_uuid())))
-                    .set((rooms::code.eq(code), rooms::code_revision.eq(revision), rooms::updated_at.eq(at)))
-                    .execute(conn)?;
-                if updated == 0 {
-                    return Err(Refusal::Missing(*room));
-                }
-            }
-            for (room, through) in discards {
-                let oldest: Option<i64> = operations::table
-                    .filter(operations::room_id.eq(room))
-                    .select(diesel::dsl::min(operations::revision))
-                    .first(conn)?;
-                if let Some(bound) = discard_bound(oldest, *through) {
-                    diesel::delete(operations::table)
-                        .filter(operations::room_id.eq(room))
-                        .filter(operations::revision.le(bound))
-                        .execute(conn)?;
-                }
+            for room in &batch.rooms {
+                store_snapshot_and_discard!(conn, room)?;
             }
             Ok(())
         })

@@ -79,7 +79,7 @@ pub async fn a_stale_expected_revision_is_a_conflict(repo: Arc<dyn RoomRepo>) {
     repo.commit(&[append(id, 0, vec![append_op(1, 0, "a", None)])]).await.expect("commit");
     // A second writer that still believes the room is at revision 0 loses.
     let late = append(id, 0, vec![append_op(1, 0, "b", None)]);
-    assert_eq!(repo.commit(&[late]).await, Err(RepoError::Conflict { room: id, expected: 0 }));
+    assert_eq!(repo.commit(&[late]).await, Err(RepoError::Conflict { rooms: vec![id] }));
     let stored = repo.load(id).await.expect("load");
     assert_eq!(stored.revision, 1);
     assert_eq!(stored.ops_after_snapshot.len(), 1);
@@ -90,12 +90,46 @@ pub async fn a_batch_across_rooms_is_all_or_nothing(repo: Arc<dyn RoomRepo>) {
     let bad = create_room(&*repo, "").await;
     let batch =
         [append(good, 0, vec![append_op(1, 0, "kept?", None)]), append(bad, 5, vec![append_op(6, 0, "no", None)])];
-    assert!(matches!(repo.commit(&batch).await, Err(RepoError::Conflict { .. })));
+    assert_eq!(repo.commit(&batch).await, Err(RepoError::Conflict { rooms: vec![bad] }), "the room that conflicted");
     assert_eq!(repo.load(good).await.expect("load").revision, 0, "the good room's append was rolled back");
     let batch = [append(good, 0, vec![append_op(1, 0, "a", None)]), append(bad, 0, vec![append_op(1, 0, "b", None)])];
     repo.commit(&batch).await.expect("commit both");
     assert_eq!(repo.load(good).await.expect("load").revision, 1);
     assert_eq!(repo.load(bad).await.expect("load").revision, 1);
+}
+
+/// A refused batch names exactly the rooms that refused it, wherever they are in the batch and
+/// however their revision is off: behind the log (a revision another writer took) or beyond it.
+pub async fn a_conflict_names_the_rooms_that_conflicted(repo: Arc<dyn RoomRepo>) {
+    let [good, behind, ahead, fresh] = [(); 4].map(|()| RoomId::random());
+    for id in [good, behind, ahead, fresh] {
+        repo.create(&NewRoom { id, language: Language::plaintext(), code: String::new(), created_at: Timestamp(0) })
+            .await
+            .expect("create");
+    }
+    for id in [good, behind, ahead] {
+        let ops = vec![append_op(1, 0, "a", None), append_op(2, 1, "b", None)];
+        repo.commit(&[append(id, 0, ops)]).await.expect("commit");
+    }
+    let batch = [
+        append(good, 2, vec![append_op(3, 2, "c", None)]),
+        append(behind, 1, vec![append_op(2, 1, "late", None)]),
+        append(fresh, 0, vec![append_op(1, 0, "c", None)]),
+        append(ahead, 7, vec![append_op(8, 2, "early", None)]),
+    ];
+    assert_eq!(repo.commit(&batch).await, Err(RepoError::Conflict { rooms: vec![behind, ahead] }));
+    // Only a room that conflicted with the first writer, not the first of the batch.
+    let mut late = append(behind, 0, vec![append_op(1, 0, "late", None)]);
+    late.snapshot = Some(Snapshot { code: "late".into(), revision: 1 });
+    assert_eq!(repo.commit(&[batch[0].clone(), late]).await, Err(RepoError::Conflict { rooms: vec![behind] }));
+    // A room that does not exist is named as such, wherever it is.
+    let missing = RoomId::random();
+    let batch = [batch[0].clone(), append(missing, 0, vec![append_op(1, 0, "x", None)])];
+    assert_eq!(repo.commit(&batch).await, Err(RepoError::NotFound(missing)));
+    for id in [good, behind, ahead] {
+        assert_eq!(repo.load(id).await.expect("load").revision, 2, "nothing of a refused batch is stored");
+    }
+    assert_eq!(repo.load(fresh).await.expect("load").revision, 0);
 }
 
 /// The room recognises a re-sent operation by its `opId` among the operations it reads back, so
@@ -146,7 +180,7 @@ pub async fn discarded_operations_are_deleted_with_the_commit(repo: Arc<dyn Room
     assert_eq!(revisions(repo.ops_since(other, 0, 100).await.expect("ops")), [1]);
     let mut refused = append(id, 3, vec![append_op(8, 7, "x", None)]);
     refused.discard_through = Some(6);
-    assert!(matches!(repo.commit(&[refused]).await, Err(RepoError::Conflict { .. })));
+    assert_eq!(repo.commit(&[refused]).await, Err(RepoError::Conflict { rooms: vec![id] }));
     assert_eq!(revisions(repo.ops_since(id, 0, 100).await.expect("ops")), [5, 6, 7]);
 }
 

@@ -57,6 +57,7 @@ contract_tests!(
     commits_append_operations_and_move_the_revision,
     a_stale_expected_revision_is_a_conflict,
     a_batch_across_rooms_is_all_or_nothing,
+    a_conflict_names_the_rooms_that_conflicted,
     op_ids_are_kept_for_the_room_to_judge,
     snapshots_bound_what_load_replays,
     discarded_operations_are_deleted_with_the_commit,
