@@ -45,8 +45,8 @@ pub struct HubSettings {
 impl HubSettings {
     /// What an operation from a client may hold: no retain or delete can be longer than the
     /// longest document.
-    pub fn operation_limits(&self) -> wire::OperationLimits {
-        wire::OperationLimits {
+    pub fn operation_limits(&self) -> pairpad_protocol::OperationLimits {
+        pairpad_protocol::OperationLimits {
             max_components: self.session.max_operation_components,
             max_count: self.room.max_document_chars,
         }

@@ -16,13 +16,13 @@ use actix_ws::{AggregatedMessage as Message, CloseReason, ProtocolError};
 use futures_util::stream::Peekable;
 use futures_util::{FutureExt, StreamExt};
 use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
-use pairpad_protocol::{CloseCode, ErrorCode};
+use pairpad_protocol::{ClientMessage, CloseCode, ErrorCode};
 use pairpad_room::room::Command;
 use tracing::Instrument;
 
 use crate::fanout::{Left, OutboundBody, OutboundReceiver, OutboundSender, outbound_queue};
 use crate::frame_limit::FrameLimit;
-use crate::wire::{self, ClientMessage};
+use crate::wire;
 use crate::{Handle, Hub, HubError};
 
 /// A WebSocket connection's limits and timings.
@@ -44,7 +44,8 @@ pub struct SessionSettings {
     pub ops_per_second: u32,
     /// Cursor messages per second per connection, sustained.
     pub cursors_per_second: u32,
-    /// Rate-limited messages in a row after which the connection is closed.
+    /// Throttled messages in a row, each with the client's next message already queued, after
+    /// which the connection is closed (4029).
     pub max_rate_violations: u32,
 }
 
@@ -57,7 +58,7 @@ pub fn serve(
     name: Option<String>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) =
-        actix_ws::handle(req, limit_frames(req, body, hub.settings().session.max_frame_bytes))?;
+        actix_ws::handle(req, limit_frames(req, body, hub.settings().session.max_frame_bytes)?)?;
     let (outbox, inbox) = outbound_queue(hub.settings().session.outbound_queue);
     let body_inbox = inbox.clone();
     let response =
@@ -76,15 +77,18 @@ pub fn serve(
 
 /// The client's bytes, failing with `PayloadError::Overflow` as soon as a frame header or the
 /// fragments of a message announce more than `max_message_bytes` (see [`FrameLimit`]).
-fn limit_frames(req: &HttpRequest, body: web::Payload, max_message_bytes: usize) -> web::Payload {
+fn limit_frames(
+    req: &HttpRequest,
+    body: web::Payload,
+    max_message_bytes: usize,
+) -> Result<web::Payload, actix_web::Error> {
     let limited = FrameLimit::new(body.into_inner(), max_message_bytes);
     let mut payload = actix_web::dev::Payload::from(Box::pin(limited) as actix_http::BoxedPayloadStream);
     // `web::Payload` can only be made by extracting it; for a payload that extraction is ready
-    // at once and cannot fail.
-    match web::Payload::from_request(req, &mut payload).now_or_never() {
-        Some(Ok(payload)) => payload,
-        _ => unreachable!("extracting web::Payload is infallible and immediate"),
-    }
+    // at once (and cannot fail).
+    web::Payload::from_request(req, &mut payload)
+        .now_or_never()
+        .unwrap_or_else(|| Err(actix_web::error::ErrorInternalServerError("the request body is not ready")))
 }
 
 /// The close code, error code and message for a frame the client should not have sent
@@ -334,7 +338,7 @@ impl<'a> Connection<'a> {
                 let Ok(base_revision) = u64::try_from(revision) else {
                     return self.invalid(ErrorCode::InvalidRevision, "a revision is a non-negative integer").await;
                 };
-                let operation = match wire::to_operation(ops, self.hub.settings().operation_limits()) {
+                let operation = match pairpad_protocol::to_operation(ops, self.hub.settings().operation_limits()) {
                     Ok(operation) => operation,
                     Err(e) => return self.invalid(ErrorCode::InvalidOperation, &e.to_string()).await,
                 };

@@ -1,13 +1,10 @@
-//! The WebSocket protocol's messages, from `pairpad-protocol`, and their mapping from the domain.
+//! The mapping of the domain's room events to the protocol's messages (`pairpad-protocol`).
 //! Domain types never derive `Serialize`: the JSON shapes are defined in `pairpad-protocol`.
 
 use std::borrow::Cow;
 
 use pairpad_domain::{Participant, RoomEvent};
-pub use pairpad_protocol::{
-    ClientMessage, ErrorCode, InvalidOperation, OperationLimits, WireComponent, WireSelection, to_operation,
-};
-use pairpad_protocol::{Ops, ServerMessage, WireUser};
+use pairpad_protocol::{ErrorCode, Ops, ServerMessage, WireSelection, WireUser};
 
 fn user(p: &Participant) -> WireUser<'_> {
     WireUser {
@@ -76,6 +73,7 @@ fn to_json(message: &ServerMessage<'_>) -> String {
 mod tests {
     use super::*;
     use pairpad_domain::{CommittedOp, Timestamp, UserId};
+    use pairpad_protocol::{ClientMessage, OperationLimits, to_operation};
 
     // The codec's own tests (limits, zeros, property tests) are in `pairpad-protocol`.
 
