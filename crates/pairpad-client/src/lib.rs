@@ -297,6 +297,15 @@ impl Client {
         }
     }
 
+    /// Like [`Client::reconnect`], to the same room on another server (`base` like
+    /// `ws://127.0.0.1:8081`), as after the first one died.
+    pub async fn reconnect_to(&mut self, base: &str) -> Result<(), ClientError> {
+        if let Some(path) = self.url.find("/ws/").map(|at| self.url[at..].to_owned()) {
+            self.url = format!("{}{path}", base.trim_end_matches('/'));
+        }
+        self.reconnect().await
+    }
+
     /// Opens a new connection to the same room and resynchronises: an operation that was in flight
     /// is re-sent with its `opId` (the server acknowledges it once, whether or not it had already
     /// committed it), then the server's text is adopted and buffered edits are rebased onto it.

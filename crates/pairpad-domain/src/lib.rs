@@ -16,10 +16,11 @@ pub mod room;
 
 pub use ot::{Component, OtError, TextOperation};
 pub use ports::{
-    Append, Audience, Broadcaster, CursorOutOfRange, NewRoom, RepoError, RoomEvent, RoomRepo, Snapshot, StoredRoom,
-    Suggester, Suggestion, SuggestionKind, SuggestionRequest, Suggestions,
+    Append, Audience, Broadcaster, BusListener, BusMessage, BusNote, CursorOutOfRange, NewRoom, ProcessId, RepoError,
+    RoomBus, RoomEvent, RoomRepo, Snapshot, StoredRoom, Suggester, Suggestion, SuggestionKind, SuggestionRequest,
+    Suggestions,
 };
 pub use room::{
     CodeUpdate, CommittedOp, Edit, EditError, EditOutcome, InvalidLanguage, InvalidRoomId, Language, NulInText,
-    Participant, Room, RoomId, RoomLimits, Selection, Timestamp, UserId, check_text,
+    Participant, RebaseError, Room, RoomId, RoomLimits, Selection, Timestamp, UserId, check_text,
 };

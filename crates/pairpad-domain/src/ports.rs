@@ -411,3 +411,99 @@ pub trait Broadcaster: Send {
         self.len() == 0
     }
 }
+
+/// One server process among those that serve the same rooms from one store: random at start-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProcessId(uuid::Uuid);
+
+impl ProcessId {
+    /// A fresh process id.
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+
+    /// The underlying UUID.
+    pub fn as_uuid(&self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+impl From<uuid::Uuid> for ProcessId {
+    fn from(id: uuid::Uuid) -> Self {
+        Self(id)
+    }
+}
+
+/// What one process tells the others about a room. Only hints: the store is the truth for the
+/// text, and presence expires unless re-announced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BusMessage {
+    /// The room's log reached `head` in the store. Sent by the store inside the commit's
+    /// transaction, so only committed work is announced; never the text.
+    Committed {
+        /// The room's latest stored revision.
+        head: u64,
+    },
+    /// Someone connected to the sending process.
+    Joined(Participant),
+    /// Someone disconnected from the sending process.
+    Left(UserId),
+    /// These participants are still connected to the sending process. Sent periodically (a
+    /// participant not re-announced in time has gone, with its process) and when asked; a long
+    /// list may come in several parts.
+    Present(Vec<Participant>),
+    /// The sending process has just loaded the room: the others answer with `Present`.
+    PresenceWanted,
+    /// A participant's cursor moved.
+    Cursor {
+        /// Whose.
+        user: UserId,
+        /// The revision the selection refers to.
+        revision: u64,
+        /// Where.
+        selection: Selection,
+    },
+    /// A participant changed the room's language (already stored).
+    Language {
+        /// Who.
+        user: UserId,
+        /// The new language.
+        language: Language,
+    },
+}
+
+/// A [`BusMessage`] as delivered: about which room, from which process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BusNote {
+    /// The room.
+    pub room: RoomId,
+    /// The process that sent it.
+    pub origin: ProcessId,
+    /// What it says.
+    pub message: BusMessage,
+}
+
+/// The messages between processes that serve the same rooms. Adapters: PostgreSQL
+/// `LISTEN/NOTIFY`, and one in process (for tests, and for a store only one process may use).
+pub trait RoomBus: Send + Sync {
+    /// This process's id, which it stamps on what it publishes.
+    fn process(&self) -> ProcessId;
+
+    /// Sends a message about `room` to the other processes. Best effort and never waits: what
+    /// cannot be sent at once is dropped (presence is repaired by the next `Present`).
+    fn publish(&self, room: RoomId, message: BusMessage);
+
+    /// Starts delivering the other processes' messages (never this process's own) to `listener`.
+    fn subscribe(&self, listener: std::sync::Arc<dyn BusListener>);
+}
+
+/// Receives what other processes publish on a [`RoomBus`]. Called on the bus's own task: must
+/// not block.
+pub trait BusListener: Send + Sync {
+    /// A message from another process.
+    fn deliver(&self, note: BusNote);
+
+    /// Messages may have been lost (the bus reconnected): every loaded room must catch up with
+    /// the store and announce its presence.
+    fn resync(&self);
+}

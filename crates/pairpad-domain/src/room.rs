@@ -295,6 +295,28 @@ pub struct Room {
     /// The most recent committed operations, oldest first, ending at `revision`.
     history: VecDeque<CommittedOp>,
     limits: RoomLimits,
+    /// The document at `durable_revision`, the latest revision known to be stored: where
+    /// [`Room::rebase`] starts again when another writer stored other operations after it. A rope
+    /// clone shares its nodes, so keeping it costs little.
+    durable: ropey::Rope,
+    durable_revision: u64,
+}
+
+/// Why [`Room::rebase`] could not apply the operations it was given. The room is then unusable
+/// (its document is reset partway) and must be loaded again.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RebaseError {
+    /// The operations do not follow on from the durable revision one by one.
+    #[error("expected revision {expected}, got {got}: the operations have a gap")]
+    Gap {
+        /// The revision that was due.
+        expected: u64,
+        /// The revision given.
+        got: u64,
+    },
+    /// An operation does not fit the document.
+    #[error("a stored operation does not apply: {0}")]
+    Invalid(#[from] OtError),
 }
 
 impl Room {
@@ -307,10 +329,13 @@ impl Room {
         created_at: Timestamp,
         limits: RoomLimits,
     ) -> Self {
+        let document = ropey::Rope::from_str(code);
         Self {
             id,
             language,
-            document: ropey::Rope::from_str(code),
+            durable: document.clone(),
+            durable_revision: revision,
+            document,
             revision,
             created_at,
             updated_at: created_at,
@@ -335,6 +360,7 @@ impl Room {
             room.revision = op.revision;
             room.remember(op);
         }
+        room.confirm(room.revision)?;
         Ok(room)
     }
 
@@ -443,6 +469,62 @@ impl Room {
         Ok(EditOutcome::Applied(committed))
     }
 
+    /// Records that the operations through `revision` are stored, so that [`Room::rebase`] keeps
+    /// them. Revisions at or below the durable one, or beyond the room's, change nothing. An
+    /// error means the room's state is inconsistent (it applied an operation it cannot apply
+    /// again): it must be loaded afresh.
+    pub fn confirm(&mut self, revision: u64) -> Result<(), OtError> {
+        if revision <= self.durable_revision || revision > self.revision {
+            return Ok(());
+        }
+        if revision == self.revision {
+            self.durable = self.document.clone();
+        } else {
+            // Operations after the durable revision are always in memory (see `remember`).
+            for op in self.history.iter().filter(|op| op.revision > self.durable_revision && op.revision <= revision) {
+                op.operation.apply_to_rope(&mut self.durable)?;
+            }
+        }
+        self.durable_revision = revision;
+        self.forget_beyond_window();
+        Ok(())
+    }
+
+    /// The text at [`Room::durable_revision`]: what a newcomer starts from, since operations not
+    /// yet stored may still be sequenced again (see [`Room::rebase`]). Costs O(n).
+    pub fn durable_text(&self) -> String {
+        self.durable.to_string()
+    }
+
+    /// The latest revision confirmed stored (see [`Room::confirm`]).
+    pub fn durable_revision(&self) -> u64 {
+        self.durable_revision
+    }
+
+    /// Another writer stored `stored` after the durable revision: forgets the operations this room
+    /// sequenced after it (the caller sequences their edits again, on top) and applies `stored`,
+    /// which become durable. `stored` must start at the durable revision + 1, without gaps.
+    pub fn rebase(&mut self, stored: &[CommittedOp]) -> Result<(), RebaseError> {
+        self.document = self.durable.clone();
+        while self.history.back().is_some_and(|op| op.revision > self.durable_revision) {
+            self.history.pop_back();
+        }
+        self.revision = self.durable_revision;
+        for op in stored {
+            if op.revision != self.revision + 1 {
+                return Err(RebaseError::Gap { expected: self.revision + 1, got: op.revision });
+            }
+            op.operation.apply_to_rope(&mut self.document)?;
+            self.revision = op.revision;
+            self.updated_at = self.updated_at.max(op.at);
+            self.remember(op.clone());
+        }
+        self.durable = self.document.clone();
+        self.durable_revision = self.revision;
+        self.forget_beyond_window();
+        Ok(())
+    }
+
     /// Turns a whole-text replacement into the smallest operation on the current revision.
     pub fn code_update_to_edit(&self, update: &CodeUpdate, author: UserId) -> Edit {
         Edit {
@@ -453,14 +535,20 @@ impl Room {
         }
     }
 
+    /// Keeps an operation for transforming late edits. The window counts stored operations only:
+    /// those not yet stored stay whatever their number, as [`Room::confirm`] and
+    /// [`Room::rebase`] need them.
     fn remember(&mut self, op: CommittedOp) {
-        if self.limits.history_window == 0 {
-            return;
-        }
-        if self.history.len() == self.limits.history_window {
+        self.history.push_back(op);
+        self.forget_beyond_window();
+    }
+
+    fn forget_beyond_window(&mut self) {
+        while self.history.len() > self.limits.history_window
+            && self.history.front().is_some_and(|op| op.revision <= self.durable_revision)
+        {
             self.history.pop_front();
         }
-        self.history.push_back(op);
     }
 }
 
@@ -537,6 +625,8 @@ mod tests {
             else {
                 panic!("applied expected")
             };
+            // Stored: only stored operations leave the window.
+            r.confirm(op.revision).unwrap();
             log.push(op);
         }
         assert!(!r.has_history_since(1));
@@ -573,5 +663,46 @@ mod tests {
         let id = RoomId::random();
         assert_eq!(RoomId::parse(&id.to_string().to_uppercase()).unwrap(), id);
         assert!(RoomId::parse("nope").is_err());
+    }
+
+    #[test]
+    fn a_rebase_drops_what_was_not_stored_and_applies_what_was() {
+        let mut room = Room::new(
+            RoomId::random(),
+            Language::plaintext(),
+            "abc",
+            0,
+            Timestamp(0),
+            RoomLimits { max_document_chars: 100, history_window: 10 },
+        );
+        let (me, other) = (UserId::random(), UserId::random());
+        let insert = |base: u64, at: usize, text: &str, len: usize| Edit {
+            base_revision: base,
+            operation: TextOperation::from_components(vec![R(at), I(text.into()), R(len - at)]).unwrap(),
+            op_id: Some(format!("{base}{text}")),
+            author: me,
+        };
+        room.submit(insert(0, 0, "X", 3), &[], Timestamp(1)).unwrap();
+        room.confirm(1).unwrap();
+        let mine = insert(1, 4, "Y", 4);
+        room.submit(mine.clone(), &[], Timestamp(2)).unwrap();
+        assert_eq!(room.text(), "XabcY");
+        // Another writer stored revision 2 first.
+        let theirs = CommittedOp {
+            revision: 2,
+            operation: TextOperation::from_components(vec![R(1), I("Z".into()), R(3)]).unwrap(),
+            op_id: None,
+            author: other,
+            at: Timestamp(3),
+        };
+        room.rebase(std::slice::from_ref(&theirs)).unwrap();
+        assert_eq!((room.text().as_str(), room.revision(), room.durable_revision()), ("XZabc", 2, 2));
+        // The dropped edit, sequenced again, lands on top of theirs.
+        let EditOutcome::Applied(op) = room.submit(mine, &[], Timestamp(4)).unwrap() else { panic!("applied") };
+        assert_eq!((op.revision, room.text().as_str()), (3, "XZabcY"));
+        // A gap is refused.
+        let mut later = theirs;
+        later.revision = 5;
+        assert_eq!(room.rebase(&[later]), Err(RebaseError::Gap { expected: 3, got: 5 }));
     }
 }

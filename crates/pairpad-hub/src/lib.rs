@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pairpad_domain::{Participant, RepoError, Room, RoomId, RoomRepo};
+use pairpad_domain::{BusListener, BusNote, Participant, RepoError, Room, RoomBus, RoomId, RoomRepo};
 use pairpad_room::committer::{CommitSettings, Committer};
 use pairpad_room::room::{self, Command, JoinOutcome, RoomOwner, RoomSettings, RoomView};
 use tokio::sync::{OnceCell, mpsc, oneshot};
@@ -88,6 +88,7 @@ pub struct Hub {
 pub(crate) struct HubInner {
     repo: Arc<dyn RoomRepo>,
     committer: Committer,
+    bus: Arc<dyn RoomBus>,
     settings: HubSettings,
     rooms: Mutex<HashMap<RoomId, Arc<OnceCell<Handle>>>>,
     next_generation: AtomicU64,
@@ -96,21 +97,24 @@ pub(crate) struct HubInner {
 }
 
 impl Hub {
-    /// A hub over `repo`. Starts the group committer as a task on the current tokio runtime
-    /// (under actix-web, the main thread's, which serves no connection), so it must be called
-    /// inside one.
-    pub fn new(repo: Arc<dyn RoomRepo>, settings: HubSettings) -> Self {
+    /// A hub over `repo`, hearing of the rooms' changes in other processes on `bus`. Starts the
+    /// group committer as a task on the current tokio runtime (under actix-web, the main thread's,
+    /// which serves no connection), so it must be called inside one.
+    pub fn new(repo: Arc<dyn RoomRepo>, bus: Arc<dyn RoomBus>, settings: HubSettings) -> Self {
         let committer = Committer::spawn(repo.clone(), &settings.commit);
         let inner = HubInner {
             repo,
             committer,
+            bus: bus.clone(),
             settings,
             rooms: Mutex::default(),
             next_generation: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
         };
-        Self { inner: Arc::new(inner) }
+        let inner = Arc::new(inner);
+        bus.subscribe(Arc::new(BusRouter { hub: Arc::downgrade(&inner) }));
+        Self { inner }
     }
 
     /// The hub's settings.
@@ -238,6 +242,7 @@ impl Hub {
             WsFanout::default(),
             self.inner.repo.clone(),
             self.inner.committer.clone(),
+            self.inner.bus.clone(),
             settings.room.clone(),
             on_stop,
         );
@@ -267,6 +272,48 @@ impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.inner.connections.fetch_sub(1, Ordering::Relaxed);
         metrics::gauge!("pairpad_websocket_connections").decrement(1.0);
+    }
+}
+
+/// Hands other processes' messages to the rooms loaded here; a room not loaded here has nobody
+/// to tell. Holds the hub weakly: the bus outlives it.
+struct BusRouter {
+    hub: std::sync::Weak<HubInner>,
+}
+
+impl BusRouter {
+    fn loaded(&self) -> Vec<(RoomId, Handle)> {
+        let Some(hub) = self.hub.upgrade() else { return Vec::new() };
+        hub.rooms().iter().filter_map(|(id, cell)| cell.get().map(|handle| (*id, handle.clone()))).collect()
+    }
+}
+
+impl BusListener for BusRouter {
+    fn deliver(&self, note: BusNote) {
+        let Some(hub) = self.hub.upgrade() else { return };
+        let handle = hub.rooms().get(&note.room).and_then(|cell| cell.get().cloned());
+        let Some(handle) = handle else { return };
+        let must_arrive = matches!(note.message, pairpad_domain::BusMessage::Committed { .. });
+        match handle.commands.try_send(Command::Bus(note)) {
+            Ok(()) => {}
+            // A commit notice must reach the room (it is how the room learns of others' edits
+            // while it has none of its own in flight): wait for room in its queue, off the bus's
+            // task. Presence is repaired by the next announcement, so it is dropped.
+            Err(mpsc::error::TrySendError::Full(command)) if must_arrive => {
+                tokio::spawn(async move {
+                    let _ = handle.send(command).await;
+                });
+            }
+            Err(_) => metrics::counter!("pairpad_bus_messages_dropped_total").increment(1),
+        }
+    }
+
+    fn resync(&self) {
+        for (_, handle) in self.loaded() {
+            tokio::spawn(async move {
+                let _ = handle.send(Command::Resync).await;
+            });
+        }
     }
 }
 

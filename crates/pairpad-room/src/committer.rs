@@ -7,6 +7,7 @@
 //! its own would only add a hand-off between the rooms and the store.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +18,39 @@ use tokio::time::Instant;
 /// A room's request to store an append; the answer comes back on `done`.
 pub struct CommitJob {
     pub append: Append,
+    pub chain: CommitChain,
     pub done: oneshot::Sender<Result<(), RepoError>>,
+}
+
+/// A room's appends that each continue the one before (a room has up to two in flight). Once one
+/// fails, the store does not have the revisions the later ones build on, and another process
+/// may have stored others in their place, which a later append's expected-revision check would
+/// then accept: the committer refuses the rest of a broken chain without asking the store. A room
+/// that starts over from the store starts a new chain.
+#[derive(Clone, Default)]
+pub struct CommitChain(Arc<AtomicBool>);
+
+impl CommitChain {
+    fn is_broken(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Where a job's verdict goes.
+struct Waiter {
+    done: oneshot::Sender<Result<(), RepoError>>,
+    chain: CommitChain,
+}
+
+impl Waiter {
+    /// Breaks the chain before answering, so that the room hears of the failure only once every
+    /// later append of the chain is sure to be refused.
+    fn answer(self, result: Result<(), RepoError>) {
+        if result.is_err() {
+            self.chain.0.store(true, Ordering::Release);
+        }
+        let _ = self.done.send(result);
+    }
 }
 
 /// The group committer's limits.
@@ -48,10 +81,11 @@ impl Committer {
         Self { jobs, progress }
     }
 
-    /// Queues an append; the returned receiver yields the store's verdict.
-    pub async fn submit(&self, append: Append) -> oneshot::Receiver<Result<(), RepoError>> {
+    /// Queues an append that continues `chain`; the returned receiver yields the store's verdict.
+    pub async fn submit(&self, append: Append, chain: &CommitChain) -> oneshot::Receiver<Result<(), RepoError>> {
         let (done, verdict) = oneshot::channel();
-        if let Err(mpsc::error::SendError(job)) = self.jobs.send(CommitJob { append, done }).await {
+        let job = CommitJob { append, chain: chain.clone(), done };
+        if let Err(mpsc::error::SendError(job)) = self.jobs.send(job).await {
             let _ = job.done.send(Err(RepoError::Unavailable("the committer has stopped".into())));
         }
         verdict
@@ -103,6 +137,16 @@ async fn run(
     let mut jobs = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         progress.waiting();
+        for job in jobs.extract_if(.., |job| job.chain.is_broken()) {
+            let refused = RepoError::Conflict { rooms: vec![job.append.room] };
+            Waiter { done: job.done, chain: job.chain }.answer(Err(refused));
+        }
+        if jobs.is_empty() {
+            if rx.is_empty() {
+                progress.idle();
+            }
+            continue;
+        }
         let (appends, waiters) = merge_by_room(jobs.drain(..));
         let started = Instant::now();
         // One bound for the whole batch, room-by-room retries included.
@@ -114,8 +158,8 @@ async fn run(
                 metrics::histogram!("pairpad_commit_batch_ops").record(ops as f64);
                 metrics::histogram!("pairpad_commit_seconds").record(started.elapsed().as_secs_f64());
                 metrics::counter!("pairpad_operations_committed_total").increment(ops as u64);
-                for done in waiters.into_iter().flatten() {
-                    let _ = done.send(Ok(()));
+                for waiter in waiters.into_iter().flatten() {
+                    waiter.answer(Ok(()));
                 }
             }
             // One room's own error (a conflict, data the store refuses) fails the whole
@@ -129,17 +173,25 @@ async fn run(
                             progress.committed();
                             metrics::counter!("pairpad_operations_committed_total").increment(append.ops.len() as u64);
                         }
+                        Err(RepoError::Conflict { .. }) => {
+                            tracing::debug!(room = %append.room, "a room's append conflicted")
+                        }
                         Err(error) => tracing::warn!(room = %append.room, %error, "a room's append was refused"),
                     }
-                    for done in room_waiters {
-                        let _ = done.send(result.clone());
+                    for waiter in room_waiters {
+                        waiter.answer(result.clone());
                     }
                 }
             }
             Err(error) => {
-                tracing::warn!(%error, rooms = appends.len(), "a commit failed");
-                for done in waiters.into_iter().flatten() {
-                    let _ = done.send(Err(error.clone()));
+                if let RepoError::Conflict { .. } = error {
+                    // Another process stored the room's next revision first: the room catches up.
+                    tracing::debug!(%error, "a commit conflicted");
+                } else {
+                    tracing::warn!(%error, rooms = appends.len(), "a commit failed");
+                }
+                for waiter in waiters.into_iter().flatten() {
+                    waiter.answer(Err(error.clone()));
                 }
             }
         }
@@ -149,15 +201,14 @@ async fn run(
     }
 }
 
-type Waiter = oneshot::Sender<Result<(), RepoError>>;
-
 /// One append per room: a room's later append in the same batch continues its earlier one (its
 /// expected revision is the earlier one's last), so the two become one, answered to both waiters.
 fn merge_by_room(jobs: impl Iterator<Item = CommitJob>) -> (Vec<Append>, Vec<Vec<Waiter>>) {
     let mut appends: Vec<Append> = Vec::new();
     let mut waiters: Vec<Vec<Waiter>> = Vec::new();
     let mut index: HashMap<RoomId, usize> = HashMap::new();
-    for CommitJob { append, done } in jobs {
+    for CommitJob { append, chain, done } in jobs {
+        let done = Waiter { done, chain };
         match index.get(&append.room) {
             Some(&i) => {
                 appends[i].ops.extend(append.ops);
@@ -349,7 +400,29 @@ mod tests {
             .collect();
         let (done, verdict) = oneshot::channel();
         let append = Append { room, expected_revision: expected, ops, snapshot: None, discard_through: None };
-        (CommitJob { append, done }, verdict)
+        (CommitJob { append, chain: CommitChain::default(), done }, verdict)
+    }
+
+    #[tokio::test]
+    async fn the_rest_of_a_failed_chain_is_refused_without_asking_the_store() {
+        let mut repo = Flaky::default();
+        let (refused, other) = (new_room(&repo).await, new_room(&repo).await);
+        repo.refused_room = Some(refused);
+        let repo = Arc::new(repo);
+        let (first, first_verdict) = job(refused, 0, 1..=1);
+        let chain = first.chain.clone();
+        let (tx, _) = start(repo.clone(), vec![first], Duration::from_secs(3600));
+        assert!(matches!(first_verdict.await.unwrap(), Err(RepoError::Rejected(_))));
+        let commits = repo.commits.load(Ordering::Relaxed);
+        // The room's second append was queued before it heard; another room's is unaffected.
+        let (mut second, second_verdict) = job(refused, 1, 2..=2);
+        second.chain = chain;
+        let (third, third_verdict) = job(other, 0, 1..=1);
+        tx.send(second).await.ok().unwrap();
+        tx.send(third).await.ok().unwrap();
+        assert_eq!(second_verdict.await.unwrap(), Err(RepoError::Conflict { rooms: vec![refused] }));
+        assert_eq!(third_verdict.await.unwrap(), Ok(()));
+        assert_eq!(repo.commits.load(Ordering::Relaxed), commits + 1, "only the other room's append reached the store");
     }
 
     #[test]

@@ -6,6 +6,13 @@
 //! two of this room's appends are in flight; otherwise they wait and go together in the next. The
 //! committer keeps a room's appends in order (merging them when one transaction carries both), so
 //! its revisions reach the store in order.
+//!
+//! Several processes may have the same room loaded (scale-out): the store is the sequencer. When
+//! a commit conflicts, or the bus announces a revision this room has not seen, the owner reads
+//! what it missed from the store, shows it to its participants, and sequences its own edits that
+//! were not yet stored again on top ([`RoomOwner::catch_up`]). Presence, cursors and language go
+//! to the other processes over the [`RoomBus`]; a remote participant that is not re-announced
+//! within [`PRESENCE_TTL`] has gone.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -14,13 +21,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pairpad_domain::{
-    Append, Audience, Broadcaster, CodeUpdate, CommittedOp, Edit, EditError, EditOutcome, Language, Participant,
-    RepoError, Room, RoomEvent, RoomId, RoomLimits, RoomRepo, Selection, Snapshot, TextOperation, Timestamp, UserId,
+    Append, Audience, Broadcaster, BusMessage, BusNote, CodeUpdate, CommittedOp, Edit, EditError, EditOutcome,
+    Language, Participant, ProcessId, RepoError, Room, RoomBus, RoomEvent, RoomId, RoomLimits, RoomRepo, Selection,
+    Snapshot, TextOperation, Timestamp, UserId,
 };
 use pairpad_protocol::ErrorCode;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::committer::Committer;
+use crate::committer::{CommitChain, Committer};
 use crate::now;
 
 /// A room owner's limits and timings.
@@ -67,6 +75,11 @@ pub enum Command<C> {
     Inspect { reply: oneshot::Sender<RoomView> },
     /// Commit everything sequenced, close every connection and stop.
     Drain { reply: oneshot::Sender<()> },
+    /// Another process's message about this room.
+    Bus(BusNote),
+    /// Messages from other processes may have been lost: catch up with the store and announce
+    /// this process's participants.
+    Resync,
 }
 
 /// The answer to a join. A refused connection is handed back so the caller can try elsewhere.
@@ -123,12 +136,26 @@ const MAX_APPENDS_IN_FLIGHT: usize = 2;
 /// keeps one operation in flight, so only a flood fills this.
 const MAX_EDITS_AWAITING_HISTORY: usize = 256;
 
+/// How often a room tells the other processes who is connected here.
+pub const PRESENCE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A participant of another process that is not re-announced for this long has gone (its
+/// process died without saying so).
+pub const PRESENCE_TTL: Duration = Duration::from_secs(15);
+
+/// Operations one catch-up reads from the store at most: a room further behind than this is
+/// reloaded instead (its participants reconnect).
+const MAX_CATCH_UP_OPS: usize = 100_000;
+
 /// A read of old operations from the store, in flight while the room goes on serving others.
 type HistoryRead = Pin<Box<dyn Future<Output = Vec<CommittedOp>> + Send>>;
 
-/// An operation the room sequenced, and when its edit arrived (for the ack latency metric).
+/// An operation the room sequenced, the edit it came from (to sequence it again should another
+/// process store other operations first), and when the edit arrived (for the ack latency
+/// metric).
 struct Sequenced {
     op: CommittedOp,
+    edit: Edit,
     received: Instant,
 }
 
@@ -146,6 +173,14 @@ struct DuplicateAck {
     op_id: Option<String>,
 }
 
+/// A participant connected to another process.
+struct RemoteParticipant {
+    participant: Participant,
+    process: ProcessId,
+    /// When it was last announced.
+    seen: Instant,
+}
+
 /// Called once when a room owner stops taking commands (unloaded, drained, its store failed), so
 /// that whoever loads rooms forgets it and the next request loads the room afresh.
 pub type OnStop = Box<dyn FnOnce() + Send>;
@@ -154,18 +189,24 @@ pub type OnStop = Box<dyn FnOnce() + Send>;
 pub struct RoomOwner<B: Broadcaster> {
     room: Room,
     fanout: B,
+    /// Those connected here.
     participants: Vec<Participant>,
-    /// The latest revision known to be in the store.
-    durable_revision: u64,
+    /// Those connected to other processes.
+    remote: Vec<RemoteParticipant>,
     /// The latest revision sent to the committer: the next append's expected revision.
     submitted_revision: u64,
+    /// This room's appends waiting for the committer, oldest first.
+    in_flight: VecDeque<InFlight>,
+    /// The run of appends the in-flight ones belong to (see [`CommitChain`]).
+    chain: CommitChain,
+    /// The latest revision another process announced.
+    announced_head: u64,
+    /// Set when the room cannot go on (a catch-up failed): the run loop stops it.
+    failure: Option<RepoError>,
     /// Sequenced operations not yet sent to the committer.
     unsaved: Vec<Sequenced>,
     /// Acks for re-sent operations whose original is not durable yet.
     pending_duplicate_acks: Vec<DuplicateAck>,
-    /// Participants whose `init` already contained operations not yet durable, with that revision:
-    /// those operations must not be broadcast to them again.
-    early_joiners: Vec<(UserId, u64)>,
     ops_since_snapshot: u64,
     /// Edits whose base revision is older than memory holds, oldest first, and edits of their
     /// authors sent after them (an author's edits are sequenced in the order sent). The first
@@ -176,6 +217,8 @@ pub struct RoomOwner<B: Broadcaster> {
     /// Read for old base revisions and written for language changes; appends go to `committer`.
     repo: Arc<dyn RoomRepo>,
     committer: Committer,
+    /// Presence, cursors and language to and from other processes.
+    bus: Arc<dyn RoomBus>,
     settings: RoomSettings,
     /// Taken when the room stops, so it is called once.
     on_stop: Option<OnStop>,
@@ -193,24 +236,29 @@ where
         fanout: B,
         repo: Arc<dyn RoomRepo>,
         committer: Committer,
+        bus: Arc<dyn RoomBus>,
         settings: RoomSettings,
         on_stop: OnStop,
     ) -> Self {
         Self {
-            durable_revision: room.revision(),
             submitted_revision: room.revision(),
+            announced_head: room.revision(),
             room,
             fanout,
             participants: Vec::new(),
+            remote: Vec::new(),
+            in_flight: VecDeque::with_capacity(MAX_APPENDS_IN_FLIGHT),
+            chain: CommitChain::default(),
+            failure: None,
             unsaved: Vec::new(),
             pending_duplicate_acks: Vec::new(),
-            early_joiners: Vec::new(),
             ops_since_snapshot: 0,
             awaiting_history: VecDeque::new(),
             history_read: None,
             draining: None,
             repo,
             committer,
+            bus,
             settings,
             on_stop: Some(on_stop),
         }
@@ -219,12 +267,21 @@ where
     /// Runs the room until it is idle for the configured time, drained, or its store fails.
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command<B::Connection>>) {
         let idle_unload = self.settings.idle_unload;
-        let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(MAX_APPENDS_IN_FLIGHT);
+        let mut presence = tokio::time::interval(PRESENCE_INTERVAL);
+        presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.bus.publish(self.room.id(), BusMessage::PresenceWanted);
         loop {
-            if in_flight.len() < MAX_APPENDS_IN_FLIGHT && !self.unsaved.is_empty() {
-                in_flight.push_back(self.submit_unsaved().await);
+            if let Some(error) = self.failure.take() {
+                return self.fail(&error, &[], commands).await;
             }
-            if in_flight.is_empty() && self.unsaved.is_empty() && self.history_read.is_none() && self.draining.is_some()
+            if self.in_flight.len() < MAX_APPENDS_IN_FLIGHT && !self.unsaved.is_empty() {
+                let submitted = self.submit_unsaved().await;
+                self.in_flight.push_back(submitted);
+            }
+            if self.in_flight.is_empty()
+                && self.unsaved.is_empty()
+                && self.history_read.is_none()
+                && self.draining.is_some()
             {
                 self.close_everyone();
                 if let Some(reply) = self.draining.take() {
@@ -232,22 +289,28 @@ where
                 }
                 break;
             }
-            let idle = in_flight.is_empty() && self.is_idle();
+            let idle = self.in_flight.is_empty() && self.is_idle();
             tokio::select! {
                 // The committer answers a room's appends in the order they were sent.
-                verdict = async { in_flight.front_mut().map(|f| &mut f.verdict).expect("guarded").await }, if !in_flight.is_empty() => {
-                    let sequenced = in_flight.pop_front().map(|f| f.ops).unwrap_or_default();
-                    let ack_seconds = metrics::histogram!("pairpad_ack_seconds");
-                    let (ops, received): (Vec<CommittedOp>, Vec<Instant>) =
-                        sequenced.into_iter().map(|s| (s.op, s.received)).unzip();
+                verdict = async { self.in_flight.front_mut().map(|f| &mut f.verdict).expect("guarded").await }, if !self.in_flight.is_empty() => {
+                    let sequenced = self.in_flight.pop_front().map(|f| f.ops).unwrap_or_default();
                     match verdict {
                         Ok(Ok(())) => {
-                            self.on_durable(ops);
-                            received.iter().for_each(|at| ack_seconds.record(at.elapsed().as_secs_f64()));
+                            self.on_durable(sequenced);
+                            self.catch_up_if_idle().await;
                         }
-                        Ok(Err(error)) => return self.fail(&error, &ops, commands).await,
+                        Ok(Err(RepoError::Conflict { .. })) => {
+                            // Another process stored this room's next revisions first.
+                            metrics::counter!("pairpad_commit_conflicts_total").increment(1);
+                            self.catch_up(sequenced).await;
+                        }
+                        Ok(Err(error)) => {
+                            let ops: Vec<CommittedOp> = sequenced.into_iter().map(|s| s.op).collect();
+                            return self.fail(&error, &ops, commands).await;
+                        }
                         Err(_) => {
                             let stopped = RepoError::Unavailable("the committer stopped".into());
+                            let ops: Vec<CommittedOp> = sequenced.into_iter().map(|s| s.op).collect();
                             return self.fail(&stopped, &ops, commands).await;
                         }
                     }
@@ -260,6 +323,7 @@ where
                     Some(command) => self.handle(command).await,
                     None => break,
                 },
+                _ = presence.tick(), if !self.participants.is_empty() || !self.remote.is_empty() => self.refresh_presence(),
                 () = tokio::time::sleep(idle_unload), if idle => {
                     return self.unload(commands).await;
                 }
@@ -309,34 +373,42 @@ where
             Command::Cursor { user, revision, selection } => {
                 let event = RoomEvent::Cursor { user_id: user, revision, selection };
                 self.publish(&event, Audience::Except(&[user]));
+                self.bus.publish(self.room.id(), BusMessage::Cursor { user, revision, selection });
             }
             Command::Language { user, language } => self.change_language(user, language).await,
             Command::Inspect { reply } => {
                 let _ = reply.send(self.view());
             }
             Command::Drain { reply } => self.draining = Some(reply),
+            Command::Bus(note) => self.on_bus(note).await,
+            Command::Resync => {
+                self.announced_head = u64::MAX;
+                self.catch_up_if_idle().await;
+                self.announce_presence();
+            }
         }
     }
 
     fn join(&mut self, participant: Participant, connection: B::Connection) {
         let user = participant.user_id;
         self.fanout.add(user, connection);
+        self.bus.publish(self.room.id(), BusMessage::Joined(participant.clone()));
         self.participants.push(participant);
-        let code = self.room.text();
+        // The stored text: operations sequenced after it reach the newcomer like everyone else,
+        // once stored (until then another process may still have them sequenced again).
+        let code = self.room.durable_text();
+        let users: Vec<Participant> = self.everyone().cloned().collect();
         let init = RoomEvent::Init {
             room: self.room.id(),
             user_id: user,
-            revision: self.room.revision(),
+            revision: self.room.durable_revision(),
             code: &code,
             language: self.room.language(),
-            users: &self.participants,
+            users: &users,
         };
         let mut dropped = self.fanout.publish(&init, Audience::Only(user));
-        if self.room.revision() > self.durable_revision {
-            self.early_joiners.push((user, self.room.revision()));
-        }
         if let Some(newcomer) = self.participants.last() {
-            let joined = RoomEvent::UserJoined { user: newcomer, active_users: self.participants.len() };
+            let joined = RoomEvent::UserJoined { user: newcomer, active_users: users.len() };
             dropped.extend(self.fanout.publish(&joined, Audience::Except(&[user])));
         }
         self.announce_departures(dropped);
@@ -413,13 +485,13 @@ where
     fn sequence(&mut self, edit: Edit, older: &[CommittedOp], received: Instant) {
         let user = edit.author;
         let op_id = edit.op_id.clone();
-        match self.room.submit(edit, older, now()) {
+        match self.room.submit(edit.clone(), older, now()) {
             Ok(EditOutcome::Applied(op)) => {
                 self.ops_since_snapshot += 1;
-                self.unsaved.push(Sequenced { op, received });
+                self.unsaved.push(Sequenced { op, edit, received });
             }
             Ok(EditOutcome::Duplicate { revision }) => {
-                if revision <= self.durable_revision {
+                if revision <= self.room.durable_revision() {
                     self.publish(&RoomEvent::Ack { revision, op_id: op_id.as_deref() }, Audience::Only(user));
                 } else {
                     self.pending_duplicate_acks.push(DuplicateAck { user, revision, op_id });
@@ -455,25 +527,36 @@ where
         self.submitted_revision = self.room.revision();
         let committed = ops.iter().map(|s| s.op.clone()).collect();
         let append = Append { room: self.room.id(), expected_revision, ops: committed, snapshot, discard_through };
-        InFlight { ops, verdict: self.committer.submit(append).await }
+        InFlight { ops, verdict: self.committer.submit(append, &self.chain).await }
     }
 
     /// The operations are in the store: acknowledge each to its author, then show it to the rest.
-    fn on_durable(&mut self, ops: Vec<CommittedOp>) {
+    fn on_durable(&mut self, sequenced: Vec<Sequenced>) {
+        let ack_seconds = metrics::histogram!("pairpad_ack_seconds");
+        sequenced.iter().for_each(|s| ack_seconds.record(s.received.elapsed().as_secs_f64()));
+        let ops: Vec<CommittedOp> = sequenced.into_iter().map(|s| s.op).collect();
+        self.show_durable(&ops);
+    }
+
+    /// Acknowledges stored operations to their authors and shows them to the other participants,
+    /// then pays the acks owed for re-sent ones.
+    fn show_durable(&mut self, ops: &[CommittedOp]) {
         let Some(last) = ops.last() else { return };
-        self.durable_revision = last.revision;
+        if let Err(error) = self.room.confirm(last.revision) {
+            self.failure = Some(RepoError::Corrupt(format!("the room cannot replay its own operations: {error}")));
+        }
         let mut dropped = Vec::new();
-        let mut excluded = Vec::with_capacity(1 + self.early_joiners.len());
-        for op in &ops {
+        let mut excluded = Vec::new();
+        for op in ops {
             let ack = RoomEvent::Ack { revision: op.revision, op_id: op.op_id.as_deref() };
             dropped.extend(self.fanout.publish(&ack, Audience::Only(op.author)));
+            // Whoever re-sent it gets an ack (below) instead, as its author would.
             excluded.clear();
             excluded.push(op.author);
-            excluded.extend(self.early_joiners.iter().filter(|(_, seen)| *seen >= op.revision).map(|(user, _)| *user));
+            excluded.extend(self.pending_duplicate_acks.iter().filter(|o| o.revision == op.revision).map(|o| o.user));
             dropped.extend(self.fanout.publish(&RoomEvent::Operation(op), Audience::Except(&excluded)));
         }
-        let durable = self.durable_revision;
-        self.early_joiners.retain(|(_, seen)| *seen > durable);
+        let durable = self.room.durable_revision();
         let (ready, waiting) = std::mem::take(&mut self.pending_duplicate_acks)
             .into_iter()
             .partition::<Vec<_>, _>(|owed| owed.revision <= durable);
@@ -483,6 +566,157 @@ where
             dropped.extend(self.fanout.publish(&ack, Audience::Only(owed.user)));
         }
         self.announce_departures(dropped);
+    }
+
+    /// Catches up with the store if another process announced a revision this room has not
+    /// seen and none of its appends is in flight (one that is will conflict, and catch up then).
+    async fn catch_up_if_idle(&mut self) {
+        if self.announced_head > self.room.durable_revision() && self.in_flight.is_empty() {
+            self.catch_up(Vec::new()).await;
+        }
+    }
+
+    /// Another process stored operations after this room's durable revision: reads them from the
+    /// store, shows them to the participants here, and sequences again, on top, every edit of this
+    /// room not stored yet: `failed` (whose commit conflicted), the appends still in flight (the
+    /// committer refuses them as the rest of a broken chain) and those not yet submitted. That is
+    /// what a single process would have done had the others' edits arrived first, and clients
+    /// transform over the same operations in the same order, so everyone converges; each edit is
+    /// acknowledged once, with its final revision.
+    async fn catch_up(&mut self, failed: Vec<Sequenced>) {
+        let mut pending = failed;
+        pending.extend(self.in_flight.drain(..).flat_map(|f| f.ops));
+        pending.append(&mut self.unsaved);
+        if !pending.is_empty() {
+            self.chain = CommitChain::default();
+        }
+        let durable = self.room.durable_revision();
+        let missed = match read_after(&*self.repo, self.room.id(), durable).await {
+            Ok(missed) => missed,
+            Err(error) => return self.failure = Some(error),
+        };
+        if let Err(error) = self.room.rebase(&missed) {
+            self.failure = Some(RepoError::Unavailable(format!("cannot catch up with the store: {error}")));
+            return;
+        }
+        self.announced_head = self.room.revision();
+        self.submitted_revision = self.room.revision();
+        self.ops_since_snapshot = self.ops_since_snapshot.saturating_sub(pending.len() as u64);
+        // Acks owed for re-sent edits whose original was sequenced here but stored by another
+        // process (it was re-sent there too) are paid now, instead of showing them the operation.
+        let (owed_here, mut owed): (Vec<DuplicateAck>, Vec<DuplicateAck>) =
+            std::mem::take(&mut self.pending_duplicate_acks)
+                .into_iter()
+                .partition(|owed| owed.op_id.is_some() && missed.iter().any(|op| op.op_id == owed.op_id));
+        let mut dropped = Vec::new();
+        let mut excluded = Vec::new();
+        for op in &missed {
+            excluded.clear();
+            excluded.extend(owed_here.iter().filter(|o| o.op_id == op.op_id).map(|o| o.user));
+            dropped.extend(self.fanout.publish(&RoomEvent::Operation(op), Audience::Except(&excluded)));
+            for owed in owed_here.iter().filter(|o| o.op_id == op.op_id) {
+                let ack = RoomEvent::Ack { revision: op.revision, op_id: owed.op_id.as_deref() };
+                dropped.extend(self.fanout.publish(&ack, Audience::Only(owed.user)));
+            }
+        }
+        self.announce_departures(dropped);
+        // Rare: an edit based further back than memory now holds needs the store's history.
+        let oldest_base = pending.iter().map(|s| s.edit.base_revision).min().unwrap_or(durable);
+        let older = if self.room.has_history_since(oldest_base) {
+            Vec::new()
+        } else {
+            read_after(&*self.repo, self.room.id(), oldest_base).await.unwrap_or_default()
+        };
+        // Clients only ever see stored revisions, so every edit's base is one the store has.
+        for Sequenced { edit, received, .. } in pending {
+            self.sequence(edit, &older, received);
+        }
+        // The other acks owed: at their original's new revision, once that is stored.
+        for owed in &mut owed {
+            let original = self.unsaved.iter().find(|s| owed.op_id.is_some() && s.op.op_id == owed.op_id);
+            owed.revision = original.map_or(0, |s| s.op.revision);
+        }
+        // (0: refused when sequenced again, and its author was told.)
+        owed.retain(|owed| owed.revision > 0);
+        self.pending_duplicate_acks.extend(owed);
+    }
+
+    /// Another process's message about this room.
+    async fn on_bus(&mut self, note: BusNote) {
+        let BusNote { origin, message, .. } = note;
+        match message {
+            BusMessage::Committed { head } => {
+                self.announced_head = self.announced_head.max(head);
+                self.catch_up_if_idle().await;
+            }
+            BusMessage::Joined(participant) => self.remote_present(origin, participant),
+            BusMessage::Present(participants) => {
+                for participant in participants {
+                    self.remote_present(origin, participant);
+                }
+            }
+            BusMessage::Left(user) => {
+                if let Some(at) = self.remote.iter().position(|r| r.participant.user_id == user) {
+                    self.remote.remove(at);
+                    let event = RoomEvent::UserLeft { user_id: user, active_users: self.active_users() };
+                    self.publish(&event, Audience::Everyone);
+                }
+            }
+            BusMessage::PresenceWanted => self.announce_presence(),
+            BusMessage::Cursor { user, revision, selection } => {
+                self.publish(&RoomEvent::Cursor { user_id: user, revision, selection }, Audience::Everyone);
+            }
+            BusMessage::Language { user, language } => {
+                let event = RoomEvent::Language { language: &language, user_id: user };
+                let dropped = self.fanout.publish(&event, Audience::Everyone);
+                self.room.set_language(language, now());
+                self.announce_departures(dropped);
+            }
+        }
+    }
+
+    /// A participant of another process is (still) there.
+    fn remote_present(&mut self, process: ProcessId, participant: Participant) {
+        let seen = Instant::now();
+        if let Some(known) = self.remote.iter_mut().find(|r| r.participant.user_id == participant.user_id) {
+            known.seen = seen;
+            known.process = process;
+            return;
+        }
+        self.remote.push(RemoteParticipant { participant, process, seen });
+        let active_users = self.active_users();
+        if let Some(newcomer) = self.remote.last().map(|r| r.participant.clone()) {
+            self.publish(&RoomEvent::UserJoined { user: &newcomer, active_users }, Audience::Everyone);
+        }
+    }
+
+    /// Tells the other processes who is here, and forgets their participants that were not
+    /// announced for [`PRESENCE_TTL`].
+    fn refresh_presence(&mut self) {
+        self.announce_presence();
+        let (expired, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.remote).into_iter().partition(|r| r.seen.elapsed() >= PRESENCE_TTL);
+        self.remote = kept;
+        for gone in expired {
+            tracing::debug!(room = %self.room.id(), process = ?gone.process, "a remote participant expired");
+            let event = RoomEvent::UserLeft { user_id: gone.participant.user_id, active_users: self.active_users() };
+            self.publish(&event, Audience::Everyone);
+        }
+    }
+
+    fn announce_presence(&self) {
+        if !self.participants.is_empty() {
+            self.bus.publish(self.room.id(), BusMessage::Present(self.participants.clone()));
+        }
+    }
+
+    /// Everyone in the room: here, then on other processes.
+    fn everyone(&self) -> impl Iterator<Item = &Participant> {
+        self.participants.iter().chain(self.remote.iter().map(|r| &r.participant))
+    }
+
+    fn active_users(&self) -> usize {
+        self.participants.len() + self.remote.len()
     }
 
     async fn change_language(&mut self, user: UserId, language: Language) {
@@ -495,10 +729,11 @@ where
             );
             return;
         }
-        self.room.set_language(language, at);
+        self.room.set_language(language.clone(), at);
         let event = RoomEvent::Language { language: self.room.language(), user_id: user };
         let dropped = self.fanout.publish(&event, Audience::Except(&[user]));
         self.announce_departures(dropped);
+        self.bus.publish(self.room.id(), BusMessage::Language { user, language });
     }
 
     fn publish(&mut self, event: &RoomEvent<'_>, audience: Audience<'_>) {
@@ -511,11 +746,11 @@ where
         while let Some(user) = departed.pop() {
             let before = self.participants.len();
             self.participants.retain(|p| p.user_id != user);
-            self.early_joiners.retain(|(joiner, _)| *joiner != user);
             if self.participants.len() == before {
                 continue;
             }
-            let event = RoomEvent::UserLeft { user_id: user, active_users: self.participants.len() };
+            self.bus.publish(self.room.id(), BusMessage::Left(user));
+            let event = RoomEvent::UserLeft { user_id: user, active_users: self.active_users() };
             departed.extend(self.fanout.publish(&event, Audience::Everyone));
         }
     }
@@ -526,7 +761,7 @@ where
             code: self.room.text(),
             revision: self.room.revision(),
             language: self.room.language().clone(),
-            active_users: self.participants.len(),
+            active_users: self.active_users(),
             created_at: self.room.created_at(),
             updated_at: self.room.updated_at(),
         }
@@ -535,6 +770,7 @@ where
     fn close_everyone(&mut self) {
         for participant in std::mem::take(&mut self.participants) {
             self.fanout.remove(participant.user_id);
+            self.bus.publish(self.room.id(), BusMessage::Left(participant.user_id));
         }
     }
 
@@ -598,6 +834,25 @@ where
                 let _ = reply.send(self.view());
             }
             _ => {}
+        }
+    }
+}
+
+/// A room's stored operations after `after`, read in pages; more than [`MAX_CATCH_UP_OPS`] is
+/// refused (the room reloads instead).
+async fn read_after(repo: &dyn RoomRepo, room: RoomId, after: u64) -> Result<Vec<CommittedOp>, RepoError> {
+    const PAGE: usize = 1_000;
+    let mut ops: Vec<CommittedOp> = Vec::new();
+    loop {
+        let from = ops.last().map_or(after, |op| op.revision);
+        let page = repo.ops_since(room, from, PAGE).await?;
+        let done = page.len() < PAGE;
+        ops.extend(page);
+        if done {
+            return Ok(ops);
+        }
+        if ops.len() >= MAX_CATCH_UP_OPS {
+            return Err(RepoError::Unavailable("the room is too far behind the store; reload it".into()));
         }
     }
 }

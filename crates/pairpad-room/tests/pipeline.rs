@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pairpad_domain::{
-    Append, Audience, Broadcaster, CommittedOp, Component, Language, NewRoom, Participant, RepoError, Room, RoomEvent,
-    RoomId, RoomRepo, StoredRoom, TextOperation, Timestamp, UserId,
+    Append, Audience, Broadcaster, BusMessage, BusNote, CommittedOp, Component, Language, NewRoom, Participant,
+    ProcessId, RepoError, Room, RoomEvent, RoomId, RoomRepo, StoredRoom, TextOperation, Timestamp, UserId,
 };
 use pairpad_room::committer::{CommitSettings, Committer};
 use pairpad_room::room::{Command, JoinOutcome, RoomOwner, RoomSettings};
-use pairpad_store::MemoryRepo;
+use pairpad_store::{LocalBus, MemoryRepo};
 use tokio::sync::{mpsc, oneshot};
 
 /// Long enough for a correct room to be waiting on its own, short enough for a failing test.
@@ -36,6 +36,11 @@ impl Log {
 
     fn count(&self, entry: &str) -> usize {
         self.entries().iter().filter(|e| *e == entry).count()
+    }
+
+    /// How many entries start with `prefix`.
+    fn count_starting(&self, prefix: &str) -> usize {
+        self.entries().iter().filter(|e| e.starts_with(prefix)).count()
     }
 
     fn position(&self, entry: &str) -> usize {
@@ -213,7 +218,8 @@ impl Pipeline {
         let on_stop = Box::new(move || {
             let _ = stop.send(());
         });
-        let owner = RoomOwner::new(room, fanout, self.store.clone(), self.committer.clone(), settings, on_stop);
+        let bus = Arc::new(LocalBus::alone());
+        let owner = RoomOwner::new(room, fanout, self.store.clone(), self.committer.clone(), bus, settings, on_stop);
         let (commands, receiver) = mpsc::channel(64);
         tokio::spawn(owner.run(receiver));
         TestRoom { id: new.id, commands, stopped }
@@ -320,34 +326,95 @@ async fn nothing_is_acknowledged_when_the_store_refuses() {
     assert_eq!(pipeline.stored_revision(room.id).await, 0);
 }
 
+/// An edit another process stored at revision `revision`: inserts "z" at the start.
+async fn store_theirs(pipeline: &Pipeline, room: RoomId, revision: u64) {
+    let mut components = vec![Component::Insert("z".into())];
+    if revision > 1 {
+        components.push(Component::Retain(revision as usize - 1));
+    }
+    let theirs = CommittedOp {
+        revision,
+        operation: TextOperation::from_components(components).unwrap(),
+        op_id: Some(format!("theirs-{revision}")),
+        author: UserId::random(),
+        at: Timestamp(0),
+    };
+    let append =
+        Append { room, expected_revision: revision - 1, ops: vec![theirs], snapshot: None, discard_through: None };
+    pipeline.store.rooms.commit(&[append]).await.unwrap();
+}
+
 #[tokio::test]
-async fn a_store_conflict_stops_the_room_without_acknowledging() {
+async fn a_store_conflict_catches_up_and_sequences_the_edit_again_on_top() {
     let mut pipeline = Pipeline::new();
     let room = pipeline.open_room().await;
     let ada = room.join("ada").await;
     room.join("bob").await;
     room.insert(ada, 0, "a", "ada-1").await;
-    pipeline.next_call().await;
-    // Another writer (another server process) stores revision 1 first.
-    let theirs = CommittedOp {
-        revision: 1,
-        operation: TextOperation::from_components([Component::Insert("z".into())]).unwrap(),
-        op_id: None,
-        author: UserId::random(),
-        at: Timestamp(0),
-    };
-    let append =
-        Append { room: room.id, expected_revision: 0, ops: vec![theirs], snapshot: None, discard_through: None };
-    pipeline.store.rooms.commit(&[append]).await.unwrap();
+    assert_eq!(pipeline.next_call().await, [(room.id, 0, vec![1])]);
+    // Another process stores revision 1 first: this commit conflicts.
+    store_theirs(&pipeline, room.id, 1).await;
     pipeline.answer(Answer::Store);
-    tokio::time::timeout(PATIENCE, room.stopped).await.expect("the room stops").unwrap();
-
+    // The room reads revision 1, shows it to everyone, and commits ada's edit again as revision 2.
+    assert_eq!(pipeline.next_call().await, [(room.id, 1, vec![2])]);
     let log = &pipeline.log;
+    assert_eq!((log.count("ada <- op 1"), log.count("bob <- op 1")), (1, 1), "{:#?}", log.entries());
+    assert_eq!(log.count_starting("ada <- ack"), 0, "nothing acknowledged before it is stored");
+    pipeline.answer(Answer::Store);
+    log.wait_for("bob <- op 2").await;
     let entries = log.entries();
-    assert!(!entries.iter().any(|e| e.contains("stored") || e.contains("ack") || e.contains("<- op")), "{entries:#?}");
-    // A conflict is not the edit's fault: everyone reconnects (and the author re-sends).
-    assert_eq!((log.count("ada <- error store_unavailable"), log.count("bob <- error store_unavailable")), (1, 1));
-    assert_eq!(pipeline.stored_text(room.id).await, "z", "the other writer's edit stands");
+    assert_eq!(log.count("ada <- ack 2 ada-1"), 1, "acknowledged once, with its final revision: {entries:#?}");
+    assert_eq!(log.count_starting("ada <- ack"), 1, "{entries:#?}");
+    assert!(log.position("stored [2]") < log.position("ada <- ack 2 ada-1"), "{entries:#?}");
+    assert!(!entries.iter().any(|e| e.contains("error") || e.contains("closed")), "{entries:#?}");
+    // The edit was transformed over theirs (at one position, the later edit's text goes first).
+    assert_eq!(pipeline.stored_text(room.id).await, "az");
+    assert_eq!(room.settle().await, 2);
+}
+
+#[tokio::test]
+async fn a_conflict_with_two_appends_in_flight_sequences_both_again_in_order() {
+    let mut pipeline = Pipeline::new();
+    let room = pipeline.open_room().await;
+    let ada = room.join("ada").await;
+    let bob = room.join("bob").await;
+    room.insert(ada, 0, "a", "ada-1").await;
+    assert_eq!(pipeline.next_call().await, [(room.id, 0, vec![1])]);
+    // Sequenced at 2 while revision 1 is in flight, and sent as the second append of the chain.
+    room.insert(bob, 0, "b", "bob-1").await;
+    room.settle().await;
+    store_theirs(&pipeline, room.id, 1).await;
+    store_theirs(&pipeline, room.id, 2).await;
+    pipeline.answer(Answer::Store);
+    // The second append is refused without reaching the store (it built on revision 1 as this
+    // room sequenced it); both edits go again, after the others' two.
+    assert_eq!(pipeline.next_call().await, [(room.id, 2, vec![3, 4])]);
+    pipeline.answer(Answer::Store);
+    let log = &pipeline.log;
+    log.wait_for("ada <- op 4").await;
+    let entries = log.entries();
+    assert_eq!((log.count("ada <- ack 3 ada-1"), log.count("bob <- ack 4 bob-1")), (1, 1), "{entries:#?}");
+    assert_eq!((log.count_starting("ada <- ack"), log.count_starting("bob <- ack")), (1, 1), "{entries:#?}");
+    for (name, revision) in [("ada", 1), ("ada", 2), ("bob", 1), ("bob", 2), ("bob", 3), ("ada", 4)] {
+        assert_eq!(log.count(&format!("{name} <- op {revision}")), 1, "{name} sees op {revision}: {entries:#?}");
+    }
+    assert_eq!(pipeline.stored_revision(room.id).await, 4);
+    assert_eq!(pipeline.stored_text(room.id).await, "bazz");
+}
+
+#[tokio::test]
+async fn a_commit_announced_by_another_process_reaches_everyone_here() {
+    let pipeline = Pipeline::new();
+    let room = pipeline.open_room().await;
+    room.join("ada").await;
+    room.join("bob").await;
+    store_theirs(&pipeline, room.id, 1).await;
+    let note = BusNote { room: room.id, origin: ProcessId::random(), message: BusMessage::Committed { head: 1 } };
+    room.send(Command::Bus(note)).await;
+    let log = &pipeline.log;
+    log.wait_for("bob <- op 1").await;
+    assert_eq!((log.count("ada <- op 1"), log.count("bob <- op 1")), (1, 1));
+    assert_eq!(room.settle().await, 1);
 }
 
 #[tokio::test]
@@ -403,7 +470,7 @@ async fn a_resent_op_id_is_acknowledged_once_with_its_original_revision() {
     room.insert(ada, 0, "a", "ada-1").await;
     pipeline.next_call().await;
     // Ada's connection drops before her ack; she reconnects (a new participant, whose welcome
-    // already holds revision 1) and re-sends the edit with its opId.
+    // holds the stored revision 0) and re-sends the edit with its opId.
     room.leave(ada).await;
     let ada_again = room.join("ada2").await;
     room.insert(ada_again, 0, "a", "ada-1").await;
@@ -416,7 +483,7 @@ async fn a_resent_op_id_is_acknowledged_once_with_its_original_revision() {
     log.wait_for("ada2 <- ack 1 ada-1").await;
     assert!(log.position("stored [1]") < log.position("ada2 <- ack 1 ada-1"), "{:#?}", log.entries());
     assert_eq!(log.count("ada2 <- ack 1 ada-1"), 1);
-    assert_eq!(log.count("ada2 <- op 1"), 0, "her welcome held it already");
+    assert_eq!(log.count("ada2 <- op 1"), 0, "she gets the ack instead, as its author would");
 
     // Once stored, a re-send is acknowledged at once, and never reaches the store.
     room.insert(ada_again, 0, "a", "ada-1").await;

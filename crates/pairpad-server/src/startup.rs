@@ -42,10 +42,10 @@ impl Application {
     /// Opens the store (running migrations), starts the hub and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store_url = settings.store_url()?;
-        let repo = pairpad_store::connect(&store_url, settings.store_options())
+        let backend = pairpad_store::connect(&store_url, settings.store_options())
             .await
             .with_context(|| format!("cannot open the store at {store_url}"))?;
-        let hub = Hub::new(repo, settings.hub());
+        let hub = Hub::new(backend.repo, backend.bus, settings.hub());
         let suggester = build_suggester(&settings)?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;

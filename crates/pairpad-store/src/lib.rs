@@ -9,7 +9,9 @@
 //! [`StoreUrl`] picks the adapter from a URL and [`connect`] opens it, running migrations.
 
 mod codec;
+pub mod local_bus;
 pub mod memory;
+pub mod pg_bus;
 pub mod postgres;
 mod schema;
 mod sql;
@@ -21,9 +23,11 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use pairpad_domain::{Append, RepoError, RoomRepo};
+use pairpad_domain::{Append, RepoError, RoomBus, RoomRepo};
 
+pub use local_bus::{LocalBus, LocalNetwork};
 pub use memory::MemoryRepo;
+pub use pg_bus::PgBus;
 pub use postgres::PostgresRepo;
 pub use sqlite::SqliteRepo;
 
@@ -141,15 +145,30 @@ pub(crate) fn append_texts(appends: &[impl std::borrow::Borrow<Append>]) -> impl
     })
 }
 
+/// A store and the bus on which the processes that share it tell each other about rooms.
+pub struct Backend {
+    /// Where rooms live.
+    pub repo: Arc<dyn RoomRepo>,
+    /// PostgreSQL's `LISTEN/NOTIFY` for PostgreSQL; for the single-process stores (SQLite,
+    /// memory) a bus with nobody else on it.
+    pub bus: Arc<dyn RoomBus>,
+}
+
 /// Opens the store: creates files and runs migrations as needed, and checks it answers.
-pub async fn connect(url: &StoreUrl, options: StoreOptions) -> Result<Arc<dyn RoomRepo>, RepoError> {
-    let repo: Arc<dyn RoomRepo> = match url {
-        StoreUrl::Memory => Arc::new(MemoryRepo::new()),
-        StoreUrl::Sqlite(path) => Arc::new(SqliteRepo::open(path, options).await?),
-        StoreUrl::Postgres(url) => Arc::new(PostgresRepo::connect(url, options).await?),
+pub async fn connect(url: &StoreUrl, options: StoreOptions) -> Result<Backend, RepoError> {
+    let backend = match url {
+        StoreUrl::Memory => Backend { repo: Arc::new(MemoryRepo::new()), bus: Arc::new(LocalBus::alone()) },
+        StoreUrl::Sqlite(path) => {
+            Backend { repo: Arc::new(SqliteRepo::open(path, options).await?), bus: Arc::new(LocalBus::alone()) }
+        }
+        StoreUrl::Postgres(url) => {
+            let repo = PostgresRepo::connect(url, options).await?;
+            let bus = Arc::new(repo.bus());
+            Backend { repo: Arc::new(repo), bus }
+        }
     };
-    repo.ping().await?;
-    Ok(repo)
+    backend.repo.ping().await?;
+    Ok(backend)
 }
 
 #[cfg(test)]

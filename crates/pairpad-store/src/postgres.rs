@@ -49,19 +49,28 @@ impl PostgresRepo {
         }
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
         let pool = crate::sql::lifo_pool(manager, options.pool_size)?;
-        Ok(Self { pool })
+        Ok(Self { pool, url: url.to_owned(), process: pairpad_domain::ProcessId::random() })
+    }
+
+    /// The bus on which this process hears of the other processes' commits (which this repo's
+    /// commits announce, stamped with the same process id) and exchanges presence with them.
+    pub fn bus(&self) -> crate::PgBus {
+        crate::PgBus::new(&self.url, self.process)
     }
 }
 
 /// The PostgreSQL `RoomRepo`: a deadpool pool of diesel-async connections.
 pub struct PostgresRepo {
     pool: Pool<AsyncPgConnection>,
+    url: String,
+    /// Stamped on commit notices, so this process's bus ignores its own.
+    process: pairpad_domain::ProcessId,
 }
 
 impl PostgresRepo {
     async fn commit_appends(&self, appends: &[&Append]) -> Result<(), TxError> {
         let mut conn = self.conn().await.map_err(TxError::Repo)?;
-        commit_batch(&mut conn, appends).await
+        commit_batch(&mut conn, appends, self.process).await
     }
 }
 
@@ -69,8 +78,12 @@ impl PostgresRepo {
 /// group commit costs one round trip and one WAL flush however many rooms it carries. The rare
 /// batch with snapshots adds their updates (and the deletion of what they make obsolete) in an
 /// explicit transaction.
-async fn commit_batch(conn: &mut AsyncPgConnection, appends: &[&Append]) -> Result<(), TxError> {
-    let batch = AppendIfExpected::new(appends).map_err(TxError::Repo)?;
+async fn commit_batch(
+    conn: &mut AsyncPgConnection,
+    appends: &[&Append],
+    process: pairpad_domain::ProcessId,
+) -> Result<(), TxError> {
+    let batch = AppendIfExpected::new(appends, process).map_err(TxError::Repo)?;
     if appends.iter().all(|a| a.snapshot.is_none() && a.discard_through.is_none()) {
         return batch.run(conn).await;
     }
@@ -91,6 +104,10 @@ async fn commit_batch(conn: &mut AsyncPgConnection, appends: &[&Append]) -> Resu
 /// another writer already took, this makes "the expected revision is the latest" hold without
 /// reading any room's log. The rows travel as one array per column, so the statement's text is
 /// the same for every batch and PostgreSQL plans it once per connection.
+///
+/// The same statement announces the commit on [`crate::pg_bus::COMMITS_CHANNEL`], one notice per
+/// room with its new head revision (`<room> <head> <process>`): PostgreSQL delivers it when the
+/// transaction commits, and never if it does not.
 #[derive(QueryId)]
 struct AppendIfExpected {
     rooms: Vec<uuid::Uuid>,
@@ -101,11 +118,19 @@ struct AppendIfExpected {
     created_at: Vec<i64>,
     expected_rooms: Vec<uuid::Uuid>,
     expected_revisions: Vec<i64>,
+    /// The rooms the batch appends to (one append per room).
+    room_count: usize,
+    process: String,
 }
 
 impl AppendIfExpected {
-    fn new(appends: &[&Append]) -> Result<Self, RepoError> {
+    fn new(appends: &[&Append], process: pairpad_domain::ProcessId) -> Result<Self, RepoError> {
+        let mut distinct: Vec<RoomId> = appends.iter().map(|append| append.room).collect();
+        distinct.sort_unstable();
+        distinct.dedup();
         let mut batch = Self {
+            room_count: distinct.len(),
+            process: process.as_uuid().to_string(),
             rooms: Vec::new(),
             revisions: Vec::new(),
             operations: Vec::new(),
@@ -133,11 +158,12 @@ impl AppendIfExpected {
         Ok(batch)
     }
 
-    /// Runs the statement; no row inserted means a room's log did not reach its expected
-    /// revision (which room, `diagnose` reads after the rollback).
+    /// Runs the statement, which answers one row (its notice) per room appended to; none means
+    /// a room's log did not reach its expected revision (which room, `diagnose` reads after the
+    /// rollback).
     async fn run(&self, conn: &mut AsyncPgConnection) -> Result<(), TxError> {
-        let inserted = RunQueryDsl::execute(self, conn).await?;
-        if inserted == self.rooms.len() { Ok(()) } else { Err(TxError::Refused) }
+        let announced = RunQueryDsl::execute(self, conn).await?;
+        if announced == self.room_count { Ok(()) } else { Err(TxError::Refused) }
     }
 }
 
@@ -145,7 +171,7 @@ impl QueryFragment<Pg> for AppendIfExpected {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid};
         out.push_sql(
-            "INSERT INTO operations (room_id, revision, operation, op_id, user_id, created_at) \
+            "WITH appended AS (INSERT INTO operations (room_id, revision, operation, op_id, user_id, created_at) \
              SELECT * FROM unnest(",
         );
         out.push_bind_param::<Array<Uuid>, _>(&self.rooms)?;
@@ -170,7 +196,11 @@ impl QueryFragment<Pg> for AppendIfExpected {
              WHERE o.room_id = e.room_id AND o.revision = e.revision LIMIT 1) AS found) = cardinality(",
         );
         out.push_bind_param::<Array<BigInt>, _>(&self.expected_revisions)?;
-        out.push_sql(")");
+        out.push_sql(") RETURNING room_id, revision) SELECT pg_notify('");
+        out.push_sql(crate::pg_bus::COMMITS_CHANNEL);
+        out.push_sql("', room_id::text || ' ' || max(revision)::text || ' ' || ");
+        out.push_bind_param::<Text, _>(&self.process)?;
+        out.push_sql(") FROM appended GROUP BY room_id");
         Ok(())
     }
 }

@@ -37,6 +37,12 @@ impl TestDatabase {
         format!("{}/{}", self.server, self.name)
     }
 
+    /// Runs SQL statements on the database (on a connection of their own).
+    pub async fn execute(&self, sql: &str) {
+        let mut conn = AsyncPgConnection::establish(&self.url()).await.expect("connect to the test database");
+        conn.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// Drops the database, disconnecting whoever still uses it.
     pub async fn drop_database(self) {
         if let Ok(mut admin) = AsyncPgConnection::establish(&format!("{}/postgres", self.server)).await {

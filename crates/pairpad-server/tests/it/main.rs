@@ -10,3 +10,4 @@ mod limits;
 mod ops;
 mod process;
 mod realtime;
+mod scale;

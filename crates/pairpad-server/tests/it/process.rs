@@ -10,21 +10,22 @@ use tokio::process::{Child, Command};
 
 use crate::helpers::{PATIENCE, Rng};
 
-struct ServerProcess {
-    child: Child,
+pub(crate) struct ServerProcess {
+    pub(crate) child: Child,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
-async fn start_server(database_url: &str, port: u16) -> ServerProcess {
+pub(crate) async fn start_server(database_url: &str, port: u16) -> ServerProcess {
     let child = Command::new(env!("CARGO_BIN_EXE_pairpad-server"))
         .env("DATABASE_URL", database_url)
         .env("PORT", port.to_string())
         .env("PAIRPAD__SERVER__WORKERS", "2")
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        // The server logs to stdout: shown when PAIRPAD_TEST_SERVER_LOGS is set, for debugging.
+        .stdout(if std::env::var_os("PAIRPAD_TEST_SERVER_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() })
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
@@ -40,7 +41,7 @@ async fn start_server(database_url: &str, port: u16) -> ServerProcess {
 }
 
 /// Creates an empty room over HTTP and returns its id.
-async fn create_room(http: &reqwest::Client, port: u16) -> String {
+pub(crate) async fn create_room(http: &reqwest::Client, port: u16) -> String {
     let room: serde_json::Value =
         http.post(format!("http://127.0.0.1:{port}/api/rooms")).send().await.unwrap().json().await.unwrap();
     room["roomId"].as_str().unwrap().to_owned()

@@ -392,7 +392,7 @@ async fn the_operation_log_keeps_only_what_a_client_may_still_need() {
     let Some((app, room)) = typed_one_by_one(40, 5).await else { return };
     let url = pairpad_store::StoreUrl::parse(&app.store_url).unwrap();
     let options = pairpad_store::StoreOptions { pool_size: 1, durability: pairpad_store::Durability::Disk };
-    let repo = pairpad_store::connect(&url, options).await.unwrap();
+    let repo = pairpad_store::connect(&url, options).await.unwrap().repo;
     let id = pairpad_domain::RoomId::parse(&room).unwrap();
     let kept: Vec<u64> = repo.ops_since(id, 0, 1000).await.unwrap().iter().map(|op| op.revision).collect();
     // The last snapshot (at 40 or before) discarded up to 10 revisions before it.
