@@ -1,6 +1,7 @@
 //! The server binary as a process: crash safety (SIGKILL in the middle of a burst of edits, then a
 //! restart on the same database: every acknowledged edit is there, nothing re-sent is applied
-//! twice), graceful SIGTERM, and start-up errors.
+//! twice), graceful SIGTERM, start-up errors, and several processes started together on one
+//! PostgreSQL database.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -18,25 +19,43 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
-async fn start_server(database_url: &str, port: u16) -> ServerProcess {
-    let child = Command::new(env!("CARGO_BIN_EXE_pairpad-server"))
+fn server_command(database_url: &str, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pairpad-server"));
+    command
         .env("DATABASE_URL", database_url)
         .env("PORT", port.to_string())
         .env("PAIRPAD__SERVER__WORKERS", "2")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the server binary");
+        .kill_on_drop(true);
+    command
+}
+
+/// Starts the binary without waiting for it (see [`wait_healthy`]).
+fn spawn_server(database_url: &str, port: u16) -> ServerProcess {
+    let child = server_command(database_url, port).stderr(Stdio::inherit()).spawn().expect("start the server binary");
+    ServerProcess { child }
+}
+
+/// Waits until the server answers `/health`; fails at once if it exits.
+async fn wait_healthy(server: &mut ServerProcess, port: u16) {
     let health = format!("http://127.0.0.1:{port}/health");
     for _ in 0..200 {
         if reqwest::get(&health).await.is_ok_and(|r| r.status().is_success()) {
-            return ServerProcess { child };
+            return;
+        }
+        if let Some(status) = server.child.try_wait().expect("poll the server") {
+            panic!("the server on port {port} exited during start-up ({status})");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the server did not become healthy");
+    panic!("the server on port {port} did not become healthy");
+}
+
+async fn start_server(database_url: &str, port: u16) -> ServerProcess {
+    let mut server = spawn_server(database_url, port);
+    wait_healthy(&mut server, port).await;
+    server
 }
 
 /// Creates an empty room over HTTP and returns its id.
@@ -173,4 +192,31 @@ async fn startup_errors_are_one_line_and_exit_one() {
         assert!(!stderr.contains("secret"), "credentials are masked: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+/// Replicas started at the same moment on an empty PostgreSQL database all come up (their
+/// migrations take turns under an advisory lock) and serve the same rooms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_started_together_on_one_postgres_database_serve_the_same_rooms() {
+    let Some(db) = pairpad_store::testing::TestDatabase::create().await else { return };
+    let url = db.url();
+    let ports = [free_port(), free_port(), free_port()];
+    let mut servers: Vec<ServerProcess> = ports.iter().map(|&port| spawn_server(&url, port)).collect();
+    for (server, &port) in servers.iter_mut().zip(&ports) {
+        wait_healthy(server, port).await;
+    }
+    let http = reqwest::Client::new();
+    let room = create_room(&http, ports[0]).await;
+    let mut client = Client::connect(&format!("ws://127.0.0.1:{}", ports[0]), &room, Some("a")).await.unwrap();
+    client.splice(0, 0, "shared 🦀").await.unwrap();
+    client.sync(PATIENCE).await.unwrap();
+    for port in &ports[1..] {
+        let response = http.get(format!("http://127.0.0.1:{port}/api/rooms/{room}")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "the room is served on port {port}");
+        let view: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(view["code"], "shared 🦀", "port {port}");
+    }
+    client.close().await.unwrap();
+    drop(servers);
+    db.drop_database().await;
 }
