@@ -1,7 +1,7 @@
 //! The server binary as a process: crash safety (SIGKILL in the middle of a burst of edits, then a
 //! restart on the same database: every acknowledged edit is there, nothing re-sent is applied
-//! twice), graceful SIGTERM, start-up errors, and several processes started together on one
-//! PostgreSQL database.
+//! twice), graceful SIGTERM, start-up errors, several processes on one PostgreSQL database, and
+//! the refusal of a second process on one SQLite file.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -219,4 +219,30 @@ async fn three_processes_started_together_on_one_postgres_database_serve_the_sam
     client.close().await.unwrap();
     drop(servers);
     db.drop_database().await;
+}
+
+/// SQLite serves one process: a second one on the same file is refused with one line and exit
+/// code 1, and the first keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_one_sqlite_file_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("single.db");
+    let url = format!("sqlite://{}", path.display());
+    let port = free_port();
+    let _first = start_server(&url, port).await;
+    let http = reqwest::Client::new();
+    let room = create_room(&http, port).await;
+
+    let mut second = server_command(&url, free_port());
+    second.env("RUST_LOG", "off").stderr(Stdio::piped());
+    let output = tokio::time::timeout(PATIENCE, second.output()).await.expect("exits").expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line expected, got {stderr}");
+    let expected = format!("another pairpad-server is already using {}", path.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(stderr.contains("use PostgreSQL to run several"), "{stderr}");
+
+    let response = http.get(format!("http://127.0.0.1:{port}/api/rooms/{room}")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "the first server still serves");
 }
