@@ -17,6 +17,12 @@ crate::sql::sql_room_repo! {
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 
+/// The key of the PostgreSQL session advisory lock held around the migrations, so that processes
+/// started together on one database migrate it one after the other (concurrent
+/// `CREATE TABLE IF NOT EXISTS` of diesel's migration table fails on PostgreSQL's catalog). Fixed
+/// for good: every version of Pairpad must use the same key. Its bytes spell `pairpad` then `m`.
+const MIGRATION_LOCK_KEY: i64 = 0x7061_6972_7061_646d;
+
 impl PostgresRepo {
     /// Runs the pending migrations, then opens a pool of up to `pool_size` connections.
     pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, RepoError> {
@@ -25,7 +31,14 @@ impl PostgresRepo {
         tokio::task::spawn_blocking(move || {
             let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&migration_url)
                 .map_err(unavailable)?;
-            conn.run_pending_migrations(MIGRATIONS).map(drop).map_err(unavailable)
+            // Waits while another process migrates; a session lock, so closing the connection
+            // (or the process dying) releases it too.
+            let lock = format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})");
+            diesel::connection::SimpleConnection::batch_execute(&mut conn, &lock).map_err(unavailable)?;
+            let migrated = conn.run_pending_migrations(MIGRATIONS).map(drop).map_err(unavailable);
+            let unlock = format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})");
+            let unlocked = diesel::connection::SimpleConnection::batch_execute(&mut conn, &unlock).map_err(unavailable);
+            migrated.and(unlocked)
         })
         .await
         .map_err(unavailable)??;

@@ -44,15 +44,20 @@ pub struct SqliteRepo {
     pool: Pool<SqliteConn>,
     writer: Writer,
     _checkpointer: Checkpointer,
+    /// Held for the repo's lifetime (see [`lock_database`]); dropping it releases the lock.
+    _lock: std::fs::File,
 }
 
 impl SqliteRepo {
     /// Opens (creating it and its folder if needed) the database file at `path`, switches it to
     /// write-ahead logging, runs the pending migrations and opens a pool of `pool_size` connections.
+    /// Refused while another repo (in this process or another) holds the file: see
+    /// [`lock_database`].
     pub async fn open(path: &Path, options: StoreOptions) -> Result<Self, RepoError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
+        let lock = lock_database(path)?;
         let path: PathBuf = path.to_owned();
         let url = path.to_string_lossy().into_owned();
         let writer_url = url.clone();
@@ -78,7 +83,7 @@ impl SqliteRepo {
         let pool = crate::sql::lifo_pool(manager, options.pool_size)?;
         let checkpointer = Checkpointer::start(checkpoint_conn)?;
         let writer = Writer::start(writer, url, pragmas)?;
-        Ok(Self { pool, writer, _checkpointer: checkpointer })
+        Ok(Self { pool, writer, _checkpointer: checkpointer, _lock: lock })
     }
 
     /// Prepares the batch's rows here and hands them to the writer thread, which runs the steps of
@@ -87,6 +92,32 @@ impl SqliteRepo {
     async fn commit_appends(&self, appends: &[&Append]) -> Result<(), TxError> {
         let batch = blocking::Batch::new(appends).map_err(TxError::Repo)?;
         self.writer.commit(batch).await
+    }
+}
+
+/// Takes an exclusive advisory lock on `<path>.lock`, beside the database. Processes hear of each
+/// other's commits only through PostgreSQL: two processes on one SQLite file would each sequence
+/// their rooms in memory, never hear of the other's edits and conflict with them, so a second one
+/// is refused at start-up. The operating system releases the lock when the file is closed,
+/// whatever ends the process (SIGKILL included), so a restart never finds a stale lock; the empty
+/// file itself stays. Tools such as `sqlite3` do not look at it.
+fn lock_database(path: &Path) -> Result<std::fs::File, RepoError> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| unavailable(format!("cannot open {}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(unavailable(format!(
+            "another pairpad-server is already using {}; SQLite serves one process (use PostgreSQL to run several)",
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(unavailable(format!("cannot lock {}: {e}", lock_path.display()))),
     }
 }
 

@@ -122,6 +122,47 @@ impl TestApp {
             db.drop_database().await;
         }
     }
+
+    /// Stops the server gracefully and waits until it has closed its store, whose database (and
+    /// folder) is kept for a server started next: an SQLite file serves one server at a time.
+    pub async fn stop_keeping_store(self) -> StoppedStore {
+        let TestApp { stopper, store_url, _dir, db, .. } = self;
+        stopper.stop().await;
+        drop(stopper);
+        wait_until_released(&store_url).await;
+        StoppedStore { url: store_url, _dir, db }
+    }
+}
+
+/// Waits until a stopped server has closed its SQLite store (its last tasks let go of it shortly
+/// after it stops), so that another may open the file.
+pub async fn wait_until_released(store_url: &str) {
+    let url = pairpad_store::StoreUrl::parse(store_url).expect("the store URL");
+    if !matches!(url, pairpad_store::StoreUrl::Sqlite(_)) {
+        return;
+    }
+    let options = pairpad_store::StoreOptions { pool_size: 1, durability: pairpad_store::Durability::Disk };
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while let Err(e) = pairpad_store::connect(&url, options).await {
+        assert!(tokio::time::Instant::now() < deadline, "the stopped server still holds its store: {e}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The database of a stopped server (see [`TestApp::stop_keeping_store`]).
+pub struct StoppedStore {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    db: Option<TestDatabase>,
+}
+
+impl StoppedStore {
+    /// Drops the database (a temporary folder goes with this value).
+    pub async fn drop_database(self) {
+        if let Some(db) = self.db {
+            db.drop_database().await;
+        }
+    }
 }
 
 /// A small deterministic generator, so a failing run can be replayed from its seed.

@@ -1,6 +1,7 @@
 //! The server binary as a process: crash safety (SIGKILL in the middle of a burst of edits, then a
 //! restart on the same database: every acknowledged edit is there, nothing re-sent is applied
-//! twice), graceful SIGTERM, and start-up errors.
+//! twice), graceful SIGTERM, start-up errors, several processes on one PostgreSQL database, and
+//! the refusal of a second process on one SQLite file.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -18,26 +19,44 @@ pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
-pub(crate) async fn start_server(database_url: &str, port: u16) -> ServerProcess {
-    let child = Command::new(env!("CARGO_BIN_EXE_pairpad-server"))
+fn server_command(database_url: &str, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pairpad-server"));
+    command
         .env("DATABASE_URL", database_url)
         .env("PORT", port.to_string())
         .env("PAIRPAD__SERVER__WORKERS", "2")
         .env("RUST_LOG", "warn")
         // The server logs to stdout: shown when PAIRPAD_TEST_SERVER_LOGS is set, for debugging.
         .stdout(if std::env::var_os("PAIRPAD_TEST_SERVER_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() })
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the server binary");
+        .kill_on_drop(true);
+    command
+}
+
+/// Starts the binary without waiting for it (see [`wait_healthy`]).
+fn spawn_server(database_url: &str, port: u16) -> ServerProcess {
+    let child = server_command(database_url, port).stderr(Stdio::inherit()).spawn().expect("start the server binary");
+    ServerProcess { child }
+}
+
+/// Waits until the server answers `/health`; fails at once if it exits.
+async fn wait_healthy(server: &mut ServerProcess, port: u16) {
     let health = format!("http://127.0.0.1:{port}/health");
     for _ in 0..200 {
         if reqwest::get(&health).await.is_ok_and(|r| r.status().is_success()) {
-            return ServerProcess { child };
+            return;
+        }
+        if let Some(status) = server.child.try_wait().expect("poll the server") {
+            panic!("the server on port {port} exited during start-up ({status})");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the server did not become healthy");
+    panic!("the server on port {port} did not become healthy");
+}
+
+pub(crate) async fn start_server(database_url: &str, port: u16) -> ServerProcess {
+    let mut server = spawn_server(database_url, port);
+    wait_healthy(&mut server, port).await;
+    server
 }
 
 /// Creates an empty room over HTTP and returns its id.
@@ -174,4 +193,57 @@ async fn startup_errors_are_one_line_and_exit_one() {
         assert!(!stderr.contains("secret"), "credentials are masked: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+/// Replicas started at the same moment on an empty PostgreSQL database all come up (their
+/// migrations take turns under an advisory lock) and serve the same rooms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_started_together_on_one_postgres_database_serve_the_same_rooms() {
+    let Some(db) = pairpad_store::testing::TestDatabase::create().await else { return };
+    let url = db.url();
+    let ports = [free_port(), free_port(), free_port()];
+    let mut servers: Vec<ServerProcess> = ports.iter().map(|&port| spawn_server(&url, port)).collect();
+    for (server, &port) in servers.iter_mut().zip(&ports) {
+        wait_healthy(server, port).await;
+    }
+    let http = reqwest::Client::new();
+    let room = create_room(&http, ports[0]).await;
+    let mut client = Client::connect(&format!("ws://127.0.0.1:{}", ports[0]), &room, Some("a")).await.unwrap();
+    client.splice(0, 0, "shared 🦀").await.unwrap();
+    client.sync(PATIENCE).await.unwrap();
+    for port in &ports[1..] {
+        let response = http.get(format!("http://127.0.0.1:{port}/api/rooms/{room}")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "the room is served on port {port}");
+        let view: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(view["code"], "shared 🦀", "port {port}");
+    }
+    client.close().await.unwrap();
+    drop(servers);
+    db.drop_database().await;
+}
+
+/// SQLite serves one process: a second one on the same file is refused with one line and exit
+/// code 1, and the first keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_one_sqlite_file_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("single.db");
+    let url = format!("sqlite://{}", path.display());
+    let port = free_port();
+    let _first = start_server(&url, port).await;
+    let http = reqwest::Client::new();
+    let room = create_room(&http, port).await;
+
+    let mut second = server_command(&url, free_port());
+    second.env("RUST_LOG", "off").stderr(Stdio::piped());
+    let output = tokio::time::timeout(PATIENCE, second.output()).await.expect("exits").expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line expected, got {stderr}");
+    let expected = format!("another pairpad-server is already using {}", path.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(stderr.contains("use PostgreSQL to run several"), "{stderr}");
+
+    let response = http.get(format!("http://127.0.0.1:{port}/api/rooms/{room}")).send().await.unwrap();
+    assert_eq!(response.status(), 200, "the first server still serves");
 }

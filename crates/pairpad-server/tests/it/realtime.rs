@@ -353,12 +353,7 @@ async fn a_client_that_never_reads_is_dropped_without_hurting_the_others() {
 /// A SQLite room in which a writer typed `count` characters, one acknowledged operation each,
 /// on a server that keeps 2 operations in memory and lets a client be 10 revisions behind.
 async fn typed_one_by_one(count: usize, snapshot_every: u64) -> Option<(TestApp, String)> {
-    let adjust = |s: &mut pairpad_server::config::Settings| {
-        s.rooms.history_window = 2;
-        s.rooms.max_history_fetch = 10;
-        s.rooms.snapshot_every = snapshot_every;
-    };
-    let app = spawn_app_with(Store::Sqlite, adjust).await?;
+    let app = spawn_app_with(Store::Sqlite, |s| short_history(s, snapshot_every)).await?;
     let room = app.create_room("plaintext", "").await;
     let mut writer = app.connect(&room, "writer").await;
     for i in 0..count {
@@ -366,6 +361,13 @@ async fn typed_one_by_one(count: usize, snapshot_every: u64) -> Option<(TestApp,
         writer.sync(PATIENCE).await.unwrap();
     }
     Some((app, room))
+}
+
+/// The settings of [`typed_one_by_one`]'s server.
+fn short_history(settings: &mut pairpad_server::config::Settings, snapshot_every: u64) {
+    settings.rooms.history_window = 2;
+    settings.rooms.max_history_fetch = 10;
+    settings.rooms.snapshot_every = snapshot_every;
 }
 
 fn operation(revision: u64, ops: Value) -> Message {
@@ -390,31 +392,37 @@ async fn old_base_revisions_use_the_store_then_go_stale() {
 #[actix_web::test]
 async fn the_operation_log_keeps_only_what_a_client_may_still_need() {
     let Some((app, room)) = typed_one_by_one(40, 5).await else { return };
-    let url = pairpad_store::StoreUrl::parse(&app.store_url).unwrap();
+    // An SQLite file serves one server at a time: the log is read with the server stopped.
+    let store = app.stop_keeping_store().await;
+    let url = pairpad_store::StoreUrl::parse(&store.url).unwrap();
     let options = pairpad_store::StoreOptions { pool_size: 1, durability: pairpad_store::Durability::Disk };
     let repo = pairpad_store::connect(&url, options).await.unwrap().repo;
     let id = pairpad_domain::RoomId::parse(&room).unwrap();
     let kept: Vec<u64> = repo.ops_since(id, 0, 1000).await.unwrap().iter().map(|op| op.revision).collect();
+    drop(repo);
     // The last snapshot (at 40 or before) discarded up to 10 revisions before it.
     assert!(kept.len() <= 10 + 5, "kept {kept:?}");
     assert_eq!(kept.last(), Some(&40));
     assert!(kept.windows(2).all(|w| w[1] == w[0] + 1), "no gaps: {kept:?}");
     // A client 10 behind is still served; one further behind is told to reload.
+    let mut settings = test_settings(&store.url);
+    short_history(&mut settings, 5);
+    let app = TestApp::restart(settings).await;
     let mut late = app.connect(&room, "late").await;
     late.send_json(&json!({"type": "operation", "revision": 30, "ops": ["<", 30], "opId": "late-1"})).await.unwrap();
     assert!(matches!(late.next_event_within(PATIENCE).await.unwrap(), Event::Ack { revision: 41, .. }));
     expect_error(&mut late, operation(20, json!(["!", 20])), "stale_revision").await;
     assert!(app.room_code(&room).await.starts_with('<'));
+    app.stop_keeping_store().await;
     // A server allowed to reach further back finds a gap where operations were discarded: stale,
     // never a transform over the wrong operations.
-    let mut settings = test_settings(&app.store_url);
+    let mut settings = test_settings(&store.url);
     settings.rooms.history_window = 2;
     settings.rooms.max_history_fetch = 30;
     let wider = TestApp::restart(settings).await;
     let mut reader = wider.connect(&room, "reader").await;
     expect_error(&mut reader, operation(15, json!(["?", 15])), "stale_revision").await;
     wider.stop().await;
-    app.stop().await;
 }
 
 #[actix_web::test]
@@ -475,6 +483,7 @@ async fn graceful_shutdown_keeps_every_acknowledged_edit() {
     assert_eq!(closed, 1001);
     stopping.await.unwrap();
     server.await.unwrap().unwrap();
+    crate::helpers::wait_until_released(&url).await;
     let again = TestApp::restart(settings).await;
     assert_eq!(again.room_code(&room).await, acked);
     again.stop().await;

@@ -79,6 +79,21 @@ async fn sqlite_keeps_rooms_across_reopening() {
     assert_eq!(repo.load(id).await.expect("load").snapshot.code, "keep me 🦀");
 }
 
+/// One repo at a time per file: a second open is refused while the first lives (it would be
+/// another process in production), and allowed again once the first is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_refuses_a_second_open_of_one_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("rooms.db");
+    let first = SqliteRepo::open(&path, OPTIONS).await.expect("open");
+    let refused = SqliteRepo::open(&path, OPTIONS).await.err().expect("a second open is refused");
+    let message = refused.to_string();
+    assert!(message.contains("another pairpad-server is already using"), "{message}");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    drop(first);
+    SqliteRepo::open(&path, OPTIONS).await.expect("open again once the first is closed");
+}
+
 /// Commits only append to the write-ahead log; the pages reach the database file through the
 /// background checkpoint, long before the commit connection's own threshold (4,000 pages).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

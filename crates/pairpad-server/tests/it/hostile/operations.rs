@@ -53,11 +53,13 @@ async fn refused_and_harmless(store: Store, code: &str, ops: Value, why: &str) {
     assert_eq!(bystander.text(), edited);
     assert_eq!(app.room_code(&room).await, edited);
 
-    // A server that has never seen the room loads it from the store.
-    let fresh = TestApp::restart(test_settings(&app.store_url)).await;
+    // A server that has never seen the room loads it from the store (after this one stopped: an
+    // SQLite file serves one server at a time).
+    let store = app.stop_keeping_store().await;
+    let fresh = TestApp::restart(test_settings(&store.url)).await;
     assert_eq!(fresh.room_code(&room).await, edited);
     fresh.stop().await;
-    app.stop().await;
+    store.drop_database().await;
 }
 
 /// The attacker's arrival, then its one valid edit, and nothing else.
