@@ -62,7 +62,9 @@ pub async fn run(target: &crate::Target, args: TypingArgs) -> anyhow::Result<cra
     for _ in 0..args.rooms {
         rooms.push(rest.create_room("rust", &code).await?);
     }
-    let clients = connect_many(&ws, &rooms, args.rooms * args.clients, args.connect_concurrency).await?;
+    let targets: Vec<_> =
+        (0..args.rooms * args.clients).map(|i| (ws.clone(), rooms[i % rooms.len()].clone())).collect();
+    let clients = connect_many(&targets, args.connect_concurrency).await?;
     let mut connected = Vec::with_capacity(clients.len());
     for (i, client) in clients.into_iter().enumerate() {
         connected.push((i % args.rooms, client.with_context(|| format!("client {i} could not connect"))?));
@@ -90,7 +92,7 @@ pub async fn run(target: &crate::Target, args: TypingArgs) -> anyhow::Result<cra
     }
     // The window opens with the measured part; the tasks are already warming up.
     tokio::time::sleep_until(measure_from).await;
-    let window = Window::start(target.server_pid);
+    let window = Window::start(&target.server_pid);
     let mut total = Typed::default();
     let mut clients = Vec::new();
     let mut failures = Vec::new();
