@@ -109,3 +109,26 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    fn target(args: &[&str]) -> super::Target {
+        Cli::try_parse_from(args).expect("valid command line").target
+    }
+
+    #[test]
+    fn url_takes_one_server_or_a_comma_separated_list() {
+        assert_eq!(target(&["loadgen", "typing"]).urls, ["http://127.0.0.1:8080"]);
+        assert_eq!(target(&["loadgen", "--url", "http://a:1", "typing"]).urls, ["http://a:1"]);
+        let several = target(&["loadgen", "--urls", "http://a:1,http://b:2", "--server-pid", "7,8", "typing"]);
+        assert_eq!(several.urls, ["http://a:1", "http://b:2"]);
+        assert_eq!(several.server_pid, [7, 8]);
+        // Global: also after the scenario's name.
+        let after = target(&["loadgen", "fanout", "--url", "http://a:1,http://b:2", "--readers", "4"]);
+        assert_eq!(after.urls, ["http://a:1", "http://b:2"]);
+    }
+}

@@ -206,3 +206,33 @@ pub fn open_files_limit() -> Option<u64> {
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{describe, total};
+
+    #[test]
+    fn several_servers_are_summed_and_each_is_kept() {
+        let a = json!({ "pid": 1, "cpu_s": 1.5, "cpu_pct": 15.0, "rss_start_kib": 10, "rss_end_kib": 12, "rss_peak_kib": 13 });
+        let b = json!({ "pid": 2, "cpu_s": 0.5, "cpu_pct": 5.0, "rss_start_kib": 20, "rss_end_kib": 22, "rss_peak_kib": 23 });
+        let sum = total(&[a.clone(), b.clone()]);
+        assert_eq!(sum["pids"], json!([1, 2]));
+        assert_eq!(sum["cpu_s"], json!(2.0));
+        assert_eq!(sum["cpu_pct"], json!(20.0));
+        assert_eq!(sum["rss_end_kib"], json!(34));
+        assert_eq!(sum["rss_peak_kib"], json!(36));
+        let window = json!({ "window_s": 10.0, "loadgen": { "cpu_pct": 30.0 }, "server": sum, "servers": [a, b] });
+        let line = describe(&window);
+        assert!(line.starts_with("servers (sum) CPU 2.0 s (20.0% of one core)"), "{line}");
+        assert!(line.contains("pid 2: 5.0% CPU"), "{line}");
+    }
+
+    #[test]
+    fn an_unreadable_server_makes_the_sum_an_error() {
+        let a = json!({ "pid": 1, "cpu_s": 1.5 });
+        let b = json!({ "pid": 2, "error": "gone" });
+        assert_eq!(total(&[a, b])["error"], json!("gone"));
+    }
+}
