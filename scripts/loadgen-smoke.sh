@@ -80,6 +80,9 @@ run fanout "0 lost, CONVERGED" -- fanout --readers 20 --rate 50 --warmup 0.5 --d
 run fanout-2rooms "0 lost, CONVERGED" -- fanout --rooms 2 --readers 10 --rate 100 --warmup 0.2 --duration 1
 run typing "CONVERGED" -- typing --rooms 5 --clients 2 --warmup 0.5 --duration 2
 run typing-open "CONVERGED" -- typing --rooms 3 --clients 3 --rate 300 --warmup 0.2 --duration 2
+# Several --url's (here the same server twice): the spreading paths of fanout and typing.
+run fanout-2urls "0 lost, CONVERGED" -- fanout --url "$url,$url" --readers 10 --rate 50 --warmup 0.2 --duration 1
+run typing-2urls "CONVERGED" -- typing --url "$url,$url" --rooms 3 --placement split --warmup 0.2 --duration 1
 run trace-ack "MATCH" -- trace --mode ack --limit 2000
 run trace-compose "MATCH" -- trace --mode compose
 run trace-svelte "MATCH" -- trace --mode compose --file tests/traces/sveltecomponent.json.gz

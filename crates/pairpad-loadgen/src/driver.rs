@@ -100,26 +100,24 @@ pub fn sample_code(chars: usize) -> String {
     code
 }
 
-/// Opens `count` connections, the i-th to `rooms[i % rooms.len()]`, at most `concurrency` at a
-/// time, each in a task of its own (so the `init`s are parsed on every core). Results come back
-/// in order.
+/// Opens one connection per `(WebSocket base URL, room)` of `targets`, at most `concurrency` at
+/// a time, each in a task of its own (so the `init`s are parsed on every core). Results come
+/// back in the order of `targets`.
 pub async fn connect_many(
-    ws: &str,
-    rooms: &[String],
-    count: usize,
+    targets: &[(String, String)],
     concurrency: usize,
 ) -> anyhow::Result<Vec<Result<Client, ClientError>>> {
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
-    let mut tasks = Vec::with_capacity(count);
-    for i in 0..count {
-        let (ws, room, gate) = (ws.to_owned(), rooms[i % rooms.len()].clone(), gate.clone());
+    let mut tasks = Vec::with_capacity(targets.len());
+    for (i, (ws, room)) in targets.iter().enumerate() {
+        let (ws, room, gate) = (ws.clone(), room.clone(), gate.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await;
             let name = format!("loadgen-{i}");
             Client::connect(&ws, &room, Some(&name)).await
         }));
     }
-    let mut clients = Vec::with_capacity(count);
+    let mut clients = Vec::with_capacity(targets.len());
     for task in tasks {
         clients.push(task.await.context("a connecting task panicked")?);
     }

@@ -8,8 +8,8 @@
 //! Layout:
 //! - [`scenarios`]: one module per scenario (fanout, typing, trace, idle, join, churn).
 //! - [`driver`]: helpers over [`pairpad_client::Client`]: connecting many, typing, settling.
-//! - [`rest`]: the REST calls (create a room, read it back, health).
-//! - [`procfs`]: the server's CPU time and memory over the measured window, from `/proc`.
+//! - [`rest`]: the REST calls (create a room, read it back, health, a `/metrics` counter).
+//! - [`procfs`]: the servers' CPU time and memory over the measured window, from `/proc`.
 //! - [`stats`]: latency histograms and the report every scenario prints.
 
 mod driver;
@@ -23,6 +23,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 /// Load generator for the Pairpad server. Start the server first, then point `--url` at it.
+///
+/// Several server processes sharing one PostgreSQL database: give them all, comma-separated
+/// (`--urls http://127.0.0.1:9100,http://127.0.0.1:9101`, and their pids in the same order with
+/// `--server-pid`). fanout and typing spread their clients over them (see their `--help`); the
+/// other scenarios take a single server.
 #[derive(Parser)]
 #[command(name = "pairpad-loadgen", version)]
 struct Cli {
@@ -32,15 +37,26 @@ struct Cli {
     scenario: Scenario,
 }
 
-/// Where the server is, shared by every scenario.
+/// Where the servers are, shared by every scenario.
 #[derive(Args, Clone, Debug)]
 pub struct Target {
-    /// The server's base URL (`ws://` is derived from it).
-    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
-    pub url: String,
-    /// The server's process id: adds its CPU time and memory over the measured window.
-    #[arg(long, global = true)]
-    pub server_pid: Option<u32>,
+    /// The server's base URL (`ws://` is derived from it). Several processes serving the same
+    /// database: their URLs, comma-separated (`--urls` is the same option); rooms are created
+    /// on the first, and fanout and typing spread their clients over all of them.
+    #[arg(
+        long = "url",
+        visible_alias = "urls",
+        value_name = "URL[,URL...]",
+        global = true,
+        value_delimiter = ',',
+        num_args = 1,
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub urls: Vec<String>,
+    /// The server's process id: adds its CPU time and memory over the measured window. Several
+    /// processes: their pids, comma-separated (each is measured; the report adds them up).
+    #[arg(long, global = true, value_delimiter = ',', num_args = 1, value_name = "PID[,PID...]")]
+    pub server_pid: Vec<u32>,
 }
 
 #[derive(Subcommand)]
@@ -91,5 +107,28 @@ fn main() -> ExitCode {
             eprintln!("pairpad-loadgen: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    fn target(args: &[&str]) -> super::Target {
+        Cli::try_parse_from(args).expect("valid command line").target
+    }
+
+    #[test]
+    fn url_takes_one_server_or_a_comma_separated_list() {
+        assert_eq!(target(&["loadgen", "typing"]).urls, ["http://127.0.0.1:8080"]);
+        assert_eq!(target(&["loadgen", "--url", "http://a:1", "typing"]).urls, ["http://a:1"]);
+        let several = target(&["loadgen", "--urls", "http://a:1,http://b:2", "--server-pid", "7,8", "typing"]);
+        assert_eq!(several.urls, ["http://a:1", "http://b:2"]);
+        assert_eq!(several.server_pid, [7, 8]);
+        // Global: also after the scenario's name.
+        let after = target(&["loadgen", "fanout", "--url", "http://a:1,http://b:2", "--readers", "4"]);
+        assert_eq!(after.urls, ["http://a:1", "http://b:2"]);
     }
 }

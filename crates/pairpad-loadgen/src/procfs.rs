@@ -1,4 +1,4 @@
-//! A process's CPU time and memory, read from `/proc`, over a measured window.
+//! Processes' CPU time and memory, read from `/proc`, over a measured window.
 //!
 //! CPU time comes from `/proc/PID/stat` (user + system), memory from `/proc/PID/status`
 //! (`VmRSS`, `VmHWM`). The peak over the window is the larger of two readings: `VmRSS` sampled
@@ -51,53 +51,85 @@ fn rss_kib(pid: u32) -> Option<u64> {
     sample(Some(pid)).ok().map(|s| s.rss_kib)
 }
 
-/// A measured window over the server (if its pid is known) and this process.
-pub struct Window {
-    pid: Option<u32>,
-    started: Instant,
-    server_start: Option<Sample>,
-    own_start: Sample,
+/// One server process watched over a window.
+struct Watched {
+    pid: u32,
+    start: Option<Sample>,
     hwm_reset: bool,
     peak: Arc<AtomicU64>,
+}
+
+impl Watched {
+    /// The process's figures over a window of `wall` seconds.
+    fn finish(&self, wall: f64) -> Value {
+        let Some(start) = self.start else {
+            return json!({ "pid": self.pid, "error": "cannot read /proc for this pid" });
+        };
+        match sample(Some(self.pid)) {
+            Ok(end) => {
+                let cpu = end.cpu_seconds - start.cpu_seconds;
+                let sampled_peak = self.peak.load(Ordering::Relaxed).max(end.rss_kib);
+                let peak = if self.hwm_reset { sampled_peak.max(end.hwm_kib) } else { sampled_peak };
+                json!({
+                    "pid": self.pid,
+                    "cpu_s": round3(cpu),
+                    "cpu_pct": round3(100.0 * cpu / wall.max(1e-9)),
+                    "rss_start_kib": start.rss_kib,
+                    "rss_end_kib": end.rss_kib,
+                    "rss_peak_kib": peak,
+                    "peak_from_hwm": self.hwm_reset,
+                    "lifetime_hwm_kib": end.hwm_kib,
+                })
+            }
+            Err(e) => json!({ "pid": self.pid, "error": e.to_string() }),
+        }
+    }
+}
+
+/// A measured window over the servers (those whose pid is known) and this process.
+pub struct Window {
+    servers: Vec<Watched>,
+    started: Instant,
+    own_start: Sample,
     stop: Arc<AtomicBool>,
 }
 
 impl Window {
-    /// Starts measuring now. With a pid, a task samples the server's RSS until [`Window::finish`].
-    pub fn start(pid: Option<u32>) -> Self {
-        let server_start = pid.and_then(|pid| sample(Some(pid)).ok());
-        let hwm_reset = pid.is_some_and(|pid| std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok());
-        let peak = Arc::new(AtomicU64::new(server_start.map_or(0, |s| s.rss_kib)));
+    /// Starts measuring now. For each pid, a task samples that server's RSS until
+    /// [`Window::finish`].
+    pub fn start(pids: &[u32]) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        if let Some(pid) = pid {
-            let (peak, stop) = (peak.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_millis(20));
-                while !stop.load(Ordering::Relaxed) {
-                    tick.tick().await;
-                    if let Some(rss) = rss_kib(pid) {
-                        peak.fetch_max(rss, Ordering::Relaxed);
+        let servers = pids
+            .iter()
+            .map(|&pid| {
+                let start = sample(Some(pid)).ok();
+                let hwm_reset = std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok();
+                let peak = Arc::new(AtomicU64::new(start.map_or(0, |s| s.rss_kib)));
+                let (sampled, stop) = (peak.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(Duration::from_millis(20));
+                    while !stop.load(Ordering::Relaxed) {
+                        tick.tick().await;
+                        if let Some(rss) = rss_kib(pid) {
+                            sampled.fetch_max(rss, Ordering::Relaxed);
+                        }
                     }
-                }
-            });
-        }
-        Self {
-            pid,
-            started: Instant::now(),
-            server_start,
-            own_start: sample(None).unwrap_or_default(),
-            hwm_reset,
-            peak,
-            stop,
-        }
+                });
+                Watched { pid, start, hwm_reset, peak }
+            })
+            .collect();
+        Self { servers, started: Instant::now(), own_start: sample(None).unwrap_or_default(), stop }
     }
 
-    /// The server's RSS now, if its pid is known.
+    /// The first server's RSS now, if its pid is known.
     pub fn server_rss_kib(&self) -> Option<u64> {
-        self.pid.and_then(rss_kib)
+        self.servers.first().and_then(|s| rss_kib(s.pid))
     }
 
-    /// Ends the window: the server's and this process's CPU time, the server's memory.
+    /// Ends the window: the servers' and this process's CPU time, the servers' memory.
+    ///
+    /// `server` holds one server's figures; with several pids it holds their sums (CPU, and RSS
+    /// at start, end and the sum of each one's peak) and `servers` each one's figures.
     pub fn finish(self) -> Value {
         let wall = self.started.elapsed().as_secs_f64();
         self.stop.store(true, Ordering::Relaxed);
@@ -108,30 +140,35 @@ impl Window {
             "cpu_pct": round3(100.0 * own_cpu / wall.max(1e-9)),
             "rss_kib": own.rss_kib,
         });
-        let server = match (self.pid, self.server_start) {
-            (Some(pid), Some(start)) => match sample(Some(pid)) {
-                Ok(end) => {
-                    let cpu = end.cpu_seconds - start.cpu_seconds;
-                    let sampled_peak = self.peak.load(Ordering::Relaxed).max(end.rss_kib);
-                    let peak = if self.hwm_reset { sampled_peak.max(end.hwm_kib) } else { sampled_peak };
-                    json!({
-                        "pid": pid,
-                        "cpu_s": round3(cpu),
-                        "cpu_pct": round3(100.0 * cpu / wall.max(1e-9)),
-                        "rss_start_kib": start.rss_kib,
-                        "rss_end_kib": end.rss_kib,
-                        "rss_peak_kib": peak,
-                        "peak_from_hwm": self.hwm_reset,
-                        "lifetime_hwm_kib": end.hwm_kib,
-                    })
-                }
-                Err(e) => json!({ "pid": pid, "error": e.to_string() }),
-            },
-            (Some(pid), None) => json!({ "pid": pid, "error": "cannot read /proc for this pid" }),
-            (None, _) => Value::Null,
+        let each: Vec<Value> = self.servers.iter().map(|s| s.finish(wall)).collect();
+        let mut window = json!({ "window_s": round3(wall), "loadgen": loadgen });
+        window["server"] = match each.as_slice() {
+            [] => Value::Null,
+            [one] => one.clone(),
+            several => total(several),
         };
-        json!({ "window_s": round3(wall), "server": server, "loadgen": loadgen })
+        if each.len() > 1 {
+            window["servers"] = Value::Array(each);
+        }
+        window
     }
+}
+
+/// The sum of several servers' figures; an error if any could not be read.
+fn total(servers: &[Value]) -> Value {
+    if let Some(error) = servers.iter().find_map(|s| s.get("error")) {
+        return json!({ "error": error });
+    }
+    let sum_f = |key: &str| round3(servers.iter().filter_map(|s| s[key].as_f64()).sum::<f64>());
+    let sum_u = |key: &str| servers.iter().filter_map(|s| s[key].as_u64()).sum::<u64>();
+    json!({
+        "pids": servers.iter().map(|s| s["pid"].clone()).collect::<Vec<_>>(),
+        "cpu_s": sum_f("cpu_s"),
+        "cpu_pct": sum_f("cpu_pct"),
+        "rss_start_kib": sum_u("rss_start_kib"),
+        "rss_end_kib": sum_u("rss_end_kib"),
+        "rss_peak_kib": sum_u("rss_peak_kib"),
+    })
 }
 
 /// A readable line for a finished window's JSON.
@@ -145,8 +182,20 @@ pub fn describe(window: &Value) -> String {
     if let Some(error) = server.get("error") {
         return format!("{own}; server: {error}");
     }
+    let each = match window["servers"].as_array() {
+        Some(servers) => format!(
+            " [{}]",
+            servers
+                .iter()
+                .map(|s| format!("pid {}: {}% CPU, peak {} KiB", s["pid"], s["cpu_pct"], s["rss_peak_kib"]))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        None => String::new(),
+    };
+    let servers = if each.is_empty() { "server" } else { "servers (sum)" };
     format!(
-        "server CPU {} s ({}% of one core), RSS {} -> {} KiB, peak {} KiB; {own}",
+        "{servers} CPU {} s ({}% of one core), RSS {} -> {} KiB, peak {} KiB{each}; {own}",
         server["cpu_s"], server["cpu_pct"], server["rss_start_kib"], server["rss_end_kib"], server["rss_peak_kib"]
     )
 }
@@ -156,4 +205,34 @@ pub fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{describe, total};
+
+    #[test]
+    fn several_servers_are_summed_and_each_is_kept() {
+        let a = json!({ "pid": 1, "cpu_s": 1.5, "cpu_pct": 15.0, "rss_start_kib": 10, "rss_end_kib": 12, "rss_peak_kib": 13 });
+        let b = json!({ "pid": 2, "cpu_s": 0.5, "cpu_pct": 5.0, "rss_start_kib": 20, "rss_end_kib": 22, "rss_peak_kib": 23 });
+        let sum = total(&[a.clone(), b.clone()]);
+        assert_eq!(sum["pids"], json!([1, 2]));
+        assert_eq!(sum["cpu_s"], json!(2.0));
+        assert_eq!(sum["cpu_pct"], json!(20.0));
+        assert_eq!(sum["rss_end_kib"], json!(34));
+        assert_eq!(sum["rss_peak_kib"], json!(36));
+        let window = json!({ "window_s": 10.0, "loadgen": { "cpu_pct": 30.0 }, "server": sum, "servers": [a, b] });
+        let line = describe(&window);
+        assert!(line.starts_with("servers (sum) CPU 2.0 s (20.0% of one core)"), "{line}");
+        assert!(line.contains("pid 2: 5.0% CPU"), "{line}");
+    }
+
+    #[test]
+    fn an_unreadable_server_makes_the_sum_an_error() {
+        let a = json!({ "pid": 1, "cpu_s": 1.5 });
+        let b = json!({ "pid": 2, "error": "gone" });
+        assert_eq!(total(&[a, b])["error"], json!("gone"));
+    }
 }

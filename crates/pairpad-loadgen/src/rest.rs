@@ -1,4 +1,5 @@
-//! The REST calls the scenarios need: create a room, read it back, ask the server's health.
+//! The REST calls the scenarios need: create a room, read it back, ask the server's health, read
+//! a counter on `/metrics`.
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -54,6 +55,18 @@ impl Rest {
         response.json().await.with_context(|| format!("GET {url}: unexpected answer"))
     }
 
+    /// The sum of every series of the counter or gauge `name` on `GET /metrics` (Prometheus
+    /// text format). `None` when the server does not expose it, or `/metrics` cannot be read:
+    /// the figure is then not available, which is not an error.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let url = format!("{}/metrics", self.base);
+        let response = self.http.get(&url).send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        metric_sum(&response.text().await.ok()?, name)
+    }
+
     /// Creates a room holding `code`; returns its id.
     pub async fn create_room(&self, language: &str, code: &str) -> anyhow::Result<String> {
         let url = format!("{}/api/rooms", self.base);
@@ -81,5 +94,57 @@ impl Rest {
             bail!("GET {url}: {status}: {}", response.text().await.unwrap_or_default());
         }
         response.json().await.with_context(|| format!("GET {url}: body"))
+    }
+}
+
+/// The sum of the samples of metric `name` in a Prometheus text exposition (every label set:
+/// `name 3` and `name{a="b"} 4` give 7); `None` when no sample has that name.
+pub fn metric_sum(exposition: &str, name: &str) -> Option<f64> {
+    let mut sum = None;
+    for line in exposition.lines().map(str::trim) {
+        let Some(rest) = line.strip_prefix(name) else { continue };
+        // The name must end here: `name_bucket` or `name2` is another metric.
+        let value = if let Some(labelled) = rest.strip_prefix('{') {
+            // Label values are quoted and may hold `}`: the value follows the last one.
+            labelled.rsplit_once('}').map(|(_, value)| value)
+        } else if rest.starts_with(char::is_whitespace) {
+            Some(rest)
+        } else {
+            None
+        };
+        // A sample is `value [timestamp]`.
+        if let Some(value) = value.and_then(|v| v.split_whitespace().next()).and_then(|v| v.parse::<f64>().ok()) {
+            *sum.get_or_insert(0.0) += value;
+        }
+    }
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metric_sum;
+
+    const EXPOSITION: &str = "# HELP pairpad_commit_conflicts_total Commits refused.\n\
+        # TYPE pairpad_commit_conflicts_total counter\n\
+        pairpad_commit_conflicts_total 12\n\
+        pairpad_commit_conflicts_total_other 100\n\
+        pairpad_commit_seconds_bucket{le=\"0.005\"} 3\n\
+        pairpad_http_requests_total{method=\"GET\",path=\"/a}b\"} 4 1700000000000\n\
+        pairpad_http_requests_total{method=\"POST\"} 5\n";
+
+    #[test]
+    fn sums_every_series_of_the_named_metric_only() {
+        assert_eq!(metric_sum(EXPOSITION, "pairpad_commit_conflicts_total"), Some(12.0));
+        assert_eq!(metric_sum(EXPOSITION, "pairpad_http_requests_total"), Some(9.0));
+        assert_eq!(metric_sum(EXPOSITION, "pairpad_commit_seconds_bucket"), Some(3.0));
+    }
+
+    #[test]
+    fn an_absent_metric_is_none_not_zero() {
+        assert_eq!(metric_sum(EXPOSITION, "pairpad_commit_conflicts"), None);
+        assert_eq!(metric_sum(EXPOSITION, "pairpad_rooms_in_memory"), None);
+        assert_eq!(metric_sum("", "pairpad_commit_conflicts_total"), None);
+        // Comments do not count, even when they name the metric.
+        assert_eq!(metric_sum("# TYPE x counter\n", "x"), None);
     }
 }

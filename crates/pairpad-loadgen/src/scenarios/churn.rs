@@ -42,7 +42,7 @@ pub struct ChurnArgs {
 pub async fn run(target: &crate::Target, args: ChurnArgs) -> anyhow::Result<crate::stats::Report> {
     let (rest, mut report) = super::begin("churn", target).await?;
     let loaded_before = rest.health().await?.rooms_loaded;
-    let window = Window::start(target.server_pid);
+    let window = Window::start(&target.server_pid);
     let baseline = window.server_rss_kib();
     let started = std::time::Instant::now();
     let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));

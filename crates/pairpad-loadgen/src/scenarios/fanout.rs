@@ -5,6 +5,10 @@
 //! process, one clock); a reader receiving revision `r` looks up its send time. Latency is
 //! send → receipt by the reader (including the server's durable commit), and send → ack for the
 //! writer. Every reader must see every revision: anything short of that is a lost message.
+//!
+//! Several `--url`s (processes sharing one database): the rooms are created on the first, the
+//! writers connect to the first, and each room's readers go round-robin over all of them (so
+//! 100 readers over 2 processes are 50 on each); delivery latency is also reported per process.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +28,7 @@ pub struct FanoutArgs {
     /// Rooms, each with its own writer and readers.
     #[arg(long, default_value_t = 1)]
     rooms: usize,
-    /// Readers per room.
+    /// Readers per room (round-robin over the servers when several `--url`s are given).
     #[arg(long, default_value_t = 100)]
     readers: usize,
     /// Operations per second each writer types.
@@ -90,9 +94,10 @@ struct ReaderOutcome {
 }
 
 pub async fn run(target: &crate::Target, args: FanoutArgs) -> anyhow::Result<crate::stats::Report> {
-    let (rest, mut report) = super::begin("fanout", target).await?;
+    let (rests, mut report) = super::begin_spread("fanout", target).await?;
     anyhow::ensure!(args.rate > 0.0 && args.duration > 0.0, "--rate and --duration must be positive");
-    let ws = rest.ws_base();
+    let rest = &rests[0];
+    let ws: Vec<String> = rests.iter().map(|r| r.ws_base()).collect();
     let warmup_ops = (args.rate * args.warmup).round() as u64;
     let keystrokes = warmup_ops + (args.rate * args.duration).round() as u64;
 
@@ -100,21 +105,28 @@ pub async fn run(target: &crate::Target, args: FanoutArgs) -> anyhow::Result<cra
     for _ in 0..args.rooms {
         rooms.push(rest.create_room("plaintext", "").await?);
     }
-    let readers = connect_many(&ws, &rooms, args.rooms * args.readers, args.connect_concurrency).await?;
+    // Reader i reads room i % rooms and is that room's (i / rooms)-th reader: round-robin over the servers.
+    let server_of = |i: usize| (i / args.rooms.max(1)) % ws.len();
+    let targets: Vec<_> =
+        (0..args.rooms * args.readers).map(|i| (ws[server_of(i)].clone(), rooms[i % rooms.len()].clone())).collect();
+    let readers = connect_many(&targets, args.connect_concurrency).await?;
     let refused = readers.iter().filter(|r| r.is_err()).count();
     if let Some(Err(e)) = readers.iter().find(|r| r.is_err()) {
         anyhow::bail!("{refused} of {} readers could not connect, e.g.: {e}", readers.len());
     }
     let mut writers = Vec::new();
     for room in &rooms {
-        writers.push(Client::connect(&ws, room, Some("writer")).await.context("the writer could not connect")?);
+        writers.push(Client::connect(&ws[0], room, Some("writer")).await.context("the writer could not connect")?);
     }
     report.line(format!(
         "{} room(s) x (1 writer at {} ops/s + {} readers), {:.1} s warm-up + {:.1} s measured",
         args.rooms, args.rate, args.readers, args.warmup, args.duration
     ));
+    if ws.len() > 1 {
+        report.line(format!("writers on {}, readers round-robin over {} servers", target.urls[0], ws.len()));
+    }
 
-    let window = Window::start(target.server_pid);
+    let window = Window::start(&target.server_pid);
     let epoch = std::time::Instant::now();
     let deadline = Instant::now() + Duration::from_secs_f64(args.warmup + args.duration) + Duration::from_secs(60);
     let mut writer_tasks = Vec::new();
@@ -130,8 +142,8 @@ pub async fn run(target: &crate::Target, args: FanoutArgs) -> anyhow::Result<cra
             warmup_ops,
         });
         shared_by_room.push(shared.clone());
-        for (_, reader) in readers.extract_if(.., |(i, _)| *i % args.rooms == r) {
-            reader_tasks.push((r, tokio::spawn(read(reader, shared.clone(), deadline))));
+        for (i, reader) in readers.extract_if(.., |(i, _)| *i % args.rooms == r) {
+            reader_tasks.push((r, server_of(i), tokio::spawn(read(reader, shared.clone(), deadline))));
         }
         let interval = Duration::from_secs_f64(1.0 / args.rate);
         writer_tasks.push(tokio::spawn(write(writer, shared, keystrokes, interval, r as u64)));
@@ -152,9 +164,11 @@ pub async fn run(target: &crate::Target, args: FanoutArgs) -> anyhow::Result<cra
         writer_texts.push(outcome.text);
     }
     let mut latency = Latency::new();
+    let mut latency_by_server = vec![Latency::new(); ws.len()];
+    let mut readers_by_server = vec![0u64; ws.len()];
     let (mut received, mut lost, mut errors, mut diverged, mut late_count) = (0u64, 0u64, 0, 0, 0);
     let mut first_error = None;
-    for (room, task) in reader_tasks {
+    for (room, server, task) in reader_tasks {
         let mut outcome = task.await.context("a reader panicked")?;
         let shared = &shared_by_room[room];
         let expected = shared.final_revision.load(Ordering::Acquire).saturating_sub(shared.base);
@@ -165,6 +179,8 @@ pub async fn run(target: &crate::Target, args: FanoutArgs) -> anyhow::Result<cra
             }
         }
         latency.merge(&outcome.latency);
+        latency_by_server[server].merge(&outcome.latency);
+        readers_by_server[server] += 1;
         received += outcome.received;
         lost += expected.saturating_sub(outcome.received);
         if let Some(error) = outcome.error {
@@ -184,6 +200,16 @@ pub async fn run(target: &crate::Target, args: FanoutArgs) -> anyhow::Result<cra
         behind.as_secs_f64() * 1000.0
     ));
     report.line(format!("delivery (writer send -> reader receipt): {}", latency.summary()));
+    if ws.len() > 1 {
+        let mut by_server = Vec::new();
+        for (i, server_latency) in latency_by_server.iter().enumerate() {
+            let url = &target.urls[i];
+            let readers = readers_by_server[i];
+            report.line(format!("  readers on {url} ({readers}): {}", server_latency.summary()));
+            by_server.push(serde_json::json!({ "url": url, "readers": readers, "latency": server_latency.to_json() }));
+        }
+        report.set("delivery_latency_by_server", by_server);
+    }
     report.line(format!("ack (writer send -> ack): {}", ack_latency.summary()));
     report.line(format!("deliveries {received}, lost {lost}, reader errors {errors}, diverged readers {diverged}"));
     report.line(describe(&measured));

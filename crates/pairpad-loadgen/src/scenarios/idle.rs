@@ -42,7 +42,7 @@ pub async fn run(target: &crate::Target, args: IdleArgs) -> anyhow::Result<crate
             args.connections
         );
     }
-    if target.server_pid.is_none() {
+    if target.server_pid.is_empty() {
         report.line("no --server-pid: memory per connection cannot be measured");
     }
     let mut rooms = Vec::new();
@@ -51,11 +51,13 @@ pub async fn run(target: &crate::Target, args: IdleArgs) -> anyhow::Result<crate
         rest.room(&id).await?;
         rooms.push(id);
     }
+    let ws = rest.ws_base();
+    let targets: Vec<_> = (0..args.connections).map(|i| (ws.clone(), rooms[i % rooms.len()].clone())).collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let window = Window::start(target.server_pid);
+    let window = Window::start(&target.server_pid);
     let before = window.server_rss_kib();
     let started = std::time::Instant::now();
-    let results = connect_many(&rest.ws_base(), &rooms, args.connections, args.connect_concurrency).await?;
+    let results = connect_many(&targets, args.connect_concurrency).await?;
     let connect_time = started.elapsed();
     let mut clients = Vec::with_capacity(results.len());
     let mut refused = Vec::new();

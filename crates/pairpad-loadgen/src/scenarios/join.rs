@@ -50,7 +50,7 @@ pub async fn run(target: &crate::Target, args: JoinArgs) -> anyhow::Result<crate
             (started.elapsed(), client)
         }));
     }
-    let window = Window::start(target.server_pid);
+    let window = Window::start(&target.server_pid);
     let started = std::time::Instant::now();
     barrier.wait().await;
     let mut latency = Latency::new();

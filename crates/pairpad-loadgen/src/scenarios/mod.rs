@@ -11,13 +11,44 @@ pub mod typing;
 use crate::rest::Rest;
 use crate::stats::Report;
 
-/// Starts a report with what every scenario records: the server and its store.
+/// Starts a report with what every scenario records: the server and its store. For the
+/// scenarios that drive a single server: several `--url`s or `--server-pid`s are refused.
 pub(crate) async fn begin(name: &'static str, target: &crate::Target) -> anyhow::Result<(Rest, Report)> {
-    let rest = Rest::new(&target.url)?;
-    let health = rest.health().await?;
+    anyhow::ensure!(
+        target.urls.len() == 1 && target.server_pid.len() <= 1,
+        "the {name} scenario drives a single server: give one --url and at most one --server-pid"
+    );
+    let (mut rests, report) = begin_spread(name, target).await?;
+    Ok((rests.remove(0), report))
+}
+
+/// Starts a report for a scenario that spreads its clients over every `--url`: one [`Rest`]
+/// per server, in the order given, each checked to be up.
+pub(crate) async fn begin_spread(name: &'static str, target: &crate::Target) -> anyhow::Result<(Vec<Rest>, Report)> {
+    anyhow::ensure!(!target.urls.is_empty(), "--url: no server given");
+    anyhow::ensure!(
+        target.server_pid.len() <= target.urls.len(),
+        "--server-pid: {} pids for {} servers",
+        target.server_pid.len(),
+        target.urls.len()
+    );
     let mut report = Report::new(name);
-    report.set("url", target.url.clone());
-    report.set("store", health.store.clone());
-    report.line(format!("server {} ({} store)", target.url, health.store));
-    Ok((rest, report))
+    let mut rests = Vec::with_capacity(target.urls.len());
+    let mut stores = Vec::with_capacity(target.urls.len());
+    for url in &target.urls {
+        let rest = Rest::new(url)?;
+        let health = rest.health().await?;
+        report.line(format!("server {url} ({} store)", health.store));
+        stores.push(health.store);
+        rests.push(rest);
+    }
+    report.set("url", target.urls[0].clone());
+    report.set("store", stores[0].clone());
+    if target.urls.len() > 1 {
+        report.set("urls", target.urls.clone());
+        if stores.iter().any(|s| *s != stores[0]) {
+            report.line(format!("warning: the servers report different stores: {stores:?}"));
+        }
+    }
+    Ok((rests, report))
 }

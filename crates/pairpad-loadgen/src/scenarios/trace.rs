@@ -96,7 +96,7 @@ pub async fn run(target: &crate::Target, args: TraceArgs) -> anyhow::Result<crat
     let mut client = Client::connect(&rest.ws_base(), &room, Some("trace")).await.context("cannot connect")?;
     report.line(format!("{}: {} of {} patches, mode {:?}", args.file.display(), patches.len(), all.len(), args.mode));
 
-    let window = Window::start(target.server_pid);
+    let window = Window::start(&target.server_pid);
     let started = Instant::now();
     let mut ack_latency = Latency::new();
     let base_revision = client.doc().revision();
