@@ -137,11 +137,11 @@ const MAX_APPENDS_IN_FLIGHT: usize = 2;
 const MAX_EDITS_AWAITING_HISTORY: usize = 256;
 
 /// How often a room tells the other processes who is connected here.
-pub const PRESENCE_INTERVAL: Duration = Duration::from_secs(5);
+pub const PRESENCE_INTERVAL: Duration = Duration::from_secs(3);
 
 /// A participant of another process that is not re-announced for this long has gone (its
 /// process died without saying so).
-pub const PRESENCE_TTL: Duration = Duration::from_secs(15);
+pub const PRESENCE_TTL: Duration = Duration::from_secs(10);
 
 /// Operations one catch-up reads from the store at most: a room further behind than this is
 /// reloaded instead (its participants reconnect).
