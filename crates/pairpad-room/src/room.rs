@@ -270,6 +270,9 @@ where
         let mut presence = tokio::time::interval(PRESENCE_INTERVAL);
         presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.bus.publish(self.room.id(), BusMessage::PresenceWanted);
+        // A commit another process announced between this room's load and now found no room
+        // here to tell: read whatever follows the loaded revision (usually nothing).
+        self.catch_up(Vec::new()).await;
         loop {
             if let Some(error) = self.failure.take() {
                 return self.fail(&error, &[], commands).await;

@@ -6,9 +6,17 @@
 //! cursors, language) as compact JSON, each under PostgreSQL's 8000-byte payload limit. Neither
 //! is trusted for completeness: a room reads what it missed from the store, and after the
 //! listening connection drops and comes back every loaded room catches up ([`BusListener::resync`]).
+//!
+//! A lone process pays nothing for the bus: each process says `hello` (listing the processes it
+//! has heard) when it connects and every [`HEARTBEAT`], and commits are announced only while some
+//! other process has said hello within [`PEER_TTL`] ([`Peers`]). A process catches its rooms up
+//! once each other process's hello lists it: from then on that process announces its commits,
+//! and what it committed before is in the store.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
@@ -33,24 +41,60 @@ const ENVELOPE_BYTES: usize = 128;
 /// Messages waiting to be sent; beyond this, new ones are dropped (presence repairs itself).
 const OUTBOX: usize = 4_096;
 
-/// How often the listening connection is checked (a query on it): a connection that died
-/// silently is replaced within about this long, and the rooms then catch up.
-const HEARTBEAT: Duration = Duration::from_secs(2);
+/// How often a process says hello, which also checks the listening connection (a query on it):
+/// a connection that died silently is replaced within about this long, and the rooms then catch
+/// up.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// A process not heard for this long has gone (or lost its connection, and says hello again).
+pub const PEER_TTL: Duration = Duration::from_secs(6);
+
+/// Whether any other process listens on this database: the store announces commits only then.
+/// Shared by a `PostgresRepo` and its bus.
+pub struct Peers {
+    started: Instant,
+    /// When another process was last heard, in milliseconds after `started` (0: never).
+    last_heard_ms: AtomicU64,
+}
+
+impl Default for Peers {
+    fn default() -> Self {
+        Self { started: Instant::now(), last_heard_ms: AtomicU64::new(0) }
+    }
+}
+
+impl Peers {
+    /// Whether another process said hello within [`PEER_TTL`].
+    pub fn any(&self) -> bool {
+        let last = AtomicU64::load(&self.last_heard_ms, Ordering::Relaxed);
+        last > 0 && self.elapsed_ms().saturating_sub(last) < PEER_TTL.as_millis() as u64
+    }
+
+    fn heard(&self) {
+        self.last_heard_ms.store(self.elapsed_ms().max(1), Ordering::Relaxed);
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
 
 /// The PostgreSQL bus of one process. Sends and listens on a connection of its own, reconnecting
 /// with back-off when it fails.
 pub struct PgBus {
     process: ProcessId,
     outbox: mpsc::Sender<String>,
+    peers: Arc<Peers>,
     /// What the listening task needs, taken by the first `subscribe`.
     start: Mutex<Option<(String, mpsc::Receiver<String>)>>,
 }
 
 impl PgBus {
-    /// A bus for `process` on the database at `url`; it connects once subscribed to.
-    pub fn new(url: &str, process: ProcessId) -> Self {
+    /// A bus for `process` on the database at `url`, recording in `peers` whether other processes
+    /// listen; it connects once subscribed to.
+    pub fn new(url: &str, process: ProcessId, peers: Arc<Peers>) -> Self {
         let (outbox, queued) = mpsc::channel(OUTBOX);
-        Self { process, outbox, start: Mutex::new(Some((url.to_owned(), queued))) }
+        Self { process, outbox, peers, start: Mutex::new(Some((url.to_owned(), queued))) }
     }
 }
 
@@ -70,21 +114,68 @@ impl RoomBus for PgBus {
     fn subscribe(&self, listener: Arc<dyn BusListener>) {
         let start = self.start.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         if let Some((url, queued)) = start {
-            tokio::spawn(listen(url, self.process, queued, listener));
+            let bus = Listening { process: self.process, peers: self.peers.clone(), listener, heard: HashMap::new() };
+            tokio::spawn(listen(url, queued, bus));
         }
     }
 }
 
+/// The listening task's state.
+struct Listening {
+    process: ProcessId,
+    peers: Arc<Peers>,
+    listener: Arc<dyn BusListener>,
+    /// The other processes heard from, when last, and whether their hello listed this one.
+    heard: HashMap<ProcessId, (Instant, bool)>,
+}
+
+impl Listening {
+    /// `hello <sender> <processes it has heard>...`: well under the payload limit for any
+    /// sensible number of processes.
+    fn hello(&self) -> String {
+        let mut hello = format!("hello {}", self.process.as_uuid());
+        for process in self.heard.keys() {
+            hello.push(' ');
+            hello.push_str(&process.as_uuid().to_string());
+        }
+        hello
+    }
+
+    /// Another process said hello. Answers at once when it is new (so that it learns of this one
+    /// without waiting a heartbeat), and catches every room up when its hello lists this process
+    /// for the first time: it announces its commits from then on.
+    fn on_hello(&mut self, payload: &str) -> Option<String> {
+        let mut fields = payload.split(' ').skip(1);
+        let sender = ProcessId::from(uuid::Uuid::try_parse(fields.next()?).ok()?);
+        if sender == self.process {
+            return None;
+        }
+        self.peers.heard();
+        let knows_me = fields.any(|field| uuid::Uuid::try_parse(field).ok() == Some(self.process.as_uuid()));
+        let previous = self.heard.insert(sender, (Instant::now(), knows_me));
+        let was_known = previous.is_some_and(|(when, _)| when.elapsed() < PEER_TTL);
+        let knew_me = was_known && previous.is_some_and(|(_, knew)| knew);
+        if knows_me && !knew_me {
+            self.listener.resync();
+        }
+        (!was_known).then(|| self.hello())
+    }
+
+    fn forget_silent_peers(&mut self) {
+        self.heard.retain(|_, (when, _)| when.elapsed() < PEER_TTL);
+    }
+}
+
 /// Keeps a listening connection up for the life of the process.
-async fn listen(url: String, process: ProcessId, mut queued: mpsc::Receiver<String>, listener: Arc<dyn BusListener>) {
+async fn listen(url: String, mut queued: mpsc::Receiver<String>, mut bus: Listening) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match connect(&url).await {
             Ok(mut conn) => {
                 backoff = Duration::from_millis(100);
                 // Whatever was announced while nobody listened is in the store.
-                listener.resync();
-                let error = serve(&mut conn, process, &mut queued, &*listener).await;
+                bus.listener.resync();
+                let error = serve(&mut conn, &mut queued, &mut bus).await;
                 tracing::warn!(%error, "the bus's PostgreSQL connection failed; reconnecting");
             }
             Err(error) => tracing::warn!(%error, "cannot connect the bus to PostgreSQL; retrying"),
@@ -108,18 +199,23 @@ async fn connect(url: &str) -> Result<AsyncPgConnection, String> {
     Ok(conn)
 }
 
-/// Delivers notifications and sends queued messages until the connection fails.
-async fn serve(
-    conn: &mut AsyncPgConnection,
-    process: ProcessId,
-    queued: &mut mpsc::Receiver<String>,
-    listener: &dyn BusListener,
-) -> String {
+async fn notify(conn: &mut AsyncPgConnection, payload: String) -> diesel::QueryResult<()> {
+    diesel::sql_query("SELECT pg_notify($1, $2)")
+        .bind::<Text, _>(PRESENCE_CHANNEL)
+        .bind::<Text, _>(payload)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Delivers notifications, sends queued messages and says hello until the connection fails.
+async fn serve(conn: &mut AsyncPgConnection, queued: &mut mpsc::Receiver<String>, bus: &mut Listening) -> String {
     enum Next {
         Notification(Option<diesel::QueryResult<diesel::pg::PgNotification>>),
         Send(Option<String>),
-        Heartbeat,
+        Hello,
     }
+    // The first tick is at once: a process says hello as soon as it listens.
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     loop {
         // The stream borrows the connection; between notifications the connection also sends.
@@ -128,28 +224,33 @@ async fn serve(
             tokio::select! {
                 notification = notifications.next() => Next::Notification(notification),
                 payload = queued.recv() => Next::Send(payload),
-                _ = heartbeat.tick() => Next::Heartbeat,
+                _ = heartbeat.tick() => Next::Hello,
             }
         };
         let sent = match next {
             Next::Notification(Some(Ok(notification))) => {
-                if let Some(note) = decode(&notification.channel, &notification.payload)
-                    && note.origin != process
-                {
-                    listener.deliver(note);
+                if notification.payload.starts_with("hello ") {
+                    match bus.on_hello(&notification.payload) {
+                        Some(answer) => notify(conn, answer).await,
+                        None => Ok(()),
+                    }
+                } else {
+                    if let Some(note) = decode(&notification.channel, &notification.payload)
+                        && note.origin != bus.process
+                    {
+                        bus.listener.deliver(note);
+                    }
+                    Ok(())
                 }
-                Ok(())
             }
             Next::Notification(Some(Err(error))) => return error.to_string(),
             Next::Notification(None) => return "the notification stream ended".into(),
             Next::Send(None) => return "the bus was dropped".into(),
-            Next::Send(Some(payload)) => diesel::sql_query("SELECT pg_notify($1, $2)")
-                .bind::<Text, _>(PRESENCE_CHANNEL)
-                .bind::<Text, _>(payload)
-                .execute(conn)
-                .await
-                .map(drop),
-            Next::Heartbeat => conn.batch_execute("SELECT 1").await,
+            Next::Send(Some(payload)) => notify(conn, payload).await,
+            Next::Hello => {
+                bus.forget_silent_peers();
+                notify(conn, bus.hello()).await
+            }
         };
         if let Err(error) = sent {
             return error.to_string();

@@ -1,6 +1,8 @@
 //! The PostgreSQL adapter, the production store: diesel-async over tokio-postgres (no libpq),
 //! pooled by deadpool, migrated from `migrations/postgres` at start-up.
 
+use std::sync::Arc;
+
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel_async::AsyncPgConnection;
@@ -62,13 +64,13 @@ impl PostgresRepo {
         }
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
         let pool = crate::sql::lifo_pool(manager, options.pool_size)?;
-        Ok(Self { pool, url: url.to_owned(), process: pairpad_domain::ProcessId::random() })
+        Ok(Self { pool, url: url.to_owned(), process: pairpad_domain::ProcessId::random(), peers: Arc::default() })
     }
 
     /// The bus on which this process hears of the other processes' commits (which this repo's
     /// commits announce, stamped with the same process id) and exchanges presence with them.
     pub fn bus(&self) -> crate::PgBus {
-        crate::PgBus::new(&self.url, self.process)
+        crate::PgBus::new(&self.url, self.process, self.peers.clone())
     }
 }
 
@@ -78,12 +80,15 @@ pub struct PostgresRepo {
     url: String,
     /// Stamped on commit notices, so this process's bus ignores its own.
     process: pairpad_domain::ProcessId,
+    /// Whether other processes listen (learnt by the bus): commits are announced only then.
+    peers: Arc<crate::pg_bus::Peers>,
 }
 
 impl PostgresRepo {
     async fn commit_appends(&self, appends: &[&Append]) -> Result<(), TxError> {
         let mut conn = self.conn().await.map_err(TxError::Repo)?;
-        commit_batch(&mut conn, appends, self.process).await
+        let announce = self.peers.any().then_some(self.process);
+        commit_batch(&mut conn, appends, announce).await
     }
 }
 
@@ -94,9 +99,9 @@ impl PostgresRepo {
 async fn commit_batch(
     conn: &mut AsyncPgConnection,
     appends: &[&Append],
-    process: pairpad_domain::ProcessId,
+    announce: Option<pairpad_domain::ProcessId>,
 ) -> Result<(), TxError> {
-    let batch = AppendIfExpected::new(appends, process).map_err(TxError::Repo)?;
+    let batch = AppendIfExpected::new(appends, announce).map_err(TxError::Repo)?;
     if appends.iter().all(|a| a.snapshot.is_none() && a.discard_through.is_none()) {
         return batch.run(conn).await;
     }
@@ -118,10 +123,10 @@ async fn commit_batch(
 /// reading any room's log. The rows travel as one array per column, so the statement's text is
 /// the same for every batch and PostgreSQL plans it once per connection.
 ///
-/// The same statement announces the commit on [`crate::pg_bus::COMMITS_CHANNEL`], one notice per
-/// room with its new head revision (`<room> <head> <process>`): PostgreSQL delivers it when the
-/// transaction commits, and never if it does not.
-#[derive(QueryId)]
+/// While other processes listen, the same statement announces the commit on
+/// [`crate::pg_bus::COMMITS_CHANNEL`], one notice per room with its new head revision
+/// (`<room> <head> <process>`): PostgreSQL delivers it when the transaction commits, and never if
+/// it does not. A lone process leaves that out (a notice costs every commit a lock and a write).
 struct AppendIfExpected {
     rooms: Vec<uuid::Uuid>,
     revisions: Vec<i64>,
@@ -133,17 +138,18 @@ struct AppendIfExpected {
     expected_revisions: Vec<i64>,
     /// The rooms the batch appends to (one append per room).
     room_count: usize,
-    process: String,
+    /// The process announcing the commit, if it is announced.
+    announce: Option<String>,
 }
 
 impl AppendIfExpected {
-    fn new(appends: &[&Append], process: pairpad_domain::ProcessId) -> Result<Self, RepoError> {
+    fn new(appends: &[&Append], announce: Option<pairpad_domain::ProcessId>) -> Result<Self, RepoError> {
         let mut distinct: Vec<RoomId> = appends.iter().map(|append| append.room).collect();
         distinct.sort_unstable();
         distinct.dedup();
         let mut batch = Self {
             room_count: distinct.len(),
-            process: process.as_uuid().to_string(),
+            announce: announce.map(|process| process.as_uuid().to_string()),
             rooms: Vec::new(),
             revisions: Vec::new(),
             operations: Vec::new(),
@@ -171,20 +177,31 @@ impl AppendIfExpected {
         Ok(batch)
     }
 
-    /// Runs the statement, which answers one row (its notice) per room appended to; none means
-    /// a room's log did not reach its expected revision (which room, `diagnose` reads after the
-    /// rollback).
+    /// Runs the statement, which counts every row inserted (or, announcing, every notice: one per
+    /// room); none means a room's log did not reach its expected revision (which room,
+    /// `diagnose` reads after the rollback).
     async fn run(&self, conn: &mut AsyncPgConnection) -> Result<(), TxError> {
-        let announced = RunQueryDsl::execute(self, conn).await?;
-        if announced == self.room_count { Ok(()) } else { Err(TxError::Refused) }
+        let counted = RunQueryDsl::execute(self, conn).await?;
+        let expected = if self.announce.is_some() { self.room_count } else { self.rooms.len() };
+        if counted == expected { Ok(()) } else { Err(TxError::Refused) }
     }
+}
+
+/// No static query id: the statement's text depends on `announce`, so diesel must cache the
+/// prepared statements by their text, one per variant, not by this type.
+impl QueryId for AppendIfExpected {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
 }
 
 impl QueryFragment<Pg> for AppendIfExpected {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid};
+        if self.announce.is_some() {
+            out.push_sql("WITH appended AS (");
+        }
         out.push_sql(
-            "WITH appended AS (INSERT INTO operations (room_id, revision, operation, op_id, user_id, created_at) \
+            "INSERT INTO operations (room_id, revision, operation, op_id, user_id, created_at) \
              SELECT * FROM unnest(",
         );
         out.push_bind_param::<Array<Uuid>, _>(&self.rooms)?;
@@ -209,11 +226,14 @@ impl QueryFragment<Pg> for AppendIfExpected {
              WHERE o.room_id = e.room_id AND o.revision = e.revision LIMIT 1) AS found) = cardinality(",
         );
         out.push_bind_param::<Array<BigInt>, _>(&self.expected_revisions)?;
-        out.push_sql(") RETURNING room_id, revision) SELECT pg_notify('");
-        out.push_sql(crate::pg_bus::COMMITS_CHANNEL);
-        out.push_sql("', room_id::text || ' ' || max(revision)::text || ' ' || ");
-        out.push_bind_param::<Text, _>(&self.process)?;
-        out.push_sql(") FROM appended GROUP BY room_id");
+        out.push_sql(")");
+        if let Some(process) = &self.announce {
+            out.push_sql(" RETURNING room_id, revision) SELECT pg_notify('");
+            out.push_sql(crate::pg_bus::COMMITS_CHANNEL);
+            out.push_sql("', room_id::text || ' ' || max(revision)::text || ' ' || ");
+            out.push_bind_param::<Text, _>(process)?;
+            out.push_sql(") FROM appended GROUP BY room_id");
+        }
         Ok(())
     }
 }

@@ -2,8 +2,11 @@
 //! type (UUID or text) and the connection type differ, so one macro writes both adapters and
 //! they cannot drift apart.
 
+use diesel::Queryable;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use pairpad_domain::{Append, RepoError, RoomId};
+use pairpad_domain::{Append, CommittedOp, Language, RepoError, RoomId, Snapshot, StoredRoom, Timestamp, UserId};
+
+use crate::codec;
 
 /// An error inside a transaction: either the database's or a domain verdict that aborts it.
 #[derive(Debug)]
@@ -179,6 +182,92 @@ pub(crate) fn to_u64(n: i64) -> Result<u64, RepoError> {
     u64::try_from(n).map_err(|_| RepoError::Corrupt(format!("negative revision {n}")))
 }
 
+/// One row of `operations`, as both adapters write and read it (`Id`: see [`SqlId`]); read with
+/// `OP_COLUMNS`, in this order.
+#[derive(Queryable)]
+pub(crate) struct OpRecord<Id> {
+    pub(crate) room_id: Id,
+    pub(crate) revision: i64,
+    pub(crate) operation: String,
+    pub(crate) op_id: Option<String>,
+    pub(crate) user_id: Id,
+    pub(crate) created_at: i64,
+}
+
+impl<Id: SqlId> OpRecord<Id> {
+    pub(crate) fn from_domain(room: RoomId, op: &CommittedOp) -> Result<Self, RepoError> {
+        Ok(Self {
+            room_id: Id::from_uuid(room.as_uuid()),
+            revision: to_i64(op.revision)?,
+            operation: codec::encode(&op.operation),
+            op_id: op.op_id.clone(),
+            user_id: Id::from_uuid(op.author.as_uuid()),
+            created_at: op.at.0,
+        })
+    }
+
+    pub(crate) fn into_domain(self) -> Result<CommittedOp, RepoError> {
+        Ok(CommittedOp {
+            revision: to_u64(self.revision)?,
+            operation: codec::decode(&self.operation)?,
+            op_id: self.op_id,
+            author: UserId::from(self.user_id.into_uuid()?),
+            at: Timestamp(self.created_at),
+        })
+    }
+}
+
+pub(crate) fn decode_ops<Id: SqlId>(rows: Vec<OpRecord<Id>>) -> Result<Vec<CommittedOp>, RepoError> {
+    rows.into_iter().map(OpRecord::into_domain).collect()
+}
+
+/// One row of `rooms`: the snapshot and the room's times; read with `ROOM_COLUMNS`.
+#[derive(Queryable)]
+pub(crate) struct RoomRecord<Id> {
+    pub(crate) id: Id,
+    pub(crate) language: String,
+    pub(crate) code: String,
+    pub(crate) code_revision: i64,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+}
+
+impl<Id> RoomRecord<Id> {
+    /// The room as stored: this snapshot and the operations after it (`ops`, in order). The log
+    /// is the truth: the latest revision and change are its last operation's.
+    pub(crate) fn into_stored(self, id: RoomId, ops: Vec<CommittedOp>) -> Result<StoredRoom, RepoError> {
+        let language = Language::new(&self.language)
+            .map_err(|_| RepoError::Corrupt(format!("room {id} has language `{}`", self.language)))?;
+        let snapshot_revision = to_u64(self.code_revision)?;
+        let revision = ops.last().map_or(snapshot_revision, |op| op.revision);
+        let updated_at = ops.last().map_or(self.updated_at, |op| op.at.0.max(self.updated_at));
+        Ok(StoredRoom {
+            id,
+            language,
+            snapshot: Snapshot { code: self.code, revision: snapshot_revision },
+            ops_after_snapshot: ops,
+            revision,
+            created_at: Timestamp(self.created_at),
+            updated_at: Timestamp(updated_at),
+        })
+    }
+}
+
+/// What a room's rows say its latest revision is, read after a refused commit.
+pub(crate) struct StoredHead {
+    /// The snapshot's revision.
+    pub(crate) code_revision: i64,
+    /// The log's last revision, if it holds any operation.
+    pub(crate) latest_op: Option<i64>,
+}
+
+impl StoredHead {
+    /// As `load` counts it: the log's last revision, else the snapshot's.
+    pub(crate) fn revision(&self) -> Result<u64, RepoError> {
+        to_u64(self.latest_op.unwrap_or(self.code_revision))
+    }
+}
+
 /// How an adapter's id columns hold a UUID: PostgreSQL's native `uuid`, SQLite's hyphenated text.
 pub(crate) trait SqlId: Sized {
     fn from_uuid(id: uuid::Uuid) -> Self;
@@ -207,7 +296,9 @@ impl SqlId for String {
 
 /// Writes the `RoomRepo` impl of `repo` (a struct with a deadpool `pool` of `conn`, and an
 /// inherent `commit_appends`, the one step the backends do differently) over the tables of
-/// `schema`, whose id columns hold an `id` (a [`SqlId`]), and the row types both share.
+/// `schema`, whose id columns hold an `id` (a [`SqlId`]). Only the queries are here, as diesel's
+/// tables differ per backend; rows ([`OpRecord`], [`RoomRecord`]) and what is made of them are
+/// plain generic code above.
 macro_rules! sql_room_repo {
     (repo: $repo:ident, kind: $kind:literal, schema: $schema:path, conn: $conn:ty, id: $id:ty $(,)?) => {
         use async_trait::async_trait;
@@ -215,64 +306,40 @@ macro_rules! sql_room_repo {
         use diesel_async::pooled_connection::deadpool::Pool;
         use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
         use pairpad_domain::{
-            Append, CommittedOp, Language, NewRoom, RepoError, RoomId, RoomRepo, Snapshot, StoredRoom, Timestamp,
-            UserId,
+            Append, CommittedOp, Language, NewRoom, RepoError, RoomId, RoomRepo, StoredRoom, Timestamp,
         };
         use $schema::{operations, rooms};
 
-        use crate::codec;
-        use crate::sql::{SqlId, TxError, to_i64, to_u64, unavailable};
+        use crate::sql::{OpRecord, RoomRecord, SqlId, StoredHead, TxError, decode_ops, to_i64, unavailable};
 
-        #[derive(Queryable, Selectable)]
-        #[diesel(table_name = rooms)]
-        struct RoomRow {
-            id: $id,
-            language: String,
-            code: String,
-            code_revision: i64,
-            created_at: i64,
-            updated_at: i64,
-        }
+        type OpRow = OpRecord<$id>;
 
-        #[derive(Queryable, Selectable, Insertable)]
-        #[diesel(table_name = operations)]
-        // SQLite has no DEFAULT keyword in multi-row inserts: write NULL for a missing `opId`.
-        #[diesel(treat_none_as_default_value = false)]
-        struct OpRow {
-            room_id: $id,
-            revision: i64,
-            operation: String,
-            op_id: Option<String>,
-            user_id: $id,
-            created_at: i64,
-        }
+        /// The columns of an [`OpRecord`], in its order.
+        const OP_COLUMNS: (
+            operations::room_id,
+            operations::revision,
+            operations::operation,
+            operations::op_id,
+            operations::user_id,
+            operations::created_at,
+        ) = (
+            operations::room_id,
+            operations::revision,
+            operations::operation,
+            operations::op_id,
+            operations::user_id,
+            operations::created_at,
+        );
 
-        impl OpRow {
-            fn from_domain(room: RoomId, op: &CommittedOp) -> Result<Self, RepoError> {
-                Ok(Self {
-                    room_id: <$id as SqlId>::from_uuid(room.as_uuid()),
-                    revision: to_i64(op.revision)?,
-                    operation: codec::encode(&op.operation),
-                    op_id: op.op_id.clone(),
-                    user_id: <$id as SqlId>::from_uuid(op.author.as_uuid()),
-                    created_at: op.at.0,
-                })
-            }
-
-            fn into_domain(self) -> Result<CommittedOp, RepoError> {
-                Ok(CommittedOp {
-                    revision: to_u64(self.revision)?,
-                    operation: codec::decode(&self.operation)?,
-                    op_id: self.op_id,
-                    author: UserId::from(self.user_id.into_uuid()?),
-                    at: Timestamp(self.created_at),
-                })
-            }
-        }
-
-        fn decode_ops(rows: Vec<OpRow>) -> Result<Vec<CommittedOp>, RepoError> {
-            rows.into_iter().map(OpRow::into_domain).collect()
-        }
+        /// The columns of a [`RoomRecord`], in its order.
+        const ROOM_COLUMNS: (
+            rooms::id,
+            rooms::language,
+            rooms::code,
+            rooms::code_revision,
+            rooms::created_at,
+            rooms::updated_at,
+        ) = (rooms::id, rooms::language, rooms::code, rooms::code_revision, rooms::created_at, rooms::updated_at);
 
         impl $repo {
             async fn conn(&self) -> Result<diesel_async::pooled_connection::deadpool::Object<$conn>, RepoError> {
@@ -305,14 +372,13 @@ macro_rules! sql_room_repo {
                         .optional()
                         .map_err(unavailable)?;
                     let Some(code_revision) = code_revision else { return Ok(Some(RepoError::NotFound(append.room))) };
-                    let latest: Option<i64> = operations::table
+                    let latest_op: Option<i64> = operations::table
                         .filter(operations::room_id.eq(&id))
                         .select(diesel::dsl::max(operations::revision))
                         .first(&mut *conn)
                         .await
                         .map_err(unavailable)?;
-                    // As `load` counts it: the log's last revision, else the snapshot's.
-                    if to_u64(latest.unwrap_or(code_revision))? != append.expected_revision {
+                    if (StoredHead { code_revision, latest_op }).revision()? != append.expected_revision {
                         conflicts.push(append.room);
                     }
                 }
@@ -352,9 +418,9 @@ macro_rules! sql_room_repo {
 
             async fn load(&self, id: RoomId) -> Result<StoredRoom, RepoError> {
                 let mut conn = self.conn().await?;
-                let row: RoomRow = rooms::table
+                let row: RoomRecord<$id> = rooms::table
                     .find(<$id as SqlId>::from_uuid(id.as_uuid()))
-                    .select(RoomRow::as_select())
+                    .select(ROOM_COLUMNS)
                     .first(&mut *conn)
                     .await
                     .optional()
@@ -364,25 +430,11 @@ macro_rules! sql_room_repo {
                     .filter(operations::room_id.eq(&row.id))
                     .filter(operations::revision.gt(row.code_revision))
                     .order(operations::revision)
-                    .select(OpRow::as_select())
+                    .select(OP_COLUMNS)
                     .load(&mut *conn)
                     .await
                     .map_err(unavailable)?;
-                let language = Language::new(&row.language)
-                    .map_err(|_| RepoError::Corrupt(format!("room {id} has language `{}`", row.language)))?;
-                let ops = decode_ops(ops)?;
-                // The log is the truth: the latest revision and change are its last operation's.
-                let revision = ops.last().map_or(to_u64(row.code_revision)?, |op| op.revision);
-                let updated_at = ops.last().map_or(row.updated_at, |op| op.at.0.max(row.updated_at));
-                Ok(StoredRoom {
-                    id,
-                    language,
-                    snapshot: Snapshot { code: row.code, revision: to_u64(row.code_revision)? },
-                    ops_after_snapshot: ops,
-                    revision,
-                    created_at: Timestamp(row.created_at),
-                    updated_at: Timestamp(updated_at),
-                })
+                row.into_stored(id, decode_ops(ops)?)
             }
 
             async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {
@@ -392,7 +444,7 @@ macro_rules! sql_room_repo {
                     .filter(operations::revision.gt(to_i64(after)?))
                     .order(operations::revision)
                     .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-                    .select(OpRow::as_select())
+                    .select(OP_COLUMNS)
                     .load(&mut *conn)
                     .await
                     .map_err(unavailable)?;

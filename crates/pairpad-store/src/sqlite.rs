@@ -271,7 +271,22 @@ mod blocking {
                 }
             }
             for chunk in batch.rows.chunks(INSERT_CHUNK) {
-                diesel::insert_into(operations::table).values(chunk).execute(conn)?;
+                // Every column given, `op_id` as NULL when missing: SQLite has no DEFAULT keyword
+                // in multi-row inserts.
+                let values: Vec<_> = chunk
+                    .iter()
+                    .map(|row| {
+                        (
+                            operations::room_id.eq(&row.room_id),
+                            operations::revision.eq(row.revision),
+                            operations::operation.eq(&row.operation),
+                            operations::op_id.eq(&row.op_id),
+                            operations::user_id.eq(&row.user_id),
+                            operations::created_at.eq(row.created_at),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(operations::table).values(values).execute(conn)?;
             }
             for room in &batch.rooms {
                 store_snapshot_and_discard!(conn, room)?;

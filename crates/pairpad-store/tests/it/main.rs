@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
+mod bus;
 mod contract;
 mod legacy;
 
@@ -12,7 +13,7 @@ use pairpad_domain::RoomRepo;
 use pairpad_store::testing::TestDatabase;
 use pairpad_store::{Durability, MemoryRepo, PostgresRepo, SqliteRepo, StoreOptions};
 
-const OPTIONS: StoreOptions = StoreOptions { pool_size: 4, durability: Durability::Disk };
+pub(crate) const OPTIONS: StoreOptions = StoreOptions { pool_size: 4, durability: Durability::Disk };
 
 /// Runs `check` against a fresh repo of the adapter and cleans up after it.
 async fn with_memory(check: impl AsyncFnOnce(Arc<dyn RoomRepo>)) {

@@ -1,0 +1,111 @@
+//! The PostgreSQL bus: a lone process announces nothing; once another process listens, commits
+//! are announced inside their transaction and presence crosses; each process catches its rooms
+//! up once the other's hello lists it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::StreamExt;
+use pairpad_domain::{
+    Append, BusListener, BusMessage, BusNote, CommittedOp, Language, NewRoom, Participant, RoomBus, RoomId, RoomRepo,
+    TextOperation, Timestamp, UserId,
+};
+use pairpad_store::PostgresRepo;
+use pairpad_store::testing::TestDatabase;
+
+use crate::OPTIONS;
+
+#[derive(Default)]
+struct Recorder {
+    notes: Mutex<Vec<BusNote>>,
+    resyncs: Mutex<usize>,
+}
+
+impl BusListener for Recorder {
+    fn deliver(&self, note: BusNote) {
+        self.notes.lock().unwrap().push(note);
+    }
+
+    fn resync(&self) {
+        *self.resyncs.lock().unwrap() += 1;
+    }
+}
+
+impl Recorder {
+    async fn wait_for(&self, what: &str, found: impl Fn(&Recorder) -> bool) {
+        for _ in 0..100 {
+            if found(self) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("waited 5 s for {what}");
+    }
+}
+
+async fn append(repo: &PostgresRepo, room: RoomId, revision: u64) {
+    let op = CommittedOp {
+        revision,
+        operation: {
+            let mut operation = TextOperation::new();
+            operation.insert("x").unwrap().retain(revision as usize - 1).unwrap();
+            operation
+        },
+        op_id: None,
+        author: UserId::random(),
+        at: Timestamp(0),
+    };
+    let append = Append { room, expected_revision: revision - 1, ops: vec![op], snapshot: None, discard_through: None };
+    repo.commit(&[append]).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_are_announced_only_while_another_process_listens() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let mut watcher = AsyncPgConnection::establish(&db.url()).await.unwrap();
+    watcher.batch_execute(&format!("LISTEN {}", pairpad_store::pg_bus::COMMITS_CHANNEL)).await.unwrap();
+
+    let repo_a = PostgresRepo::connect(&db.url(), OPTIONS).await.unwrap();
+    let (bus_a, heard_by_a) = (repo_a.bus(), Arc::new(Recorder::default()));
+    bus_a.subscribe(heard_by_a.clone());
+    let room = RoomId::random();
+    let new = NewRoom { id: room, language: Language::plaintext(), code: String::new(), created_at: Timestamp(0) };
+    repo_a.create(&new).await.unwrap();
+    heard_by_a.wait_for("a's bus to connect", |r| *r.resyncs.lock().unwrap() >= 1).await;
+    append(&repo_a, room, 1).await;
+    let alone =
+        tokio::time::timeout(Duration::from_millis(500), std::pin::pin!(watcher.notifications_stream()).next()).await;
+    assert!(alone.is_err(), "a lone process announces nothing: {alone:?}");
+
+    let repo_b = PostgresRepo::connect(&db.url(), OPTIONS).await.unwrap();
+    let (bus_b, heard_by_b) = (repo_b.bus(), Arc::new(Recorder::default()));
+    bus_b.subscribe(heard_by_b.clone());
+    // Each catches up once the other's hello lists it (after the one at connecting).
+    heard_by_b.wait_for("b to catch up after a heard it", |r| *r.resyncs.lock().unwrap() >= 2).await;
+    heard_by_a.wait_for("a to catch up after b heard it", |r| *r.resyncs.lock().unwrap() >= 2).await;
+
+    append(&repo_a, room, 2).await;
+    heard_by_b
+        .wait_for("a's commit notice", |r| {
+            r.notes.lock().unwrap().iter().any(|n| n.room == room && n.message == BusMessage::Committed { head: 2 })
+        })
+        .await;
+    let notice =
+        tokio::time::timeout(Duration::from_secs(5), std::pin::pin!(watcher.notifications_stream()).next()).await;
+    let notice = notice.expect("announced").expect("a notice").unwrap();
+    assert!(notice.payload.starts_with(&format!("{room} 2 ")), "{}", notice.payload);
+    assert!(
+        !heard_by_a.notes.lock().unwrap().iter().any(|n| matches!(n.message, BusMessage::Committed { .. })),
+        "a process does not hear its own commits"
+    );
+
+    let participant = Participant::new(UserId::random(), "bea".into());
+    bus_b.publish(room, BusMessage::Joined(participant.clone()));
+    heard_by_a
+        .wait_for("b's presence", |r| {
+            r.notes.lock().unwrap().iter().any(|n| n.message == BusMessage::Joined(participant.clone()))
+        })
+        .await;
+    db.drop_database().await;
+}
