@@ -480,8 +480,12 @@ impl Room {
         if revision == self.revision {
             self.durable = self.document.clone();
         } else {
-            // Operations after the durable revision are always in memory (see `remember`).
-            for op in self.history.iter().filter(|op| op.revision > self.durable_revision && op.revision <= revision) {
+            // Operations after the durable revision are always in memory (see `remember`), the
+            // last of the history, which ends at `self.revision`.
+            let unconfirmed = (self.revision - self.durable_revision) as usize;
+            let newly_stored = (revision - self.durable_revision) as usize;
+            let first = self.history.len().saturating_sub(unconfirmed);
+            for op in self.history.range(first..).take(newly_stored) {
                 op.operation.apply_to_rope(&mut self.durable)?;
             }
         }
@@ -704,5 +708,18 @@ mod tests {
         let mut later = theirs;
         later.revision = 5;
         assert_eq!(room.rebase(&[later]), Err(RebaseError::Gap { expected: 3, got: 5 }));
+    }
+
+    #[test]
+    fn a_partial_confirmation_keeps_exactly_the_stored_operations() {
+        let mut r = room("");
+        for i in 0..3u64 {
+            r.submit(edit(i, vec![R(i as usize), I(i.to_string())], None), &[], Timestamp(1)).unwrap();
+        }
+        r.confirm(1).unwrap();
+        r.confirm(2).unwrap();
+        assert_eq!((r.text().as_str(), r.durable_text().as_str(), r.durable_revision()), ("012", "01", 2));
+        r.rebase(&[]).unwrap();
+        assert_eq!((r.text().as_str(), r.revision()), ("01", 2));
     }
 }

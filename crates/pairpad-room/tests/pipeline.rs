@@ -492,3 +492,21 @@ async fn a_resent_op_id_is_acknowledged_once_with_its_original_revision() {
     assert!(pipeline.calls.try_recv().is_err(), "no second commit");
     assert_eq!(pipeline.stored_revision(room.id).await, 1);
 }
+
+#[tokio::test]
+async fn a_newcomer_starts_from_the_stored_text_and_gets_the_rest_once_stored() {
+    let mut pipeline = Pipeline::new();
+    let room = pipeline.open_room().await;
+    let ada = room.join("ada").await;
+    room.insert(ada, 0, "a", "ada-1").await;
+    assert_eq!(pipeline.next_call().await, [(room.id, 0, vec![1])]);
+    // Bob joins while revision 1 is sequenced but not stored: it might yet be sequenced again
+    // (after another process's edit), so his `init` is the stored revision 0.
+    room.join("bob").await;
+    let log = &pipeline.log;
+    assert_eq!(log.count("bob <- init 0"), 1, "{:#?}", log.entries());
+    pipeline.answer(Answer::Store);
+    log.wait_for("bob <- op 1").await;
+    assert!(log.position("ada <- ack 1 ada-1") < log.position("bob <- op 1"), "{:#?}", log.entries());
+    assert_eq!(log.count("bob <- op 1"), 1);
+}
