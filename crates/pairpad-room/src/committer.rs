@@ -77,6 +77,8 @@ impl Committer {
         let (max_batch, retry_limit) = (settings.max_batch.max(1), settings.retry_limit);
         let (jobs, rx) = mpsc::channel(max_batch * 4);
         let progress = Arc::new(Progress::default());
+        // Shown from the start, at 0: a single process never conflicts.
+        metrics::counter!("pairpad_commit_conflicts_total").increment(0);
         tokio::spawn(run(repo, rx, max_batch, retry_limit, progress.clone()));
         Self { jobs, progress }
     }
@@ -148,11 +150,29 @@ async fn run(
             continue;
         }
         let (appends, waiters) = merge_by_room(jobs.drain(..));
-        let started = Instant::now();
-        // One bound for the whole batch, room-by-room retries included.
-        let deadline = started + retry_limit;
+        commit_batch(&*repo, appends, waiters, retry_limit, &progress).await;
+        if rx.is_empty() {
+            progress.idle();
+        }
+    }
+}
+
+/// Commits one batch and answers its waiters. A conflict names its rooms: they are refused (they
+/// catch up and come back) and the rest is committed again as one batch, so another process's
+/// edit in one room costs the others one more round trip, not a transaction each.
+async fn commit_batch(
+    repo: &dyn RoomRepo,
+    mut appends: Vec<Append>,
+    mut waiters: Vec<Vec<Waiter>>,
+    retry_limit: Duration,
+    progress: &Progress,
+) {
+    let started = Instant::now();
+    // One bound for the whole batch, conflicts and room-by-room retries included.
+    let deadline = started + retry_limit;
+    loop {
         let ops: usize = appends.iter().map(|a| a.ops.len()).sum();
-        match commit_with_retry(&*repo, &appends, deadline).await {
+        match commit_with_retry(repo, &appends, deadline).await {
             Ok(()) => {
                 progress.committed();
                 metrics::histogram!("pairpad_commit_batch_ops").record(ops as f64);
@@ -161,13 +181,30 @@ async fn run(
                 for waiter in waiters.into_iter().flatten() {
                     waiter.answer(Ok(()));
                 }
+                return;
             }
-            // One room's own error (a conflict, data the store refuses) fails the whole
-            // transaction: commit room by room, so only that room hears of it. An unavailable store
-            // has already had its time: trying each room again would only multiply the wait.
+            Err(RepoError::Conflict { rooms })
+                if appends.len() > 1 && appends.iter().any(|a| !rooms.contains(&a.room)) =>
+            {
+                tracing::debug!(conflicted = rooms.len(), "a commit conflicted; the other rooms go again");
+                let batch = std::mem::take(&mut appends).into_iter().zip(std::mem::take(&mut waiters));
+                for (append, room_waiters) in batch {
+                    if rooms.contains(&append.room) {
+                        for waiter in room_waiters {
+                            waiter.answer(Err(RepoError::Conflict { rooms: vec![append.room] }));
+                        }
+                    } else {
+                        appends.push(append);
+                        waiters.push(room_waiters);
+                    }
+                }
+            }
+            // One room's own error (data the store refuses) fails the whole transaction: commit
+            // room by room, so only that room hears of it. An unavailable store has already had
+            // its time: trying each room again would only multiply the wait.
             Err(error) if appends.len() > 1 && !matches!(error, RepoError::Unavailable(_)) => {
                 for (append, room_waiters) in appends.iter().zip(waiters) {
-                    let result = commit_with_retry(&*repo, std::slice::from_ref(append), deadline).await;
+                    let result = commit_with_retry(repo, std::slice::from_ref(append), deadline).await;
                     match &result {
                         Ok(()) => {
                             progress.committed();
@@ -182,6 +219,7 @@ async fn run(
                         waiter.answer(result.clone());
                     }
                 }
+                return;
             }
             Err(error) => {
                 if let RepoError::Conflict { .. } = error {
@@ -193,10 +231,8 @@ async fn run(
                 for waiter in waiters.into_iter().flatten() {
                     waiter.answer(Err(error.clone()));
                 }
+                return;
             }
-        }
-        if rx.is_empty() {
-            progress.idle();
         }
     }
 }
@@ -401,6 +437,26 @@ mod tests {
         let (done, verdict) = oneshot::channel();
         let append = Append { room, expected_revision: expected, ops, snapshot: None, discard_through: None };
         (CommitJob { append, chain: CommitChain::default(), done }, verdict)
+    }
+
+    #[tokio::test]
+    async fn a_conflict_refuses_its_room_and_commits_the_others_as_one_batch() {
+        let repo = Arc::new(Flaky::default());
+        let (a, taken, c) = (new_room(&*repo).await, new_room(&*repo).await, new_room(&*repo).await);
+        // Another process stored `taken`'s revision 1 first.
+        let (theirs, _) = job(taken, 0, 1..=1);
+        repo.commit(&[theirs.append]).await.unwrap();
+        let commits = repo.commits.load(Ordering::Relaxed);
+        let (jobs, verdicts): (Vec<_>, Vec<_>) = [a, taken, c].into_iter().map(|room| job(room, 0, 1..=1)).unzip();
+        let (_tx, _) = start(repo.clone(), jobs, Duration::from_secs(3600));
+        let mut results = Vec::new();
+        for verdict in verdicts {
+            results.push(verdict.await.unwrap());
+        }
+        assert_eq!(results, [Ok(()), Err(RepoError::Conflict { rooms: vec![taken] }), Ok(())]);
+        // The batch, then the two others together.
+        assert_eq!(repo.commits.load(Ordering::Relaxed), commits + 2);
+        assert_eq!((repo.load(a).await.unwrap().revision, repo.load(c).await.unwrap().revision), (1, 1));
     }
 
     #[tokio::test]
