@@ -15,9 +15,7 @@
 #   env: READERS (100), RATE (fan-out ops/s, 100), ROOMS (50), CASES (a subset of the names
 #   above, space-separated), PG_URL (postgres://postgres@127.0.0.1:5432, trust authentication).
 # Exit status: 0 when every case passed its checks (0 lost, CONVERGED), 1 when one did not, 2 when
-# the setup failed. Until processes see each other's commits, the two-process cases whose rooms
-# span processes (fanout-2, typing-split) fail their checks; fanout-2's readers on the second
-# process then wait out the load generator's 60 s grace period.
+# the setup failed. Latest figures: BENCHMARKS.md, "Scale-out".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
