@@ -92,6 +92,42 @@ impl PostgresRepo {
     }
 }
 
+impl PostgresRepo {
+    /// Each append's room's stored head, in one query however many rooms the batch carries: with
+    /// several processes, a conflict in one room of a large batch is common, and a read per room
+    /// would hold up every room's next commit.
+    async fn stored_heads(&self, appends: &[&Append]) -> Result<Vec<Option<crate::sql::StoredHead>>, RepoError> {
+        use diesel::sql_types::{Array, BigInt, Nullable, Uuid};
+        #[derive(diesel::QueryableByName)]
+        struct Head {
+            #[diesel(sql_type = Uuid)]
+            room: uuid::Uuid,
+            #[diesel(sql_type = Nullable<BigInt>)]
+            code_revision: Option<i64>,
+            #[diesel(sql_type = Nullable<BigInt>)]
+            latest_op: Option<i64>,
+        }
+        let ids: Vec<uuid::Uuid> = appends.iter().map(|append| append.room.as_uuid()).collect();
+        let mut conn = self.conn().await?;
+        let rows: Vec<Head> = diesel::sql_query(
+            "SELECT e.id AS room, r.code_revision, \
+             (SELECT max(o.revision) FROM operations o WHERE o.room_id = e.id) AS latest_op \
+             FROM unnest($1) AS e (id) LEFT JOIN rooms r ON r.id = e.id",
+        )
+        .bind::<Array<Uuid>, _>(&ids)
+        .load(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let head = rows.iter().find(|row| row.room == *id)?;
+                Some(crate::sql::StoredHead { code_revision: head.code_revision?, latest_op: head.latest_op })
+            })
+            .collect())
+    }
+}
+
 /// A batch without snapshots is one statement, which PostgreSQL runs as its own transaction: a
 /// group commit costs one round trip and one WAL flush however many rooms it carries. The rare
 /// batch with snapshots adds their updates (and the deletion of what they make obsolete) in an

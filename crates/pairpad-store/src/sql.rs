@@ -268,6 +268,19 @@ impl StoredHead {
     }
 }
 
+/// Why a batch was refused, from each append's room's stored head (`None`: no such room): the
+/// first room that does not exist, else every room not at the revision its append expects.
+pub(crate) fn refusal(appends: &[&Append], heads: &[Option<StoredHead>]) -> Result<Option<RepoError>, RepoError> {
+    let mut conflicts = Vec::new();
+    for (append, head) in appends.iter().zip(heads) {
+        let Some(head) = head else { return Ok(Some(RepoError::NotFound(append.room))) };
+        if head.revision()? != append.expected_revision {
+            conflicts.push(append.room);
+        }
+    }
+    Ok((!conflicts.is_empty()).then_some(RepoError::Conflict { rooms: conflicts }))
+}
+
 /// How an adapter's id columns hold a UUID: PostgreSQL's native `uuid`, SQLite's hyphenated text.
 pub(crate) trait SqlId: Sized {
     fn from_uuid(id: uuid::Uuid) -> Self;
@@ -310,7 +323,7 @@ macro_rules! sql_room_repo {
         };
         use $schema::{operations, rooms};
 
-        use crate::sql::{OpRecord, RoomRecord, SqlId, StoredHead, TxError, decode_ops, to_i64, unavailable};
+        use crate::sql::{OpRecord, RoomRecord, SqlId, TxError, decode_ops, to_i64, unavailable};
 
         type OpRow = OpRecord<$id>;
 
@@ -348,7 +361,8 @@ macro_rules! sql_room_repo {
 
             /// After a batch was refused for some room (and rolled back): the first room that does
             /// not exist (`NotFound`), else every room whose latest revision is not the one its
-            /// append expects (`Conflict`). A cold path: one or two reads per room.
+            /// append expects (`Conflict`), from each room's [`StoredHead`] (the backend's
+            /// `stored_heads`).
             async fn diagnose(&self, appends: &[&Append]) -> RepoError {
                 match self.find_refused(appends).await {
                     Ok(Some(error)) => error,
@@ -360,29 +374,8 @@ macro_rules! sql_room_repo {
             }
 
             async fn find_refused(&self, appends: &[&Append]) -> Result<Option<RepoError>, RepoError> {
-                let mut conn = self.conn().await?;
-                let mut conflicts = Vec::new();
-                for append in appends {
-                    let id = <$id as SqlId>::from_uuid(append.room.as_uuid());
-                    let code_revision: Option<i64> = rooms::table
-                        .find(&id)
-                        .select(rooms::code_revision)
-                        .first(&mut *conn)
-                        .await
-                        .optional()
-                        .map_err(unavailable)?;
-                    let Some(code_revision) = code_revision else { return Ok(Some(RepoError::NotFound(append.room))) };
-                    let latest_op: Option<i64> = operations::table
-                        .filter(operations::room_id.eq(&id))
-                        .select(diesel::dsl::max(operations::revision))
-                        .first(&mut *conn)
-                        .await
-                        .map_err(unavailable)?;
-                    if (StoredHead { code_revision, latest_op }).revision()? != append.expected_revision {
-                        conflicts.push(append.room);
-                    }
-                }
-                Ok((!conflicts.is_empty()).then_some(RepoError::Conflict { rooms: conflicts }))
+                let heads = self.stored_heads(appends).await?;
+                crate::sql::refusal(appends, &heads)
             }
         }
 

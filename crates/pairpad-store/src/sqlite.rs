@@ -121,6 +121,33 @@ fn lock_database(path: &Path) -> Result<std::fs::File, RepoError> {
     }
 }
 
+impl SqliteRepo {
+    /// Each append's room's stored head, read room by room (SQLite is local, and one process's
+    /// commits never conflict: this runs only for a room that does not exist).
+    async fn stored_heads(&self, appends: &[&Append]) -> Result<Vec<Option<crate::sql::StoredHead>>, RepoError> {
+        let mut conn = self.conn().await?;
+        let mut heads = Vec::with_capacity(appends.len());
+        for append in appends {
+            let id = String::from_uuid(append.room.as_uuid());
+            let code_revision: Option<i64> = rooms::table
+                .find(&id)
+                .select(rooms::code_revision)
+                .first(&mut *conn)
+                .await
+                .optional()
+                .map_err(unavailable)?;
+            let latest_op: Option<i64> = operations::table
+                .filter(operations::room_id.eq(&id))
+                .select(diesel::dsl::max(operations::revision))
+                .first(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+            heads.push(code_revision.map(|code_revision| crate::sql::StoredHead { code_revision, latest_op }));
+        }
+        Ok(heads)
+    }
+}
+
 /// The thread that owns the commit connection and runs every commit on it: SQLite does its work
 /// in about a millisecond, blocking, so it does it here rather than on a caller's worker thread.
 /// Its page cache stays warm, as no other connection writes the operation log. It stops when the
