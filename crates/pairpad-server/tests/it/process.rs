@@ -4,7 +4,7 @@
 //! the refusal of a second process on one SQLite file.
 
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pairpad_client::{Client, ClientError, Event};
 use tokio::process::{Child, Command};
@@ -66,27 +66,61 @@ pub(crate) async fn create_room(http: &reqwest::Client, port: u16) -> String {
     room["roomId"].as_str().unwrap().to_owned()
 }
 
-/// One client's typing: each edit inserts a unique token at a token boundary and waits for its
-/// ack before the next, so each acked token is known.
-async fn type_until_failure(mut client: Client, name: &str, seed: u64) -> (Client, Vec<String>, Option<String>) {
+impl ServerProcess {
+    /// SIGKILL, and waits for the process to be gone.
+    pub(crate) async fn kill(&mut self) {
+        self.child.start_kill().expect("SIGKILL");
+        self.child.wait().await.expect("reap");
+    }
+}
+
+/// What a typist did: its client, the tokens acknowledged, and when the last was.
+pub(crate) struct Typed {
+    pub(crate) client: Client,
+    pub(crate) acked: Vec<String>,
+    pub(crate) last_ack: Instant,
+}
+
+/// One client's typing: each edit inserts a unique token (`⟨{name}{i}⟩`) at a token boundary and
+/// waits for its ack before the next, so each acked token is known. Stops at the first failure
+/// (the server went away) or at `until`.
+pub(crate) async fn type_tokens(mut client: Client, name: String, seed: u64, until: Option<Instant>) -> Typed {
     let mut rng = Rng::new(seed);
     let mut acked = Vec::new();
+    let mut last_ack = Instant::now();
     for i in 0.. {
+        if until.is_some_and(|until| Instant::now() >= until) {
+            break;
+        }
         let token = format!("⟨{name}{i}⟩");
         let text = client.text();
         let boundaries: Vec<usize> =
             std::iter::once(0).chain(text.chars().enumerate().filter(|(_, c)| *c == '⟩').map(|(i, _)| i + 1)).collect();
-        let position = boundaries[rng.below(boundaries.len())];
-        if client.splice(position, 0, &token).await.is_err() {
-            return (client, acked, Some(token));
+        if client.splice(boundaries[rng.below(boundaries.len())], 0, &token).await.is_err() {
+            break;
         }
         match client.sync(PATIENCE).await {
-            Ok(()) => acked.push(token),
+            Ok(()) => {
+                acked.push(token);
+                last_ack = Instant::now();
+            }
             Err(ClientError::Refused { code, message }) => panic!("refused: {code}: {message}"),
-            Err(_) => return (client, acked, Some(token)),
+            Err(_) => break,
         }
     }
-    unreachable!()
+    Typed { client, acked, last_ack }
+}
+
+/// Every acknowledged token is in `code` exactly once, and no token is there twice (at most
+/// `unacked` more tokens: edits in flight when a server died, re-sent and applied once).
+pub(crate) fn assert_each_token_once(code: &str, acked: &[String], unacked: usize) {
+    for token in acked {
+        assert_eq!(code.matches(token.as_str()).count(), 1, "acknowledged {token} must be there exactly once");
+    }
+    let tokens = code.matches('⟨').count();
+    assert!(tokens >= acked.len() && tokens <= acked.len() + unacked, "{tokens} tokens for {} acks", acked.len());
+    let unique: std::collections::HashSet<&str> = code.split_inclusive('⟩').collect();
+    assert_eq!(unique.len(), tokens, "no token was applied twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,21 +135,20 @@ async fn killing_the_server_loses_no_acknowledged_edit() {
     let mut typists = Vec::new();
     for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
         let client = Client::connect(&base, &room, Some(name)).await.unwrap();
-        typists.push(tokio::spawn(type_until_failure(client, name, i as u64 + 7)));
+        typists.push(tokio::spawn(type_tokens(client, name.to_owned(), i as u64 + 7, None)));
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    server.child.start_kill().expect("SIGKILL");
-    server.child.wait().await.expect("reap");
+    server.kill().await;
     let mut results = Vec::new();
     for typist in typists {
         results.push(typist.await.expect("typist"));
     }
-    let acked: Vec<String> = results.iter().flat_map(|(_, acked, _)| acked.clone()).collect();
+    let acked: Vec<String> = results.iter().flat_map(|typed| typed.acked.clone()).collect();
     assert!(acked.len() > 20, "the burst was under way ({} acks)", acked.len());
 
     let _server = start_server(&url, port).await;
     let mut clients = Vec::new();
-    for (mut client, _, _) in results {
+    for Typed { mut client, .. } in results {
         client.reconnect().await.expect("reconnect");
         client.sync(PATIENCE).await.expect("re-sent work acknowledged");
         clients.push(client);
@@ -126,13 +159,7 @@ async fn killing_the_server_loses_no_acknowledged_edit() {
     let room_json: serde_json::Value =
         http.get(format!("http://127.0.0.1:{port}/api/rooms/{room}")).send().await.unwrap().json().await.unwrap();
     let code = room_json["code"].as_str().unwrap();
-    for token in &acked {
-        assert_eq!(code.matches(token.as_str()).count(), 1, "acknowledged {token} must be there exactly once");
-    }
-    let tokens = code.matches('⟨').count();
-    assert!(tokens >= acked.len() && tokens <= acked.len() + 3, "{tokens} tokens for {} acks", acked.len());
-    let unique: std::collections::HashSet<&str> = code.split_inclusive('⟩').collect();
-    assert_eq!(unique.len(), tokens, "no token was applied twice");
+    assert_each_token_once(code, &acked, 3);
     for client in &clients {
         assert_eq!(client.text(), code, "clients converged after the restart");
     }

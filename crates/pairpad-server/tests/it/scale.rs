@@ -5,11 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use pairpad_client::{Client, ClientError, Event};
+use pairpad_client::{Client, Event};
 use pairpad_store::testing::TestDatabase;
 
 use crate::helpers::{PATIENCE, Rng};
-use crate::process::{ServerProcess, create_room, free_port, start_server};
+use crate::process::{ServerProcess, Typed, assert_each_token_once, create_room, free_port, start_server, type_tokens};
 
 /// `count` server processes on one fresh database, with their ports.
 async fn cluster(db: &TestDatabase, count: usize) -> Vec<(ServerProcess, u16)> {
@@ -99,35 +99,6 @@ async fn clients_spread_over_three_processes_converge() {
     clients_spread_over_processes_converge(3).await;
 }
 
-/// Types unique tokens, each waiting for its ack, until `until` or a failure; returns the acked
-/// tokens and the time of the last ack.
-async fn type_tokens(mut client: Client, name: String, seed: u64, until: Instant) -> (Client, Vec<String>, Instant) {
-    let mut rng = Rng::new(seed);
-    let mut acked = Vec::new();
-    let mut last_ack = Instant::now();
-    for i in 0.. {
-        if Instant::now() >= until {
-            break;
-        }
-        let token = format!("⟨{name}{i}⟩");
-        let text = client.text();
-        let boundaries: Vec<usize> =
-            std::iter::once(0).chain(text.chars().enumerate().filter(|(_, c)| *c == '⟩').map(|(i, _)| i + 1)).collect();
-        if client.splice(boundaries[rng.below(boundaries.len())], 0, &token).await.is_err() {
-            break;
-        }
-        match client.sync(PATIENCE).await {
-            Ok(()) => {
-                acked.push(token);
-                last_ack = Instant::now();
-            }
-            Err(ClientError::Refused { code, message }) => panic!("refused: {code}: {message}"),
-            Err(_) => break,
-        }
-    }
-    (client, acked, last_ack)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_process_loses_no_acknowledged_edit_and_its_clients_move_on() {
     let Some(db) = TestDatabase::create().await else { return };
@@ -140,37 +111,31 @@ async fn a_killed_process_loses_no_acknowledged_edit_and_its_clients_move_on() {
     for i in 0..6 {
         let port = if i % 2 == 0 { doomed_port } else { survivor_port };
         let client = Client::connect(&ws(port), &room, Some(&format!("k{i}"))).await.unwrap();
-        typists.push(tokio::spawn(type_tokens(client, format!("k{i}-"), 31 + i as u64, until)));
+        typists.push(tokio::spawn(type_tokens(client, format!("k{i}-"), 31 + i as u64, Some(until))));
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let killed_at = Instant::now();
-    let doomed = &mut servers[0].0;
-    doomed.child.start_kill().expect("SIGKILL");
-    doomed.child.wait().await.expect("reap");
+    servers[0].0.kill().await;
     let mut results = Vec::new();
     for typist in typists {
         results.push(typist.await.expect("typist"));
     }
-    let acked: Vec<String> = results.iter().flat_map(|(_, acked, _)| acked.clone()).collect();
-    for (i, (_, _, last_ack)) in results.iter().enumerate() {
+    let acked: Vec<String> = results.iter().flat_map(|typed| typed.acked.clone()).collect();
+    for (i, typed) in results.iter().enumerate() {
         if i % 2 == 1 {
-            assert!(*last_ack > killed_at + Duration::from_secs(1), "client {i} on the survivor kept going");
+            assert!(typed.last_ack > killed_at + Duration::from_secs(1), "client {i} on the survivor kept going");
         }
     }
     let mut clients = Vec::new();
-    for (mut client, _, _) in results {
+    for Typed { mut client, .. } in results {
         // The killed process's clients reconnect to the survivor, re-sending what was in flight.
         client.reconnect_to(&ws(survivor_port)).await.expect("reconnect");
         clients.push(client);
     }
     settle(&mut clients).await;
     let code = room_code(&http, survivor_port, &room).await;
-    for token in &acked {
-        assert_eq!(code.matches(token.as_str()).count(), 1, "acknowledged {token} must be there exactly once");
-    }
-    let tokens = code.matches('⟨').count();
-    let unique: std::collections::HashSet<&str> = code.split_inclusive('⟩').collect();
-    assert_eq!(unique.len(), tokens, "no token was applied twice");
+    // At most one edit in flight per client of the killed process.
+    assert_each_token_once(&code, &acked, 3);
     for client in &clients {
         assert_eq!(client.text(), code, "clients converged");
     }
@@ -221,8 +186,7 @@ async fn presence_crosses_processes_and_expires_with_a_dead_one() {
 
     // ada's process dies without a word: bob sees her leave within the bound.
     let killed_at = Instant::now();
-    servers[0].0.child.start_kill().expect("SIGKILL");
-    servers[0].0.child.wait().await.expect("reap");
+    servers[0].0.kill().await;
     let bound = pairpad_room::room::PRESENCE_TTL + pairpad_room::room::PRESENCE_INTERVAL * 2;
     assert!(
         wait_for_event(&mut bob, bound, |e| matches!(e, Event::Left { user_id } if *user_id == ada_id)).await,
