@@ -265,8 +265,10 @@ impl Client {
                 Event::Error { code: code.into_owned(), message: message.into_owned() }
             }
             ServerMessage::Pong => Event::Pong,
-            // Another `init` on an open connection is not in the protocol.
-            ServerMessage::Init { .. } => return Err(ClientError::Protocol(format!("unexpected init: {text}"))),
+            // Another `init` or `resume` on an open connection is not in the protocol.
+            ServerMessage::Init { .. } | ServerMessage::Resume { .. } => {
+                return Err(ClientError::Protocol(format!("unexpected welcome: {text}")));
+            }
             // A newer server's message type: ignored (PROTOCOL.md: the server may add types).
             ServerMessage::Unknown => Event::Other(text.to_owned()),
         })

@@ -90,6 +90,26 @@ pub enum ServerMessage<'a> {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         access: Option<Cow<'a, str>>,
     },
+    /// Contract 1.1: the first message after joining with `?since=R` when the server still has
+    /// every operation after `R`; those operations follow, in order, each with its `opId`.
+    Resume {
+        /// The room's id.
+        room_id: Cow<'a, str>,
+        /// This connection's user id.
+        user_id: Cow<'a, str>,
+        /// The `since` revision the operations that follow start after.
+        revision: u64,
+        /// The room's language.
+        language: Cow<'a, str>,
+        /// Who is in the room, this connection included.
+        users: Vec<WireUser<'a>>,
+        /// Always `true` when sent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumed: Option<bool>,
+        /// `"view"` or `"edit"`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        access: Option<Cow<'a, str>>,
+    },
     /// The sender's operation is durable as `revision`.
     Ack {
         /// The revision the operation became.
@@ -197,7 +217,9 @@ mod tests {
 
     #[test]
     fn unknown_types_and_fields_are_tolerated() {
-        assert_eq!(parse(r#"{"type":"resume","roomId":"r"}"#).unwrap(), ServerMessage::Unknown);
+        assert_eq!(parse(r#"{"type":"snapshot_ready","roomId":"r"}"#).unwrap(), ServerMessage::Unknown);
+        let resume = r#"{"type":"resume","roomId":"r","userId":"u","revision":7,"language":"x","users":[],"resumed":true}"#;
+        assert!(matches!(parse(resume).unwrap(), ServerMessage::Resume { revision: 7, resumed: Some(true), .. }));
         let ack = parse(r#"{"type":"ack","revision":3,"opId":"c-1","later":true}"#).unwrap();
         assert_eq!(ack, ServerMessage::Ack { revision: 3, op_id: Some("c-1".into()) });
         let init = r#"{"type":"init","roomId":"r","userId":"u","revision":0,"code":"","language":"x","users":[],"access":"view"}"#;
