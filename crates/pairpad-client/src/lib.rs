@@ -111,6 +111,16 @@ pub enum Event {
     Other(String),
 }
 
+/// How a reconnect went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejoined {
+    /// The server resumed after the client's revision: the missed operations follow.
+    Resumed,
+    /// The server could not resume and sent a fresh `init` (`resumed: false`); unacknowledged
+    /// work, if there was any (`rebased`), was rebased onto it by diff and sent.
+    Restarted { rebased: bool },
+}
+
 /// A connection to one room.
 pub struct Client {
     /// `{base}/ws/{room}[?name=..]`, without `since`.
@@ -355,7 +365,7 @@ impl Client {
 
     /// Like [`Client::reconnect`], to the same room on another server (`base` like
     /// `ws://127.0.0.1:8081`), as after the first one died.
-    pub async fn reconnect_to(&mut self, base: &str) -> Result<(), ClientError> {
+    pub async fn reconnect_to(&mut self, base: &str) -> Result<Rejoined, ClientError> {
         if let Some(path) = self.url.find("/ws/").map(|at| self.url[at..].to_owned()) {
             self.url = format!("{}{path}", base.trim_end_matches('/'));
         }
@@ -368,25 +378,26 @@ impl Client {
     /// missed operations follow as live traffic ([`Client::next_event`]; ours among them counts as
     /// its ack). On a fresh `init` unacknowledged work is rebased onto the server's text by diff
     /// and sent as one operation. Either way, one reconnect is enough.
-    pub async fn reconnect(&mut self) -> Result<(), ClientError> {
+    pub async fn reconnect(&mut self) -> Result<Rejoined, ClientError> {
         let url = with_since(&self.url, self.doc.revision());
         let (socket, welcome) = open(&url).await?;
         self.socket = socket;
         self.offline = false;
-        let resend = match welcome {
+        let (rejoined, resend) = match welcome {
             Welcome::Resume { revision, user_id, users, language } => {
                 (self.user_id, self.users, self.language) = (user_id, users, language);
-                self.doc.resumed(revision)?
+                (Rejoined::Resumed, self.doc.resumed(revision)?)
             }
             Welcome::Init(init) => {
                 (self.user_id, self.users, self.language) = (init.user_id, init.users, init.language);
-                self.doc.restart(&init.code, init.revision)?
+                let rebased = self.doc.restart(&init.code, init.revision)?;
+                (Rejoined::Restarted { rebased: rebased.is_some() }, rebased)
             }
         };
         if let Some(outgoing) = resend {
             self.send_operation(&outgoing).await?;
         }
-        Ok(())
+        Ok(rejoined)
     }
 
     /// Closes the connection normally.
