@@ -86,7 +86,14 @@ mod tests {
         let op = to_operation(ops, limits).unwrap();
         assert_eq!((revision, op_id.as_deref(), op.base_len(), op.target_len()), (3, Some("c-1"), 7, 7));
         let author = UserId::random();
-        let committed = CommittedOp { revision: 4, operation: op, op_id: None, author, at: Timestamp(0) };
+        let committed = CommittedOp {
+            revision: 4,
+            operation: op,
+            op_id: None,
+            author,
+            author_name: "Ada".into(),
+            at: Timestamp(0),
+        };
         let json = encode(&RoomEvent::Operation(&committed));
         assert_eq!(json, format!(r#"{{"type":"operation","revision":4,"ops":[2,"🦀",-1,4],"userId":"{author}"}}"#));
     }

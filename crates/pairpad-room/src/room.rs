@@ -367,10 +367,11 @@ where
                 self.announce_departures(vec![user]);
             }
             Command::Operation { user, base_revision, operation, op_id, received } => {
-                self.edit(Edit { base_revision, operation, op_id, author: user }, received);
+                let author_name = self.name_of(user);
+                self.edit(Edit { base_revision, operation, op_id, author: user, author_name }, received);
             }
             Command::CodeUpdate { user, update, received } => {
-                let edit = self.room.code_update_to_edit(&update, user);
+                let edit = self.room.code_update_to_edit(&update, user, self.name_of(user));
                 self.edit(edit, received);
             }
             Command::Cursor { user, revision, selection } => {
@@ -521,15 +522,10 @@ where
             self.ops_since_snapshot = 0;
             Snapshot { code: self.room.text(), revision: self.room.revision() }
         });
-        // A client's base revision may be at most `max_history_fetch` behind (see
-        // `needs_store_history`), so with a snapshot the operations before that window can go: the
-        // operation log stays bounded however long a room is edited.
-        let window = self.settings.max_history_fetch.max(1) as u64;
-        let discard_through = snapshot.as_ref().map(|s| s.revision.saturating_sub(window)).filter(|&r| r > 0);
         let expected_revision = self.submitted_revision;
         self.submitted_revision = self.room.revision();
         let committed = ops.iter().map(|s| s.op.clone()).collect();
-        let append = Append { room: self.room.id(), expected_revision, ops: committed, snapshot, discard_through };
+        let append = Append { room: self.room.id(), expected_revision, ops: committed, snapshot };
         InFlight { ops, verdict: self.committer.submit(append, &self.chain).await }
     }
 
@@ -711,6 +707,12 @@ where
         if !self.participants.is_empty() {
             self.bus.publish(self.room.id(), BusMessage::Present(self.participants.clone()));
         }
+    }
+
+    /// The display name of a participant connected here (empty for one that just left: its
+    /// connection's last messages may still be queued).
+    fn name_of(&self, user: UserId) -> Arc<str> {
+        self.participants.iter().find(|p| p.user_id == user).map_or_else(|| Arc::from(""), |p| p.name.clone())
     }
 
     /// Everyone in the room: here, then on other processes.

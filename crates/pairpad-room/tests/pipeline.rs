@@ -134,6 +134,15 @@ impl RoomRepo for GatedStore {
     async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {
         self.rooms.ops_since(id, after, limit).await
     }
+    async fn checkpoint(&self, id: RoomId, revision: u64) -> Result<Option<pairpad_domain::Snapshot>, RepoError> {
+        self.rooms.checkpoint(id, revision).await
+    }
+    async fn history(&self, id: RoomId, every: u64) -> Result<Vec<pairpad_domain::HistoryPoint>, RepoError> {
+        self.rooms.history(id, every).await
+    }
+    async fn forget_operations(&self, before: Timestamp, limit: usize) -> Result<usize, RepoError> {
+        self.rooms.forget_operations(before, limit).await
+    }
     async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
         let call = appends
             .iter()
@@ -337,10 +346,10 @@ async fn store_theirs(pipeline: &Pipeline, room: RoomId, revision: u64) {
         operation: TextOperation::from_components(components).unwrap(),
         op_id: Some(format!("theirs-{revision}")),
         author: UserId::random(),
+        author_name: "Them".into(),
         at: Timestamp(0),
     };
-    let append =
-        Append { room, expected_revision: revision - 1, ops: vec![theirs], snapshot: None, discard_through: None };
+    let append = Append { room, expected_revision: revision - 1, ops: vec![theirs], snapshot: None };
     pipeline.store.rooms.commit(&[append]).await.unwrap();
 }
 
