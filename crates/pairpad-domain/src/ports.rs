@@ -339,6 +339,9 @@ pub enum RoomEvent<'a> {
         language: &'a Language,
         /// Everyone connected, the newcomer included.
         users: &'a [Participant],
+        /// Set when the participant asked to resume from a revision: `false`, the server could
+        /// not resume it (PROTOCOL.md 1.1, "Resuming").
+        resumed: Option<bool>,
     },
     /// The participant's operation is durably stored as `revision`.
     Ack {

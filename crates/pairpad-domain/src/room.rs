@@ -512,6 +512,16 @@ impl Room {
         self.durable.to_string()
     }
 
+    /// The stored operations after `base`, through [`Room::durable_revision`], when memory still
+    /// holds them all: what a participant that knew the room at `base` missed.
+    pub fn durable_ops_after(&self, base: u64) -> Option<Vec<CommittedOp>> {
+        if base > self.durable_revision || !self.has_history_since(base) {
+            return None;
+        }
+        let missed = self.history.iter().filter(|op| op.revision > base && op.revision <= self.durable_revision);
+        Some(missed.cloned().collect())
+    }
+
     /// The latest revision confirmed stored (see [`Room::confirm`]).
     pub fn durable_revision(&self) -> u64 {
         self.durable_revision
@@ -737,5 +747,21 @@ mod tests {
         assert_eq!((r.text().as_str(), r.durable_text().as_str(), r.durable_revision()), ("012", "01", 2));
         r.rebase(&[]).unwrap();
         assert_eq!((r.text().as_str(), r.revision()), ("01", 2));
+    }
+
+    #[test]
+    fn what_a_returning_participant_missed_is_the_stored_operations_memory_holds() {
+        let mut r = room("");
+        for i in 0..5u64 {
+            r.submit(edit(i, vec![R(i as usize), I(i.to_string())], None), &[], Timestamp(1)).unwrap();
+        }
+        r.confirm(4).unwrap();
+        let revisions =
+            |ops: Option<Vec<CommittedOp>>| ops.map(|ops| ops.iter().map(|op| op.revision).collect::<Vec<_>>());
+        // The window of 2 holds the stored 4 and the unstored 5.
+        assert_eq!(revisions(r.durable_ops_after(3)), Some(vec![4]));
+        assert_eq!(revisions(r.durable_ops_after(4)), Some(vec![]));
+        assert_eq!(r.durable_ops_after(2), None, "revision 3 left memory");
+        assert_eq!(r.durable_ops_after(5), None, "not stored yet");
     }
 }

@@ -60,6 +60,7 @@ fn wire(c: &mut Criterion) {
                 code: &code,
                 language: &language,
                 users: &users,
+                resumed: None,
             }))
         })
     });

@@ -25,6 +25,10 @@ pub enum ClientMessage {
     CodeUpdate {
         /// The new text.
         code: String,
+        /// Contract 1.1: the revision `code` was edited from; the server then merges the
+        /// difference like an operation instead of overwriting concurrent edits.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revision: Option<i64>,
     },
     /// The sender's cursor or selection.
     Cursor {

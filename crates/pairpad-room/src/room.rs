@@ -59,8 +59,9 @@ impl RoomSettings {
 
 /// What a room owner can be asked to do.
 pub enum Command<C> {
-    /// Add a participant; it gets `init` first.
-    Join { participant: Participant, connection: C, reply: oneshot::Sender<JoinOutcome<C>> },
+    /// Add a participant; it gets `init` first, unless it resumes from revision `since` (see
+    /// [`JoinOutcome::Resumed`]).
+    Join { participant: Participant, connection: C, since: Option<u64>, reply: oneshot::Sender<JoinOutcome<C>> },
     /// A participant disconnected.
     Leave { user: UserId },
     /// An operation made on top of `base_revision`, received at `received`.
@@ -86,10 +87,30 @@ pub enum Command<C> {
 pub enum JoinOutcome<C> {
     /// The participant is in and its `init` is queued.
     Joined,
+    /// The participant is in and resumes: nothing is queued for it yet but what happens after
+    /// [`Resumption::through`]. Its caller sends it `resume` and the operations it missed first.
+    Resumed(Resumption),
     /// The room has as many participants as allowed.
     Full(C),
     /// The room is stopping; load it again.
     Stopping(C),
+}
+
+/// What a participant that knew the room at revision `since` needs to catch up (PROTOCOL.md 1.1,
+/// "Resuming"): the `resume` message's fields and the stored operations after `since` through
+/// `through`, which are all in the store.
+#[derive(Clone, Debug)]
+pub struct Resumption {
+    pub room: RoomId,
+    pub user: UserId,
+    pub since: u64,
+    /// The durable revision when the participant joined: its queue holds what follows.
+    pub through: u64,
+    /// The operations after `since` through `through`, when memory held them all; otherwise the
+    /// caller reads them from the store (off the room's task).
+    pub missed: Option<Vec<CommittedOp>>,
+    pub language: Language,
+    pub users: Vec<Participant>,
 }
 
 /// A room's state as seen by a REST reader.
@@ -351,14 +372,13 @@ where
 
     async fn handle(&mut self, command: Command<B::Connection>) {
         match command {
-            Command::Join { participant, connection, reply } => {
+            Command::Join { participant, connection, since, reply } => {
                 let outcome = if self.draining.is_some() {
                     JoinOutcome::Stopping(connection)
                 } else if self.participants.len() >= self.settings.max_users_per_room {
                     JoinOutcome::Full(connection)
                 } else {
-                    self.join(participant, connection);
-                    JoinOutcome::Joined
+                    self.join(participant, connection, since)
                 };
                 let _ = reply.send(outcome);
             }
@@ -393,29 +413,55 @@ where
         }
     }
 
-    fn join(&mut self, participant: Participant, connection: B::Connection) {
+    /// Adds a participant. One that knew the room at `since` resumes when the store has every
+    /// operation after it and it is at most `max_history_fetch` behind; otherwise it gets `init`.
+    fn join(
+        &mut self,
+        participant: Participant,
+        connection: B::Connection,
+        since: Option<u64>,
+    ) -> JoinOutcome<B::Connection> {
         let user = participant.user_id;
         self.fanout.add(user, connection);
         self.bus.publish(self.room.id(), BusMessage::Joined(participant.clone()));
         self.participants.push(participant);
-        // The stored text: operations sequenced after it reach the newcomer like everyone else,
-        // once stored (until then another process may still have them sequenced again).
-        let code = self.room.durable_text();
         let users: Vec<Participant> = self.everyone().cloned().collect();
-        let init = RoomEvent::Init {
-            room: self.room.id(),
-            user_id: user,
-            revision: self.room.durable_revision(),
-            code: &code,
-            language: self.room.language(),
-            users: &users,
-        };
-        let mut dropped = self.fanout.publish(&init, Audience::Only(user));
+        let mut dropped = Vec::new();
         if let Some(newcomer) = self.participants.last() {
             let joined = RoomEvent::UserJoined { user: newcomer, active_users: users.len() };
             dropped.extend(self.fanout.publish(&joined, Audience::Except(&[user])));
         }
+        // The stored revision: operations sequenced after it reach the newcomer like everyone
+        // else, once stored (until then another process may still have them sequenced again).
+        let through = self.room.durable_revision();
+        let resumable =
+            since.filter(|&since| since <= through && through - since <= self.settings.max_history_fetch as u64);
+        let outcome = if let Some(since) = resumable {
+            JoinOutcome::Resumed(Resumption {
+                room: self.room.id(),
+                user,
+                since,
+                through,
+                missed: self.room.durable_ops_after(since),
+                language: self.room.language().clone(),
+                users,
+            })
+        } else {
+            let code = self.room.durable_text();
+            let init = RoomEvent::Init {
+                room: self.room.id(),
+                user_id: user,
+                revision: through,
+                code: &code,
+                language: self.room.language(),
+                users: &users,
+                resumed: since.map(|_| false),
+            };
+            dropped.extend(self.fanout.publish(&init, Audience::Only(user)));
+            JoinOutcome::Joined
+        };
         self.announce_departures(dropped);
+        outcome
     }
 
     fn edit(&mut self, edit: Edit, received: Instant) {
