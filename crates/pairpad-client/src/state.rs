@@ -9,7 +9,7 @@
 //! work by diff: `transform(diff(S, M), diff(S, code))`, with `S` the text last shared with the
 //! server and `M` its own.
 
-use pairpad_domain::{OtError, TextOperation};
+use pairpad_domain::{Component, OtError, TextOperation};
 
 /// An operation to send: `{"type":"operation","revision","ops","opId"}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -294,30 +294,120 @@ impl ClientDoc {
     }
 }
 
-/// The operation that turns `old` into `new`, from a real diff over `char`s (`similar`'s Myers,
-/// which bounds its work on pathological inputs): unchanged runs are retained, so edits made
-/// elsewhere in the text meanwhile survive a transform against it.
+/// The operation that turns `old` into `new`, from a real diff (`similar`'s Myers, which bounds
+/// its work on pathological inputs): unchanged runs are retained, so edits made elsewhere in the
+/// text meanwhile survive a transform against it. As diff-match-patch's line mode: lines first,
+/// so that lines added or removed are whole lines (a char diff among alike lines would keep a
+/// few of a removed line's chars, or split an added one, and a transform against the other
+/// side's line edits would then break lines); then chars within each run of changed lines, so
+/// that an edited line merges with others' edits of it. Positions count `char`s.
 pub fn diff(old: &str, new: &str) -> Result<TextOperation, OtError> {
-    let old: Vec<char> = old.chars().collect();
-    let new: Vec<char> = new.chars().collect();
+    use similar::DiffTag;
+    let old: Vec<&str> = old.split_inclusive('\n').collect();
+    let new: Vec<&str> = new.split_inclusive('\n').collect();
+    let chars = |lines: &[&str]| lines.iter().map(|line| line.chars().count()).sum::<usize>();
     let mut operation = TextOperation::new();
-    for op in similar::capture_diff_slices(similar::Algorithm::Myers, &old, &new) {
-        match op {
-            similar::DiffOp::Equal { len, .. } => operation.retain(len)?,
-            similar::DiffOp::Delete { old_len, .. } => operation.delete(old_len)?,
-            similar::DiffOp::Insert { new_index, new_len, .. } => {
-                operation.insert(&collect(&new, new_index, new_len))?
-            }
-            similar::DiffOp::Replace { old_len, new_index, new_len, .. } => {
-                operation.delete(old_len)?.insert(&collect(&new, new_index, new_len))?
+    for run in similar::capture_diff_slices(similar::Algorithm::Myers, &old, &new) {
+        let (tag, old_lines, new_lines) = run.as_tag_tuple();
+        match tag {
+            DiffTag::Equal => operation.retain(chars(&old[old_lines]))?,
+            DiffTag::Delete => operation.delete(chars(&old[old_lines]))?,
+            DiffTag::Insert => operation.insert(&new[new_lines].concat())?,
+            DiffTag::Replace => {
+                for component in char_diff(&old[old_lines].concat(), &new[new_lines].concat())?.components() {
+                    match component {
+                        Component::Retain(n) => operation.retain(*n)?,
+                        Component::Delete(n) => operation.delete(*n)?,
+                        Component::Insert(text) => operation.insert(text)?,
+                    };
+                }
+                &mut operation
             }
         };
     }
     Ok(operation)
 }
 
-fn collect(chars: &[char], start: usize, len: usize) -> String {
-    chars[start..start + len].iter().collect()
+/// [`diff`] over chars. Where an insert or a delete could equally sit a few characters earlier
+/// or later (the text repeats around it: adding `"b\n"` before `"a\n"` = adding `"\nb"` before
+/// the `"\n"` ahead of it), it is put on line (else word) boundaries, as diff-match-patch's
+/// lossless clean-up does.
+fn char_diff(old: &str, new: &str) -> Result<TextOperation, OtError> {
+    use similar::DiffTag;
+    let old: Vec<char> = old.chars().collect();
+    let new: Vec<char> = new.chars().collect();
+    let mut runs: Vec<_> = similar::capture_diff_slices(similar::Algorithm::Myers, &old, &new)
+        .iter()
+        .map(similar::DiffOp::as_tag_tuple)
+        .collect();
+    for i in 1..runs.len().saturating_sub(1) {
+        let (before, after) = (runs[i - 1].0, runs[i + 1].0);
+        let (text, edit, room_before, room_after) = match runs[i].0 {
+            DiffTag::Insert => (&new, runs[i].2.clone(), runs[i - 1].2.len(), runs[i + 1].2.len()),
+            DiffTag::Delete => (&old, runs[i].1.clone(), runs[i - 1].1.len(), runs[i + 1].1.len()),
+            _ => continue,
+        };
+        if before != DiffTag::Equal || after != DiffTag::Equal {
+            continue;
+        }
+        let shift = best_shift(text, edit, room_before, room_after);
+        if shift != 0 {
+            for (run, grow_end, grow_start) in [(i - 1, true, false), (i, true, true), (i + 1, false, true)] {
+                let (_, old_range, new_range) = &mut runs[run];
+                for range in [old_range, new_range] {
+                    if grow_end {
+                        range.end = range.end.wrapping_add_signed(shift);
+                    }
+                    if grow_start {
+                        range.start = range.start.wrapping_add_signed(shift);
+                    }
+                }
+            }
+        }
+    }
+    let mut operation = TextOperation::new();
+    for (tag, old_range, new_range) in runs {
+        let inserted = || new[new_range.clone()].iter().collect::<String>();
+        match tag {
+            DiffTag::Equal => operation.retain(old_range.len())?,
+            DiffTag::Delete => operation.delete(old_range.len())?,
+            DiffTag::Insert => operation.insert(&inserted())?,
+            DiffTag::Replace => operation.delete(old_range.len())?.insert(&inserted())?,
+        };
+    }
+    Ok(operation)
+}
+
+/// How far to move the edit `text[edit]` (an insert in the new text or a delete in the old), with
+/// at most `room_before` unchanged characters before it and `room_after` after: to the equivalent
+/// place whose two ends are the best boundaries, the nearest such on a tie.
+fn best_shift(text: &[char], edit: std::ops::Range<usize>, room_before: usize, room_after: usize) -> isize {
+    let (mut start, mut end) = (edit.start, edit.end);
+    let mut moved = 0isize;
+    while moved > -(room_before as isize) && start > 0 && text[start - 1] == text[end - 1] {
+        (start, end, moved) = (start - 1, end - 1, moved - 1);
+    }
+    let (mut best, mut best_score) = (0isize, None);
+    loop {
+        let score = boundary(text, start) + boundary(text, end);
+        if best_score.is_none_or(|s| score > s || (score == s && moved.abs() < best.abs())) {
+            (best, best_score) = (moved, Some(score));
+        }
+        if moved >= room_after as isize || end >= text.len() || text[start] != text[end] {
+            return best;
+        }
+        (start, end, moved) = (start + 1, end + 1, moved + 1);
+    }
+}
+
+/// How good a place for an edit to start or end the gap before `text[at]` is: the start or end of
+/// the text or of a line, then next to whitespace, then anywhere.
+fn boundary(text: &[char], at: usize) -> u8 {
+    match (at.checked_sub(1).and_then(|i| text.get(i)), text.get(at)) {
+        (None, _) | (_, None) | (Some('\n'), _) => 2,
+        (Some(before), Some(after)) if before.is_whitespace() || after.is_whitespace() => 1,
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -527,6 +617,39 @@ mod tests {
         );
     }
 
+    /// Inserts that start at a line start and end with a line end.
+    fn inserts_whole_lines(old: &str, op: &TextOperation) -> bool {
+        let old: Vec<char> = old.chars().collect();
+        let mut at = 0;
+        op.components().iter().all(|component| match component {
+            Component::Retain(n) | Component::Delete(n) => {
+                at += n;
+                true
+            }
+            Component::Insert(text) => (at == 0 || old[at - 1] == '\n') && text.ends_with('\n'),
+        })
+    }
+
+    #[test]
+    fn char_diff_puts_edits_on_line_boundaries() {
+        // Myers alone inserts "\nk5 x" after "k0 x" here: the same length, but a split line.
+        let (old, new) = ("k0 x\nk1 x\n", "k0 x\nk5 x\nk1 x\nk10 x\n");
+        let op = char_diff(old, new).unwrap();
+        assert_eq!(op.apply(old).unwrap(), new);
+        assert!(inserts_whole_lines(old, &op), "{op:?}");
+        let (old, new) = ("a 🦀\n", "a 🦀\nb 🦀\n");
+        assert_eq!(
+            char_diff(old, new).unwrap().components(),
+            [Component::Retain(4), Component::Insert("b 🦀\n".into())]
+        );
+        // Rebased over a concurrent deletion of the line before, the new line stays whole.
+        let shared = "a\nold 漢\nb\n";
+        let mine = diff(shared, "a\nold 漢\nnew 漢\nb\n").unwrap();
+        let theirs = diff(shared, "a\nb\n").unwrap();
+        let (rebased, _) = TextOperation::transform(&mine, &theirs).unwrap();
+        assert_eq!(rebased.apply("a\nb\n").unwrap(), "a\nnew 漢\nb\n");
+    }
+
     #[test]
     fn a_fresh_init_rebases_unacknowledged_work_by_diff_with_emoji_and_cjk() {
         let shared = "fn 主() {\n    let 🦀 = \"蟹\";\n}\n";
@@ -653,6 +776,41 @@ mod tests {
             let found = server.text.matches(c).count();
             if !(forget_history && c == '起') {
                 assert_eq!(found, expected, "{c:?} ({}) in the text {found} times", c as u32);
+            }
+        }
+    }
+
+    /// Whole lines added (or removed) at random among many alike: every insert (delete) of the
+    /// diff is whole lines, so a transform against the other side's line edits keeps lines whole.
+    #[test]
+    fn diff_of_added_or_removed_lines_keeps_them_whole() {
+        for adding in [true, false] {
+            let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+            let mut lines: Vec<String> = (0..40).map(|i| format!("kept-{i} 🦀 漢字\n")).collect();
+            let old = lines.concat();
+            for i in 0..25 {
+                let at = rng.below(lines.len());
+                if adding {
+                    lines.insert(at, format!("away-{i} 🦀 漢字\n"));
+                } else {
+                    lines.remove(at);
+                }
+            }
+            let new = lines.concat();
+            let op = diff(&old, &new).unwrap();
+            assert_eq!(op.apply(&old).unwrap(), new);
+            let old: Vec<char> = old.chars().collect();
+            let mut at = 0; // in `old`
+            for component in op.components() {
+                let line_start = at == 0 || old[at - 1] == '\n';
+                match component {
+                    Component::Retain(n) => at += n,
+                    Component::Delete(n) => {
+                        at += n;
+                        assert!(line_start && old[at - 1] == '\n', "{op:?}");
+                    }
+                    Component::Insert(text) => assert!(line_start && text.ends_with('\n'), "{op:?}"),
+                }
             }
         }
     }
