@@ -82,7 +82,8 @@ pub enum Event {
         revision: u64,
         op_id: String,
     },
-    /// Another participant's operation was applied.
+    /// Another participant's operation was applied (or, right after a resume, held until our
+    /// re-sent operation is confirmed, then applied in order).
     Remote {
         revision: u64,
         user_id: String,
@@ -282,7 +283,7 @@ impl Client {
             ServerMessage::Operation { revision, ops, user_id, op_id } => {
                 let operation = ops.into_operation();
                 match self.doc.remote(revision, &operation, op_id.as_deref())? {
-                    Received::Applied => Event::Remote { revision, user_id: user_id.into_owned() },
+                    Received::Applied | Received::Held => Event::Remote { revision, user_id: user_id.into_owned() },
                     Received::Own(confirmed) => self.confirmed(confirmed, revision, op_id.map(Cow::into_owned)).await?,
                 }
             }

@@ -52,6 +52,9 @@ pub enum Confirmed {
 pub enum Received {
     /// Another participant's operation, applied.
     Applied,
+    /// Another participant's operation, held until our re-sent operation is confirmed (after a
+    /// resume), then applied in order.
+    Held,
     /// Our own operation (after a resume): its ack, or a duplicate of one already counted.
     Own(Confirmed),
 }
@@ -80,6 +83,14 @@ pub struct ClientDoc {
     next_op: u64,
     /// Every `opId` of ours numbered up to this is settled: counted, or dropped into a diff.
     settled: u64,
+    /// After a resume with an operation in flight, until it is confirmed: the operations
+    /// received meanwhile, not applied yet. The old connection's copy of that operation may
+    /// still be committed after the resume's missed operations, and then comes as a live
+    /// `operation` without its `opId`; the ack of the re-sent copy names its revision.
+    held: Option<Vec<(u64, TextOperation)>>,
+    /// A revision our operation was counted at by its ack while its live copy (see `held`) may
+    /// still come: that copy is ignored.
+    copy_expected: Option<u64>,
 }
 
 impl ClientDoc {
@@ -94,6 +105,8 @@ impl ClientDoc {
             client_id: client_id.into(),
             next_op: 0,
             settled: 0,
+            held: None,
+            copy_expected: None,
         }
     }
 
@@ -172,7 +185,10 @@ impl ClientDoc {
             (None, _) => false,
         };
         if in_flight {
-            return self.count(revision);
+            return match self.held.take() {
+                Some(held) => self.release(held, Some(revision)),
+                None => self.count(revision),
+            };
         }
         Ok(self.not_in_flight(op_id))
     }
@@ -215,11 +231,12 @@ impl ClientDoc {
         op_id: Option<&str>,
     ) -> Result<Received, SyncError> {
         if let Some(id) = op_id {
-            if let Some(outstanding) = self.outstanding().filter(|o| o.op_id == id) {
-                if outstanding.operation != *operation && revision == self.revision + 1 {
-                    return Err(SyncError::Diverged { op_id: id.to_owned() });
+            if self.outstanding().is_some_and(|o| o.op_id == id) {
+                if let Some(held) = self.held.take() {
+                    // Everything held came before it: apply that first.
+                    self.release(held, None)?;
                 }
-                return self.count(revision).map(Received::Own);
+                return self.count_copy(revision, operation, id).map(Received::Own);
             }
             if let Confirmed::Duplicate = self.not_in_flight(Some(id)) {
                 if revision > self.revision {
@@ -229,6 +246,51 @@ impl ClientDoc {
                 return Ok(Received::Own(Confirmed::Duplicate));
             }
         }
+        if op_id.is_none() && self.copy_expected.take_if(|copy| *copy == revision).is_some() {
+            return Ok(Received::Own(Confirmed::Duplicate));
+        }
+        if let Some(held) = &mut self.held {
+            held.push((revision, operation.clone()));
+            return Ok(Received::Held);
+        }
+        self.apply_remote(revision, operation)?;
+        Ok(Received::Applied)
+    }
+
+    /// Our operation in flight, as the server committed it at `revision`: its ack.
+    fn count_copy(&mut self, revision: u64, operation: &TextOperation, op_id: &str) -> Result<Confirmed, SyncError> {
+        if self.outstanding().is_some_and(|o| o.operation != *operation) && revision == self.revision + 1 {
+            return Err(SyncError::Diverged { op_id: op_id.to_owned() });
+        }
+        self.count(revision)
+    }
+
+    /// Applies the operations held since a resume, in order, now that the operation in flight is
+    /// confirmed (`acked` names its revision when an ack did; the held operation at that
+    /// revision, if any, is its copy).
+    fn release(&mut self, held: Vec<(u64, TextOperation)>, acked: Option<u64>) -> Result<Confirmed, SyncError> {
+        let mut confirmed = None;
+        for (revision, operation) in held {
+            if let Some(at) = acked.filter(|at| confirmed.is_none() && *at == self.revision + 1) {
+                if revision == at {
+                    let op_id = self.outstanding().map(|o| o.op_id.clone()).unwrap_or_default();
+                    confirmed = Some(self.count_copy(at, &operation, &op_id)?);
+                    continue;
+                }
+                confirmed = Some(self.count(at)?);
+                self.copy_expected = Some(at);
+            }
+            self.apply_remote(revision, &operation)?;
+        }
+        if let (None, Some(at)) = (&confirmed, acked) {
+            confirmed = Some(self.count(at)?);
+            self.copy_expected = Some(at);
+        }
+        Ok(confirmed.unwrap_or(Confirmed::Foreign))
+    }
+
+    /// Applies another participant's operation, which turns `revision - 1` into `revision`.
+    fn apply_remote(&mut self, revision: u64, operation: &TextOperation) -> Result<(), SyncError> {
         if revision != self.revision + 1 {
             return Err(SyncError::OutOfOrder { seen: self.revision, got: revision });
         }
@@ -252,18 +314,23 @@ impl ClientDoc {
         operation.apply_to_rope(&mut self.server)?;
         for_text.apply_to_rope(&mut self.text)?;
         self.revision = revision;
-        Ok(Received::Applied)
+        Ok(())
     }
 
     /// After a reconnect's `resume` after `revision` (which must be this document's): the document
     /// stays as it is; the operation in flight, if any, is returned to be re-sent as it is (same
     /// `opId`, based on this revision). The missed operations that follow go to
-    /// [`ClientDoc::remote`] like live traffic.
-    pub fn resumed(&self, revision: u64) -> Result<Option<Outgoing>, SyncError> {
+    /// [`ClientDoc::remote`] like live traffic; while the operation in flight is not confirmed,
+    /// the others are held, then applied ([`Received::Held`]): its old copy may yet come as a
+    /// live operation without `opId`, which only the ack of the re-sent one tells apart.
+    pub fn resumed(&mut self, revision: u64) -> Result<Option<Outgoing>, SyncError> {
         if revision != self.revision {
             return Err(SyncError::ResumedElsewhere { seen: self.revision, got: revision });
         }
-        Ok(self.outstanding().cloned())
+        let outstanding = self.outstanding().cloned();
+        self.held = outstanding.as_ref().map(|_| Vec::new());
+        self.copy_expected = None;
+        Ok(outstanding)
     }
 
     /// After a reconnect's fresh `init` (`code` at `revision`, the server could not resume): the
@@ -284,6 +351,8 @@ impl ClientDoc {
         };
         self.sync = Sync::Synchronized;
         self.settled = self.next_op;
+        self.held = None;
+        self.copy_expected = None;
         self.server = ropey::Rope::from_str(code);
         self.text = self.server.clone();
         self.revision = revision;
@@ -494,7 +563,7 @@ mod tests {
                 send.extend(doc.resumed(doc.revision()).unwrap());
                 for (revision, op, op_id) in missed {
                     match doc.remote(revision, &op, op_id.as_deref()).unwrap() {
-                        Received::Applied => {}
+                        Received::Applied | Received::Held => {}
                         Received::Own(Confirmed::Counted { next }) => {
                             counted += 1;
                             send.extend(next);
@@ -536,7 +605,7 @@ mod tests {
         assert_eq!(resend.op_id, first.op_id, "the operation in flight is re-sent with its opId");
         assert_eq!(resend.revision, 0);
         let missed = server.since(0).unwrap();
-        assert_eq!(doc.remote(1, &missed[0].1, missed[0].2.as_deref()).unwrap(), Received::Applied);
+        assert_eq!(doc.remote(1, &missed[0].1, missed[0].2.as_deref()).unwrap(), Received::Held);
         let Received::Own(Confirmed::Counted { next: Some(buffer) }) =
             doc.remote(2, &missed[1].1, missed[1].2.as_deref()).unwrap()
         else {
@@ -586,6 +655,48 @@ mod tests {
         assert_eq!(reconnect(&mut server, &mut doc), (2, 0));
         assert_eq!(server.log[5].1.as_deref(), Some(lost.op_id.as_str()), "the re-send kept its opId");
         assert_eq!(server.text, "H43210ello world");
+    }
+
+    /// The old connection's copy of the operation in flight is committed only after the resume's
+    /// missed operations, and comes live, without its `opId`: the ack of the re-sent copy names
+    /// its revision, whichever of the two arrives first.
+    #[test]
+    fn our_old_copy_committed_after_the_resume_is_recognised_by_the_ack() {
+        for ack_first in [false, true] {
+            let mut server = Server::new("hello");
+            let mut doc = ClientDoc::new("hello", 0, "c");
+            let in_flight = type_into(&mut doc, 5, 0, " world").unwrap();
+            type_into(&mut doc, 0, 0, ">");
+            server.edit(0, 0, "1");
+            let resend = doc.resumed(0).unwrap().unwrap();
+            let (op, id) = server.log[0].clone();
+            assert_eq!(doc.remote(1, &op, id.as_deref()).unwrap(), Received::Held);
+            // Now the old connection's copy is committed, then the re-send recognised.
+            assert_eq!(server.submit(&in_flight), 2);
+            server.edit(0, 0, "3");
+            assert_eq!(server.submit(&resend), 2);
+            let (copy, _) = server.log[1].clone();
+            let (third, _) = server.log[2].clone();
+            let next = if ack_first {
+                let Confirmed::Counted { next } = doc.ack(2, Some(&in_flight.op_id)).unwrap() else { panic!() };
+                assert_eq!(doc.remote(2, &copy, None).unwrap(), Received::Own(Confirmed::Duplicate));
+                assert_eq!(doc.remote(3, &third, None).unwrap(), Received::Applied);
+                next
+            } else {
+                assert_eq!(doc.remote(2, &copy, None).unwrap(), Received::Held);
+                assert_eq!(doc.remote(3, &third, None).unwrap(), Received::Held);
+                let Confirmed::Counted { next } = doc.ack(2, Some(&in_flight.op_id)).unwrap() else { panic!() };
+                next
+            };
+            assert_eq!(doc.revision(), 3);
+            let revision = server.submit(&next.unwrap());
+            assert!(matches!(
+                doc.ack(revision, doc.outstanding().map(|o| o.op_id.clone()).as_deref()),
+                Ok(Confirmed::Counted { next: None })
+            ));
+            assert_eq!(doc.text(), server.text);
+            assert_eq!(server.text, ">31hello world", "once each (ours first at one position)");
+        }
     }
 
     #[test]
