@@ -219,6 +219,12 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     for prefix in ["/api", ""] {
         cfg.route(&format!("{prefix}/rooms"), web::post().to(routes::rooms::create))
             .route(&format!("{prefix}/rooms/{{room_id}}"), web::get().to(routes::rooms::get))
+            .route(
+                &format!("{prefix}/rooms/{{room_id}}/revisions/{{revision}}"),
+                web::get().to(routes::history::revision_text),
+            )
+            .route(&format!("{prefix}/rooms/{{room_id}}/operations"), web::get().to(routes::history::operations))
+            .route(&format!("{prefix}/rooms/{{room_id}}/history"), web::get().to(routes::history::history))
             .route(&format!("{prefix}/autocomplete"), web::post().to(routes::autocomplete::autocomplete));
     }
     cfg.default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such route")) }));
