@@ -31,6 +31,14 @@ fn small_snapshots(settings: &mut Settings) {
     settings.rooms.snapshot_every = SNAPSHOT_EVERY;
 }
 
+/// Replaces the app's HTTP client by one that drops idle connections after a second: typing the
+/// trace takes longer than the server's keep-alive (5 s), and a request sent on a pooled
+/// connection just as the server closes it fails (`IncompleteMessage`).
+fn fresh_connections(mut app: TestApp) -> TestApp {
+    app.http = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(1)).build().expect("a client");
+    app
+}
+
 /// The `rustcode` trace's patches (position, deleted, inserted; code points), in order.
 fn trace_patches() -> Vec<(usize, usize, String)> {
     let path = format!("{}/../../tests/traces/rustcode.json.gz", env!("CARGO_MANIFEST_DIR"));
@@ -351,7 +359,7 @@ fn trace_len() -> usize {
 }
 
 async fn the_trace_is_readable_at_every_revision(store: Store) {
-    let Some(app) = spawn_app_with(store, small_snapshots).await else { return };
+    let Some(app) = spawn_app_with(store, small_snapshots).await.map(fresh_connections) else { return };
     let mut patches = trace_patches();
     patches.truncate(trace_len());
     let room = app.create_room("rust", "").await;
@@ -391,7 +399,7 @@ async fn the_trace_is_readable_at_every_revision(store: Store) {
     assert!(checkpoints.len() as u64 > head / (SNAPSHOT_EVERY + 2 * WINDOW), "{checkpoints:?}");
     let mut settings = test_settings(&stored.url);
     small_snapshots(&mut settings);
-    let app = TestApp::restart(settings).await;
+    let app = fresh_connections(TestApp::restart(settings).await);
     // The first checkpoints, the last, and some between (each with its neighbours).
     let mut rng = Rng::new(head);
     let mut some: Vec<u64> = checkpoints.iter().take(5).chain(checkpoints.iter().rev().take(5)).copied().collect();
@@ -456,7 +464,7 @@ async fn refused(app: &TestApp, path: &str, status: u16, code: &str) {
 /// Malformed, extreme and unknown input to each endpoint: a clear 4xx each, never a 500.
 #[actix_web::test]
 async fn hostile_history_requests_get_clear_errors() {
-    let Some(app) = spawn_app_with(Store::Sqlite, small_snapshots).await else { return };
+    let Some(app) = spawn_app_with(Store::Sqlite, small_snapshots).await.map(fresh_connections) else { return };
     let room = app.create_room("rust", "").await;
     let patches: Vec<_> = trace_patches().into_iter().take(60).collect();
     type_trace(&app, &room, &patches, WINDOW).await;
@@ -511,7 +519,7 @@ async fn hostile_history_requests_get_clear_errors() {
 /// operations before the latest snapshot; checkpoints and the recent revisions stay readable,
 /// older revisions and pages answer `revision_not_found`, and the count is on `/metrics`.
 async fn retention_keeps_checkpoints(store: Store) {
-    let Some(app) = spawn_app_with(store, small_snapshots).await else { return };
+    let Some(app) = spawn_app_with(store, small_snapshots).await.map(fresh_connections) else { return };
     let room = app.create_room("rust", "").await;
     let patches: Vec<_> = trace_patches().into_iter().take(130).collect();
     // One operation per commit: the checkpoints are exactly at 50 and 100.
@@ -531,7 +539,7 @@ async fn retention_keeps_checkpoints(store: Store) {
 
     let mut settings = test_settings(&stored.url);
     small_snapshots(&mut settings);
-    let app = TestApp::restart(settings).await;
+    let app = fresh_connections(TestApp::restart(settings).await);
     for revision in [0, 50, 100, 101, 130] {
         let (status, body) = app.get(&format!("/api/rooms/{room}/revisions/{revision}")).await;
         assert_eq!((status, body["code"].as_str()), (200, Some(expected[&revision].as_str())), "revision {revision}");
