@@ -86,6 +86,7 @@ run typing-2urls "CONVERGED" -- typing --url "$url,$url" --rooms 3 --placement s
 run trace-ack "MATCH" -- trace --mode ack --limit 2000
 run trace-compose "MATCH" -- trace --mode compose
 run trace-svelte "MATCH" -- trace --mode compose --file tests/traces/sveltecomponent.json.gz
+run history "MATCH" -- history --limit 600 --samples 50 --missed 100 --resumes 2 --buckets 20
 run idle "per connection" -- idle --connections 300 --rooms 6 --hold 1
 run join "all had init" -- join --clients 20 --doc-bytes 262144
 run churn "rooms loaded" -- churn --rooms 60 --ops 3 --settle-timeout 15 --rest 0
