@@ -177,11 +177,6 @@ function showRoom(roomId) {
       traced('>', msg);
       return connection.send(msg);
     },
-    async fetchSnapshot() {
-      const res = await fetch(`/api/rooms/${roomId}`, { cache: 'no-store' });
-      if (!res.ok) throw new Error(await errorMessage(res));
-      return res.json();
-    },
     reconnect: (reason) => connection.reconnect(reason),
     notify(kind, detail) {
       if (kind === 'rejected') toast(`The server refused an edit (${detail.code}): ${detail.message || ''}`, 'error');
@@ -263,7 +258,7 @@ function showRoom(roomId) {
   function handle(msg) {
     traced('<', msg);
     if (client.onMessage(msg)) {
-      if (msg.type === 'init') {
+      if (msg.type === 'init' || msg.type === 'resume') {
         editor.setReadOnly(false);
         presence.init(msg);
         setLanguage(msg.language, true);
@@ -315,6 +310,7 @@ function showRoom(roomId) {
       const query = presence.name ? `?name=${encodeURIComponent(presence.name)}` : '';
       return `${scheme}://${location.host}/ws/${encodeURIComponent(roomId)}${query}`;
     },
+    since: () => client.since, // every reconnect resumes where we were (PROTOCOL.md, "Resuming")
     createSocket: (url) => new WebSocket(url),
     isOnline: () => navigator.onLine,
     waitingSince: () => client.waitingSince,
