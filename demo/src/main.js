@@ -360,8 +360,8 @@ function showRoom(roomId) {
       rev.textContent = `Revision ${v.point.revision}`;
       const when = new Date(v.point.committedAt);
       const time = Number.isNaN(when.getTime()) ? '' : when.toLocaleString();
-      const authors = v.point.authors && v.point.authors.length ? v.point.authors.join(', ') : 'nobody';
-      info.append(rev, ` · ${time} · by ${authors}`);
+      const authors = v.point.authors && v.point.authors.length ? `by ${v.point.authors.join(', ')}` : 'as created';
+      info.append(rev, ` of ${v.points.at(-1).revision} · ${time} · ${authors}`);
     }
     info.dataset.revision = v.point ? String(v.point.revision) : '';
     info.dataset.loading = String(v.loading);
