@@ -7,18 +7,21 @@
 //! Layout:
 //! - [`ot`]: text operations (retain / insert / delete in Unicode code points) and their algebra.
 //! - [`room`]: identifiers, the [`Room`] aggregate that sequences edits, committed operations.
+//! - [`history`]: the text at any kept revision, read from the store.
 //! - [`ports`]: [`RoomRepo`], [`Suggester`] and [`Broadcaster`], each with its contract.
 #![warn(missing_docs)]
 
+pub mod history;
 pub mod ot;
 pub mod ports;
 pub mod room;
 
+pub use history::{HistoryError, text_at};
 pub use ot::{Component, OtError, TextOperation};
 pub use ports::{
-    Append, Audience, Broadcaster, BusListener, BusMessage, BusNote, CursorOutOfRange, NewRoom, ProcessId, RepoError,
-    RoomBus, RoomEvent, RoomRepo, Snapshot, StoredRoom, Suggester, Suggestion, SuggestionKind, SuggestionRequest,
-    Suggestions,
+    Append, Audience, Broadcaster, BusListener, BusMessage, BusNote, CursorOutOfRange, HistoryPoint, NewRoom,
+    ProcessId, RepoError, RoomBus, RoomEvent, RoomRepo, Snapshot, StoredRoom, Suggester, Suggestion, SuggestionKind,
+    SuggestionRequest, Suggestions,
 };
 pub use room::{
     CodeUpdate, CommittedOp, Edit, EditError, EditOutcome, InvalidLanguage, InvalidRoomId, Language, NulInText,

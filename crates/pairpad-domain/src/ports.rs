@@ -105,13 +105,21 @@ pub struct Append {
     pub expected_revision: u64,
     /// The operations, with consecutive revisions starting at `expected_revision + 1`.
     pub ops: Vec<CommittedOp>,
-    /// A new snapshot to store with them, at a revision no later than the last operation's.
+    /// A new snapshot to store with them, at a revision no later than the last operation's: it
+    /// becomes the room's latest snapshot and one of its history's checkpoints.
     pub snapshot: Option<Snapshot>,
-    /// Operations at and below this revision are no longer needed (a snapshot covers them and no
-    /// client may still base an operation on them): the store deletes them, after checking
-    /// `expected_revision`, oldest first, and may leave some for later appends to keep one
-    /// transaction short. Always below the last of `ops`, so the latest revision stays stored.
-    pub discard_through: Option<u64>,
+}
+
+/// A point of a room's history for a timeslider: the last revision of a run of operations, when
+/// it was committed, and who wrote the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryPoint {
+    /// The run's last revision.
+    pub revision: u64,
+    /// When that revision was committed.
+    pub at: Timestamp,
+    /// The distinct names of the run's authors, sorted.
+    pub authors: Vec<String>,
 }
 
 /// Where rooms live. Adapters: in memory, SQLite, PostgreSQL. Every method either does all it
@@ -132,17 +140,34 @@ pub trait RoomRepo: Send + Sync {
     async fn load(&self, id: RoomId) -> Result<StoredRoom, RepoError>;
 
     /// Reads at most `limit` operations of a room with revisions after `after`, in order.
-    /// An unknown room yields no operations. Operations a commit discarded are gone: the answer
-    /// may then start after `after + 1` (`Room::submit` counts such a gap as stale).
+    /// An unknown room yields no operations. Operations [`RoomRepo::forget_operations`] deleted
+    /// are gone: the answer may then start after `after + 1` (`Room::submit` counts such a gap as
+    /// stale).
     async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError>;
 
+    /// The room's latest checkpoint at or before `revision`: its text at creation (revision 0) or
+    /// at a snapshot an append stored. Checkpoints are kept for the room's life, so the text at
+    /// any revision whose operations are kept is a checkpoint plus the operations after it.
+    /// `None` when the room has none that early (or does not exist).
+    async fn checkpoint(&self, id: RoomId, revision: u64) -> Result<Option<Snapshot>, RepoError>;
+
+    /// The room's kept operations in runs of `every` revisions (revisions 1 to `every`, then
+    /// `every + 1` to `2 * every`, ...; `every` at least 1), one [`HistoryPoint`] per run that
+    /// holds any, oldest first. An unknown room has none.
+    async fn history(&self, id: RoomId, every: u64) -> Result<Vec<HistoryPoint>, RepoError>;
+
+    /// Deletes at most `limit` operations, of any rooms, committed before `before` and older than
+    /// their room's latest snapshot (so loading a room, the latest revision and the checkpoints
+    /// stay whole), and answers how many it deleted: the history retention (`history.keep_days`).
+    async fn forget_operations(&self, before: Timestamp, limit: usize) -> Result<usize, RepoError>;
+
     /// Appends operations to one or more rooms in **one transaction**, moving each room's revision
-    /// (and snapshot, when given) forward and deleting what an append discards. Durable when it
+    /// (and snapshot, when given, which is also kept as a checkpoint) forward. Durable when it
     /// returns `Ok`: a crash afterwards loses nothing. `Conflict` when rooms' latest stored
     /// revisions are not their `expected_revision` (another writer got there first), naming those
     /// rooms and no other; `NotFound` when a room does not exist, naming it; `Rejected` when the store refuses the data for good (text with
     /// U+0000, a constraint), which retrying cannot change. On any error nothing of the batch is
-    /// stored or deleted. Operations keep their `op_id` as given: recognising a
+    /// stored. Operations keep their `op_id` as given: recognising a
     /// re-sent operation is [`crate::Room::submit`]'s job, over the operations after its base
     /// revision, so the store does not judge keys.
     ///
@@ -314,6 +339,9 @@ pub enum RoomEvent<'a> {
         language: &'a Language,
         /// Everyone connected, the newcomer included.
         users: &'a [Participant],
+        /// Set when the participant asked to resume from a revision: `false`, the server could
+        /// not resume it (PROTOCOL.md 1.1, "Resuming").
+        resumed: Option<bool>,
     },
     /// The participant's operation is durably stored as `revision`.
     Ack {

@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::ot::{Component, OtError, TextOperation};
 
@@ -175,6 +176,8 @@ pub struct CommittedOp {
     pub op_id: Option<String>,
     /// Who made the edit.
     pub author: UserId,
+    /// The author's display name then, for the room's history.
+    pub author_name: Arc<str>,
     /// When it was committed.
     pub at: Timestamp,
 }
@@ -193,8 +196,8 @@ pub struct Selection {
 pub struct Participant {
     /// Unique per connection.
     pub user_id: UserId,
-    /// The display name.
-    pub name: String,
+    /// The display name (shared with the operations it writes, see [`CommittedOp::author_name`]).
+    pub name: Arc<str>,
     /// A CSS colour, stable for a given name.
     pub color: String,
 }
@@ -210,7 +213,7 @@ impl Participant {
         let hash =
             name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         let color = PALETTE[(hash % PALETTE.len() as u64) as usize].to_owned();
-        Self { user_id, name, color }
+        Self { user_id, name: name.into(), color }
     }
 }
 
@@ -236,6 +239,8 @@ pub struct Edit {
     pub op_id: Option<String>,
     /// Who sent it.
     pub author: UserId,
+    /// The author's display name.
+    pub author_name: Arc<str>,
 }
 
 /// What [`Room::submit`] did with an edit.
@@ -464,7 +469,14 @@ impl Room {
         operation.apply_to_rope(&mut self.document)?;
         self.revision += 1;
         self.updated_at = at;
-        let committed = CommittedOp { revision: self.revision, operation, op_id: edit.op_id, author: edit.author, at };
+        let committed = CommittedOp {
+            revision: self.revision,
+            operation,
+            op_id: edit.op_id,
+            author: edit.author,
+            author_name: edit.author_name,
+            at,
+        };
         self.remember(committed.clone());
         Ok(EditOutcome::Applied(committed))
     }
@@ -500,6 +512,16 @@ impl Room {
         self.durable.to_string()
     }
 
+    /// The stored operations after `base`, through [`Room::durable_revision`], when memory still
+    /// holds them all: what a participant that knew the room at `base` missed.
+    pub fn durable_ops_after(&self, base: u64) -> Option<Vec<CommittedOp>> {
+        if base > self.durable_revision || !self.has_history_since(base) {
+            return None;
+        }
+        let missed = self.history.iter().filter(|op| op.revision > base && op.revision <= self.durable_revision);
+        Some(missed.cloned().collect())
+    }
+
     /// The latest revision confirmed stored (see [`Room::confirm`]).
     pub fn durable_revision(&self) -> u64 {
         self.durable_revision
@@ -530,12 +552,13 @@ impl Room {
     }
 
     /// Turns a whole-text replacement into the smallest operation on the current revision.
-    pub fn code_update_to_edit(&self, update: &CodeUpdate, author: UserId) -> Edit {
+    pub fn code_update_to_edit(&self, update: &CodeUpdate, author: UserId, author_name: Arc<str>) -> Edit {
         Edit {
             base_revision: self.revision,
             operation: TextOperation::diff(&self.text(), &update.code),
             op_id: None,
             author,
+            author_name,
         }
     }
 
@@ -578,6 +601,7 @@ mod tests {
             operation: TextOperation::from_components(components).unwrap(),
             op_id: op_id.map(str::to_owned),
             author: UserId::random(),
+            author_name: "Ada".into(),
         }
     }
 
@@ -613,7 +637,7 @@ mod tests {
         let nul = r.submit(edit(0, vec![R(1), I("x\0y".into()), R(2)], None), &[], Timestamp(1));
         assert_eq!(nul, Err(EditError::InvalidText(NulInText)));
         let update = CodeUpdate { code: "a\0bc".into() };
-        let nul = r.submit(r.code_update_to_edit(&update, UserId::random()), &[], Timestamp(1));
+        let nul = r.submit(r.code_update_to_edit(&update, UserId::random(), "a".into()), &[], Timestamp(1));
         assert_eq!(nul, Err(EditError::InvalidText(NulInText)));
         assert_eq!((r.text().as_str(), r.revision()), ("abc", 0));
     }
@@ -650,7 +674,7 @@ mod tests {
     #[test]
     fn code_update_becomes_a_diff() {
         let r = room("fn main() {}");
-        let e = r.code_update_to_edit(&CodeUpdate { code: "fn main() { 1 }".into() }, UserId::random());
+        let e = r.code_update_to_edit(&CodeUpdate { code: "fn main() { 1 }".into() }, UserId::random(), "a".into());
         assert_eq!(e.operation.components(), &[R(11), I(" 1 ".into()), R(1)]);
     }
 
@@ -685,6 +709,7 @@ mod tests {
             operation: TextOperation::from_components(vec![R(at), I(text.into()), R(len - at)]).unwrap(),
             op_id: Some(format!("{base}{text}")),
             author: me,
+            author_name: "Me".into(),
         };
         room.submit(insert(0, 0, "X", 3), &[], Timestamp(1)).unwrap();
         room.confirm(1).unwrap();
@@ -697,6 +722,7 @@ mod tests {
             operation: TextOperation::from_components(vec![R(1), I("Z".into()), R(3)]).unwrap(),
             op_id: None,
             author: other,
+            author_name: "Other".into(),
             at: Timestamp(3),
         };
         room.rebase(std::slice::from_ref(&theirs)).unwrap();
@@ -721,5 +747,21 @@ mod tests {
         assert_eq!((r.text().as_str(), r.durable_text().as_str(), r.durable_revision()), ("012", "01", 2));
         r.rebase(&[]).unwrap();
         assert_eq!((r.text().as_str(), r.revision()), ("01", 2));
+    }
+
+    #[test]
+    fn what_a_returning_participant_missed_is_the_stored_operations_memory_holds() {
+        let mut r = room("");
+        for i in 0..5u64 {
+            r.submit(edit(i, vec![R(i as usize), I(i.to_string())], None), &[], Timestamp(1)).unwrap();
+        }
+        r.confirm(4).unwrap();
+        let revisions =
+            |ops: Option<Vec<CommittedOp>>| ops.map(|ops| ops.iter().map(|op| op.revision).collect::<Vec<_>>());
+        // The window of 2 holds the stored 4 and the unstored 5.
+        assert_eq!(revisions(r.durable_ops_after(3)), Some(vec![4]));
+        assert_eq!(revisions(r.durable_ops_after(4)), Some(vec![]));
+        assert_eq!(r.durable_ops_after(2), None, "revision 3 left memory");
+        assert_eq!(r.durable_ops_after(5), None, "not stored yet");
     }
 }

@@ -106,7 +106,7 @@ proptest! {
         // Two clients edit revision 0 concurrently; the room transforms the second over the first.
         let mut room = Room::new(RoomId::random(), Language::plaintext(), &doc, 0, Timestamp(0), RoomLimits { max_document_chars: 4 * 1024 * 1024, history_window: 1024 });
         let submit = |room: &mut Room, op: &TextOperation| {
-            room.submit(Edit { base_revision: 0, operation: op.clone(), op_id: None, author: UserId::random() }, &[], Timestamp(1)).unwrap()
+            room.submit(Edit { base_revision: 0, operation: op.clone(), op_id: None, author: UserId::random(), author_name: "a".into() }, &[], Timestamp(1)).unwrap()
         };
         let EditOutcome::Applied(first) = submit(&mut room, &a) else { unreachable!() };
         let EditOutcome::Applied(second) = submit(&mut room, &b) else { unreachable!() };
@@ -148,7 +148,12 @@ fn replaying_the_rustcode_trace_reproduces_its_end() {
         let mut op = TextOperation::new();
         op.retain(*pos).unwrap().delete(*del).unwrap().insert(ins).unwrap().retain(len - pos - del).unwrap();
         let base_revision = room.revision();
-        room.submit(Edit { base_revision, operation: op, op_id: None, author }, &[], Timestamp(0)).unwrap();
+        room.submit(
+            Edit { base_revision, operation: op, op_id: None, author, author_name: "a".into() },
+            &[],
+            Timestamp(0),
+        )
+        .unwrap();
     }
     assert_eq!(room.text(), trace.end);
 }

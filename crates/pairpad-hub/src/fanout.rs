@@ -5,13 +5,14 @@
 //! dispatcher, not a session task as well.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use actix_http::ws::{OpCode, Parser};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::web::{Bytes, BytesMut};
+use futures_util::task::AtomicWaker;
 use pairpad_domain::{Audience, Broadcaster, RoomEvent, UserId};
 use tokio::sync::{Notify, mpsc};
 
@@ -35,15 +36,23 @@ struct OutboundState {
     reason: AtomicU8,
     /// Wakes the session when `reason` is set.
     notify: Notify,
+    /// While set, the body writes the session's frames only: a resuming connection's session
+    /// writes what the client missed before the room's frames, which follow it.
+    held: AtomicBool,
+    /// Wakes the body when `held` is cleared.
+    unheld: AtomicWaker,
 }
 
-/// A bounded queue of `capacity` frames between a room and a connection.
-pub fn outbound_queue(capacity: usize) -> (OutboundSender, OutboundReceiver) {
+/// A bounded queue of `capacity` frames between a room and a connection; `held`: the room's
+/// frames wait for [`OutboundReceiver::release`].
+pub fn outbound_queue(capacity: usize, held: bool) -> (OutboundSender, OutboundReceiver) {
     let (queue, frames) = mpsc::channel(capacity.max(1));
     let receiver = OutboundReceiver(Arc::new(OutboundState {
         frames: Mutex::new(Some(frames)),
         reason: AtomicU8::new(OutboundReceiver::STAYING),
         notify: Notify::new(),
+        held: AtomicBool::new(held),
+        unheld: AtomicWaker::new(),
     }));
     (OutboundSender { queue, receiver: receiver.clone() }, receiver)
 }
@@ -85,6 +94,12 @@ impl OutboundReceiver {
         }
     }
 
+    /// Lets the body write the room's frames (after every session frame sent before).
+    pub fn release(&self) {
+        self.0.held.store(false, Ordering::Release);
+        self.0.unheld.wake();
+    }
+
     /// Drops the frames still queued: the session is over, and a client that vanished without
     /// closing its socket would otherwise keep them until its connection times out.
     pub fn discard(&self) {
@@ -99,6 +114,13 @@ impl OutboundReceiver {
     /// The next frame, `None` once the room has let go (and then says so) or the queue was
     /// discarded.
     fn poll_frame(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if self.0.held.load(Ordering::Acquire) {
+            self.0.unheld.register(cx.waker());
+            // Released between the load and the registration: go on.
+            if self.0.held.load(Ordering::Acquire) {
+                return Poll::Pending;
+            }
+        }
         let mut frames = self.frames();
         let Some(queue) = frames.as_mut() else { return Poll::Ready(None) };
         let next = queue.poll_recv(cx);
@@ -214,8 +236,8 @@ mod tests {
     async fn a_full_queue_drops_only_its_owner() {
         let mut fanout = WsFanout::default();
         let (fast, slow) = (UserId::random(), UserId::random());
-        let (fast_out, fast_in) = outbound_queue(8);
-        let (slow_out, slow_in) = outbound_queue(1);
+        let (fast_out, fast_in) = outbound_queue(8, false);
+        let (slow_out, slow_in) = outbound_queue(1, false);
         fanout.add(fast, fast_out);
         fanout.add(slow, slow_out);
         let event = RoomEvent::Ack { revision: 1, op_id: None };
@@ -237,7 +259,7 @@ mod tests {
     #[tokio::test]
     async fn the_body_writes_the_session_first_then_the_room_then_says_the_room_let_go() {
         use futures_util::StreamExt;
-        let (outbox, inbox) = outbound_queue(8);
+        let (outbox, inbox) = outbound_queue(8, false);
         let session_end = inbox.clone();
         // A session that has written one frame and stays open.
         let session = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from_static(b"hello"))])
@@ -257,5 +279,19 @@ mod tests {
         assert_eq!(chunks[0], Bytes::from_static(b"hello"));
         assert_eq!(chunks[1..].iter().map(payload).collect::<Vec<_>>(), ["one", "two"]);
         assert_eq!(session_end.departure().await, Left::Released);
+    }
+    #[tokio::test]
+    async fn a_held_queue_writes_nothing_until_released() {
+        let (outbox, inbox) = outbound_queue(8, true);
+        outbox.queue.try_send(text_frame("live")).unwrap();
+        let poll = || {
+            let inbox = inbox.clone();
+            std::future::poll_fn(move |cx| {
+                Poll::Ready(inbox.poll_frame(cx).map(|frame| frame.map(|f| payload(&f).to_owned())))
+            })
+        };
+        assert_eq!(poll().await, Poll::Pending);
+        inbox.release();
+        assert_eq!(poll().await, Poll::Ready(Some("live".to_owned())));
     }
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use pairpad_domain::{BusListener, BusNote, Participant, RepoError, Room, RoomBus, RoomId, RoomRepo};
 use pairpad_room::committer::{CommitSettings, Committer};
-use pairpad_room::room::{self, Command, JoinOutcome, RoomOwner, RoomSettings, RoomView};
+use pairpad_room::room::{self, Command, JoinOutcome, Resumption, RoomOwner, RoomSettings, RoomView};
 use tokio::sync::{OnceCell, mpsc, oneshot};
 
 use crate::fanout::{OutboundSender, WsFanout};
@@ -149,13 +149,15 @@ impl Hub {
     }
 
     /// Adds a participant to a room, loading the room if needed. On success the participant's
-    /// `init` is the first frame in its queue.
+    /// `init` is the first frame in its queue, or, when it resumes from `since`, the
+    /// [`Resumption`] its session sends before the queue.
     pub async fn join(
         &self,
         id: RoomId,
         participant: Participant,
+        since: Option<u64>,
         mut connection: OutboundSender,
-    ) -> Result<Handle, HubError> {
+    ) -> Result<(Handle, Option<Resumption>), HubError> {
         // A room that is unloading hands the connection back; the retry loads it afresh.
         for _ in 0..3 {
             if self.is_shutting_down() {
@@ -165,9 +167,10 @@ impl Hub {
             // A reserved slot makes the send infallible, so the connection is never lost in it.
             if let Ok(slot) = handle.commands.clone().reserve_owned().await {
                 let (reply, outcome) = oneshot::channel();
-                slot.send(Command::Join { participant: participant.clone(), connection, reply });
+                slot.send(Command::Join { participant: participant.clone(), connection, since, reply });
                 match outcome.await {
-                    Ok(JoinOutcome::Joined) => return Ok(handle),
+                    Ok(JoinOutcome::Joined) => return Ok((handle, None)),
+                    Ok(JoinOutcome::Resumed(resumption)) => return Ok((handle, Some(resumption))),
                     Ok(JoinOutcome::Full(_)) => return Err(HubError::RoomFull(id)),
                     Ok(JoinOutcome::Stopping(back)) => connection = back,
                     Err(_) => return Err(HubError::RoomStopping(id)),

@@ -15,9 +15,11 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage as Message, CloseReason, ProtocolError};
 use futures_util::stream::Peekable;
 use futures_util::{FutureExt, StreamExt};
-use pairpad_domain::{CodeUpdate, Language, Participant, RoomId, Selection, UserId};
+use pairpad_domain::{
+    CodeUpdate, HistoryError, Language, Participant, RoomEvent, RoomId, Selection, TextOperation, UserId,
+};
 use pairpad_protocol::{ClientMessage, CloseCode, ErrorCode};
-use pairpad_room::room::Command;
+use pairpad_room::room::{Command, Resumption};
 use tracing::Instrument;
 
 use crate::fanout::{Left, OutboundBody, OutboundReceiver, OutboundSender, outbound_queue};
@@ -49,17 +51,27 @@ pub struct SessionSettings {
     pub max_rate_violations: u32,
 }
 
+/// What a client asks for in `GET /ws/{roomId}?name=..&since=..`.
+pub struct JoinRequest {
+    /// The room id, as sent (checked when joining).
+    pub room: String,
+    /// The display name asked for.
+    pub name: Option<String>,
+    /// The revision to resume from (PROTOCOL.md 1.1, "Resuming").
+    pub since: Option<u64>,
+}
+
 /// Upgrades the request to a WebSocket and serves it in a task of its own.
 pub fn serve(
     hub: Hub,
     req: &HttpRequest,
     body: web::Payload,
-    room: String,
-    name: Option<String>,
+    request: JoinRequest,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) =
         actix_ws::handle(req, limit_frames(req, body, hub.settings().session.max_frame_bytes)?)?;
-    let (outbox, inbox) = outbound_queue(hub.settings().session.outbound_queue);
+    // A resuming connection's session writes what it missed before the room's frames.
+    let (outbox, inbox) = outbound_queue(hub.settings().session.outbound_queue, request.since.is_some());
     let body_inbox = inbox.clone();
     let response =
         response.map_body(|_, session_frames| OutboundBody::new(session_frames, body_inbox)).map_into_boxed_body();
@@ -70,8 +82,8 @@ pub fn serve(
         .peekable();
     // One span per session, with the room and (once joined) the user: every log line of the
     // connection carries them.
-    let span = tracing::info_span!("ws_session", room = %room, user = tracing::field::Empty);
-    actix_web::rt::spawn(run(hub, session, stream, room, name, outbox, inbox).instrument(span));
+    let span = tracing::info_span!("ws_session", room = %request.room, user = tracing::field::Empty);
+    actix_web::rt::spawn(run(hub, session, stream, request, outbox, inbox).instrument(span));
     Ok(response)
 }
 
@@ -121,16 +133,23 @@ async fn run(
     hub: Hub,
     mut session: actix_ws::Session,
     mut stream: Peekable<actix_ws::AggregatedMessageStream>,
-    room: String,
-    name: Option<String>,
+    request: JoinRequest,
     outbox: OutboundSender,
     inbox: OutboundReceiver,
 ) {
-    let reason = match join(&hub, &room, name, outbox).await {
-        Ok((user, handle, _guard)) => {
+    let reason = match join(&hub, request, outbox).await {
+        Ok(Joined { user, room, handle, resumption, _guard }) => {
             tracing::Span::current().record("user", tracing::field::display(user));
-            tracing::debug!("joined");
-            let reason = Connection::new(&hub, user, &handle, &mut session).serve(&mut stream, &inbox).await;
+            tracing::debug!(resumed = resumption.is_some(), "joined");
+            let caught_up = match resumption {
+                Some(resumption) => resume(&hub, &mut session, resumption).await,
+                None => Ok(()),
+            };
+            inbox.release();
+            let reason = match caught_up {
+                Ok(()) => Connection::new(&hub, user, room, &handle, &mut session).serve(&mut stream, &inbox).await,
+                Err(reason) => reason,
+            };
             let _ = handle.send(Command::Leave { user }).await;
             reason
         }
@@ -158,18 +177,26 @@ impl JoinRefusal {
     }
 }
 
-async fn join(
-    hub: &Hub,
-    room: &str,
-    name: Option<String>,
-    outbox: OutboundSender,
-) -> Result<(UserId, Handle, crate::ConnectionGuard), JoinRefusal> {
-    let id = RoomId::parse(room).map_err(|e| JoinRefusal::new(ErrorCode::InvalidRoomId, e, CloseCode::RoomNotFound))?;
+/// A connection that joined its room.
+struct Joined {
+    user: UserId,
+    room: RoomId,
+    handle: Handle,
+    /// What it missed, when it resumes.
+    resumption: Option<Resumption>,
+    /// Counts the connection until dropped.
+    _guard: crate::ConnectionGuard,
+}
+
+async fn join(hub: &Hub, request: JoinRequest, outbox: OutboundSender) -> Result<Joined, JoinRefusal> {
+    let JoinRequest { room, name, since } = request;
+    let id =
+        RoomId::parse(&room).map_err(|e| JoinRefusal::new(ErrorCode::InvalidRoomId, e, CloseCode::RoomNotFound))?;
     let guard =
         hub.admit_connection().map_err(|e| JoinRefusal::new(ErrorCode::TooManyConnections, e, CloseCode::Full))?;
     let user = UserId::random();
     let participant = Participant::new(user, display_name(name, user));
-    let handle = hub.join(id, participant, outbox).await.map_err(|e| match e {
+    let (handle, resumption) = hub.join(id, participant, since, outbox).await.map_err(|e| match e {
         HubError::NotFound(_) => JoinRefusal::new(ErrorCode::RoomNotFound, e, CloseCode::RoomNotFound),
         HubError::RoomFull(_) | HubError::TooManyConnections => {
             JoinRefusal::new(ErrorCode::RoomFull, e, CloseCode::Full)
@@ -178,7 +205,53 @@ async fn join(
         HubError::Store(_) => JoinRefusal::new(ErrorCode::StoreUnavailable, e, CloseCode::InternalError),
         HubError::RoomStopping(_) => JoinRefusal::new(ErrorCode::RoomStopped, e, CloseCode::InternalError),
     })?;
-    Ok((user, handle, guard))
+    Ok(Joined { user, room: id, handle, resumption, _guard: guard })
+}
+
+/// Sends a resuming client `resume` and every stored operation it missed, each with its `opId`
+/// (from the room's memory, or read here from the store, off the room's task). When the store
+/// no longer has them all (history retention), the client gets the `init` it would have got
+/// without `since`, with `resumed: false`. `Err`: how to close the connection.
+async fn resume(hub: &Hub, session: &mut actix_ws::Session, resumption: Resumption) -> Result<(), Option<CloseReason>> {
+    let Resumption { room, since, through, .. } = resumption;
+    let missed = match resumption.missed.clone() {
+        Some(missed) => Some(missed),
+        None => {
+            let count = usize::try_from(through - since).unwrap_or(usize::MAX);
+            let read = hub.repo().ops_since(room, since, count).await.map_err(|e| store_failed(&e))?;
+            let whole = read.len() == count && read.first().is_none_or(|op| op.revision == since + 1);
+            whole.then_some(read)
+        }
+    };
+    let gone = |_| None::<CloseReason>;
+    match missed {
+        Some(missed) => {
+            session.text(wire::resume(&resumption)).await.map_err(gone)?;
+            for op in &missed {
+                session.text(wire::missed_operation(op)).await.map_err(gone)?;
+            }
+        }
+        None => {
+            let text = pairpad_domain::text_at(&**hub.repo(), room, through).await.map_err(|e| store_failed(&e))?;
+            let init = RoomEvent::Init {
+                room,
+                user_id: resumption.user,
+                revision: through,
+                code: &text.code,
+                language: &resumption.language,
+                users: &resumption.users,
+                resumed: Some(false),
+            };
+            session.text(wire::encode(&init)).await.map_err(gone)?;
+        }
+    }
+    Ok(())
+}
+
+/// The store failed while a client resumed: it reconnects later.
+fn store_failed(error: &dyn std::fmt::Display) -> Option<CloseReason> {
+    tracing::warn!(%error, "cannot read what a resuming client missed");
+    close(CloseCode::InternalError, "the store failed: reconnect with since")
 }
 
 /// A display name: the one asked for, cleaned up, or a generated one.
@@ -227,6 +300,7 @@ impl RateLimit {
 struct Connection<'a> {
     hub: &'a Hub,
     user: UserId,
+    room_id: RoomId,
     room: &'a Handle,
     session: &'a mut actix_ws::Session,
     ops: RateLimit,
@@ -244,11 +318,12 @@ enum Next {
 }
 
 impl<'a> Connection<'a> {
-    fn new(hub: &'a Hub, user: UserId, room: &'a Handle, session: &'a mut actix_ws::Session) -> Self {
+    fn new(hub: &'a Hub, user: UserId, room_id: RoomId, room: &'a Handle, session: &'a mut actix_ws::Session) -> Self {
         let settings = hub.settings();
         Self {
             hub,
             user,
+            room_id,
             room,
             session,
             ops: RateLimit::new(settings.session.ops_per_second),
@@ -347,8 +422,28 @@ impl<'a> Connection<'a> {
                 }
                 Command::Operation { user, base_revision, operation, op_id, received: Instant::now() }
             }
-            ClientMessage::CodeUpdate { code } => {
+            ClientMessage::CodeUpdate { code, revision: None } => {
                 Command::CodeUpdate { user, update: CodeUpdate { code }, received: Instant::now() }
+            }
+            ClientMessage::CodeUpdate { code, revision: Some(revision) } => {
+                let Ok(base_revision) = u64::try_from(revision) else {
+                    return self.invalid(ErrorCode::InvalidRevision, "a revision is a non-negative integer").await;
+                };
+                // The text the client edited, read from the store here rather than on the room's
+                // task; the difference is then an ordinary operation on that revision.
+                let base = match pairpad_domain::text_at(&**self.hub.repo(), self.room_id, base_revision).await {
+                    Ok(base) => base,
+                    Err(HistoryError::NotKept(_)) => {
+                        let message = format!("revision {base_revision} is not in the room's stored history");
+                        return self.invalid(ErrorCode::InvalidRevision, &message).await;
+                    }
+                    Err(HistoryError::Store(error)) => {
+                        let message = format!("the store cannot be read: {error}");
+                        return self.invalid(ErrorCode::StoreUnavailable, &message).await;
+                    }
+                };
+                let operation = TextOperation::diff(&base.code, &code);
+                Command::Operation { user, base_revision, operation, op_id: None, received: Instant::now() }
             }
             ClientMessage::Cursor { revision, selection } => {
                 let Ok(revision) = u64::try_from(revision) else {

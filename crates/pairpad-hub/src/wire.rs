@@ -3,8 +3,9 @@
 
 use std::borrow::Cow;
 
-use pairpad_domain::{Participant, RoomEvent};
+use pairpad_domain::{CommittedOp, Participant, RoomEvent};
 use pairpad_protocol::{ErrorCode, Ops, ServerMessage, WireSelection, WireUser};
+use pairpad_room::room::Resumption;
 
 fn user(p: &Participant) -> WireUser<'_> {
     WireUser {
@@ -17,14 +18,14 @@ fn user(p: &Participant) -> WireUser<'_> {
 /// Encodes a room event as the JSON text of its protocol message.
 pub fn encode(event: &RoomEvent<'_>) -> String {
     let message = match *event {
-        RoomEvent::Init { room, user_id, revision, code, language, users } => ServerMessage::Init {
+        RoomEvent::Init { room, user_id, revision, code, language, users, resumed } => ServerMessage::Init {
             room_id: room.to_string().into(),
             user_id: user_id.to_string().into(),
             revision,
             code: code.into(),
             language: language.as_str().into(),
             users: users.iter().map(user).collect(),
-            resumed: None,
+            resumed,
             access: None,
         },
         RoomEvent::Ack { revision, op_id } => ServerMessage::Ack { revision, op_id: op_id.map(Cow::Borrowed) },
@@ -51,6 +52,30 @@ pub fn encode(event: &RoomEvent<'_>) -> String {
         RoomEvent::Error { code, message } => ServerMessage::Error { code: code.into(), message: message.into() },
     };
     to_json(&message)
+}
+
+/// The `resume` welcome (PROTOCOL.md 1.1, "Resuming").
+pub fn resume(resumption: &Resumption) -> String {
+    to_json(&ServerMessage::Resume {
+        room_id: resumption.room.to_string().into(),
+        user_id: resumption.user.to_string().into(),
+        revision: resumption.since,
+        language: resumption.language.as_str().into(),
+        users: resumption.users.iter().map(user).collect(),
+        resumed: Some(true),
+        access: None,
+    })
+}
+
+/// An operation a resuming client missed: unlike a live one, it carries its `opId`, by which the
+/// client recognises its own.
+pub fn missed_operation(op: &CommittedOp) -> String {
+    to_json(&ServerMessage::Operation {
+        revision: op.revision,
+        ops: Ops::borrowed(&op.operation),
+        user_id: op.author.to_string().into(),
+        op_id: op.op_id.as_deref().map(Cow::Borrowed),
+    })
 }
 
 /// The `pong` answer.
@@ -86,7 +111,14 @@ mod tests {
         let op = to_operation(ops, limits).unwrap();
         assert_eq!((revision, op_id.as_deref(), op.base_len(), op.target_len()), (3, Some("c-1"), 7, 7));
         let author = UserId::random();
-        let committed = CommittedOp { revision: 4, operation: op, op_id: None, author, at: Timestamp(0) };
+        let committed = CommittedOp {
+            revision: 4,
+            operation: op,
+            op_id: None,
+            author,
+            author_name: "Ada".into(),
+            at: Timestamp(0),
+        };
         let json = encode(&RoomEvent::Operation(&committed));
         assert_eq!(json, format!(r#"{{"type":"operation","revision":4,"ops":[2,"🦀",-1,4],"userId":"{author}"}}"#));
     }
@@ -117,6 +149,7 @@ mod tests {
             code: "a\"b",
             language: &language,
             users: &users,
+            resumed: None,
         });
         let user = format!(r#"{{"userId":"{id}","name":"Ada","color":"{color}"}}"#);
         assert_eq!(

@@ -85,7 +85,7 @@ fn edits(trace: &Trace) -> Vec<Edit> {
         ])
         .expect("a valid operation");
         len = operation.target_len();
-        edits.push(Edit { base_revision: revision as u64, operation, op_id: None, author });
+        edits.push(Edit { base_revision: revision as u64, operation, op_id: None, author, author_name: "Ada".into() });
     }
     edits
 }

@@ -24,6 +24,7 @@ fn wire(c: &mut Criterion) {
         operation: keystroke(),
         op_id: None,
         author: UserId::random(),
+        author_name: "Ada".into(),
         at: Timestamp(0),
     };
     group.bench_function("encode operation event", |b| b.iter(|| encode(black_box(&RoomEvent::Operation(&committed)))));
@@ -59,6 +60,7 @@ fn wire(c: &mut Criterion) {
                 code: &code,
                 language: &language,
                 users: &users,
+                resumed: None,
             }))
         })
     });

@@ -25,6 +25,10 @@ pub enum ClientMessage {
     CodeUpdate {
         /// The new text.
         code: String,
+        /// Contract 1.1: the revision `code` was edited from; the server then merges the
+        /// difference like an operation instead of overwriting concurrent edits.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        revision: Option<i64>,
     },
     /// The sender's cursor or selection.
     Cursor {
@@ -218,7 +222,8 @@ mod tests {
     #[test]
     fn unknown_types_and_fields_are_tolerated() {
         assert_eq!(parse(r#"{"type":"snapshot_ready","roomId":"r"}"#).unwrap(), ServerMessage::Unknown);
-        let resume = r#"{"type":"resume","roomId":"r","userId":"u","revision":7,"language":"x","users":[],"resumed":true}"#;
+        let resume =
+            r#"{"type":"resume","roomId":"r","userId":"u","revision":7,"language":"x","users":[],"resumed":true}"#;
         assert!(matches!(parse(resume).unwrap(), ServerMessage::Resume { revision: 7, resumed: Some(true), .. }));
         let ack = parse(r#"{"type":"ack","revision":3,"opId":"c-1","later":true}"#).unwrap();
         assert_eq!(ack, ServerMessage::Ack { revision: 3, op_id: Some("c-1".into()) });

@@ -248,10 +248,11 @@ fn merge_by_room(jobs: impl Iterator<Item = CommitJob>) -> (Vec<Append>, Vec<Vec
         match index.get(&append.room) {
             Some(&i) => {
                 appends[i].ops.extend(append.ops);
+                // The later snapshot wins: two in one transaction happen only with a tiny
+                // `snapshot_every`, and a missing checkpoint only lengthens a history read.
                 if append.snapshot.is_some() {
                     appends[i].snapshot = append.snapshot;
                 }
-                appends[i].discard_through = appends[i].discard_through.max(append.discard_through);
                 waiters[i].push(done);
             }
             None => {
@@ -322,6 +323,15 @@ mod tests {
         }
         async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {
             self.rooms.ops_since(id, after, limit).await
+        }
+        async fn checkpoint(&self, id: RoomId, revision: u64) -> Result<Option<Snapshot>, RepoError> {
+            self.rooms.checkpoint(id, revision).await
+        }
+        async fn history(&self, id: RoomId, every: u64) -> Result<Vec<pairpad_domain::HistoryPoint>, RepoError> {
+            self.rooms.history(id, every).await
+        }
+        async fn forget_operations(&self, before: Timestamp, limit: usize) -> Result<usize, RepoError> {
+            self.rooms.forget_operations(before, limit).await
         }
         async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
             self.commits.fetch_add(1, Ordering::Relaxed);
@@ -431,11 +441,12 @@ mod tests {
                 operation: TextOperation::new(),
                 op_id: None,
                 author: UserId::random(),
+                author_name: "a".into(),
                 at: Timestamp(0),
             })
             .collect();
         let (done, verdict) = oneshot::channel();
-        let append = Append { room, expected_revision: expected, ops, snapshot: None, discard_through: None };
+        let append = Append { room, expected_revision: expected, ops, snapshot: None };
         (CommitJob { append, chain: CommitChain::default(), done }, verdict)
     }
 
@@ -488,13 +499,11 @@ mod tests {
         let (other, _) = job(b, 5, 6..=6);
         let (mut second, _) = job(a, 2, 3..=4);
         second.append.snapshot = Some(Snapshot { code: "x".into(), revision: 4 });
-        second.append.discard_through = Some(1);
         let (appends, waiters) = merge_by_room([first, other, second].into_iter());
         assert_eq!(appends.len(), 2);
         assert_eq!((appends[0].room, appends[0].expected_revision), (a, 0));
         assert_eq!(appends[0].ops.iter().map(|op| op.revision).collect::<Vec<_>>(), [1, 2, 3, 4]);
         assert_eq!(appends[0].snapshot.as_ref().map(|s| s.revision), Some(4));
-        assert_eq!(appends[0].discard_through, Some(1));
         assert_eq!(waiters.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
     }
 }

@@ -59,8 +59,9 @@ impl RoomSettings {
 
 /// What a room owner can be asked to do.
 pub enum Command<C> {
-    /// Add a participant; it gets `init` first.
-    Join { participant: Participant, connection: C, reply: oneshot::Sender<JoinOutcome<C>> },
+    /// Add a participant; it gets `init` first, unless it resumes from revision `since` (see
+    /// [`JoinOutcome::Resumed`]).
+    Join { participant: Participant, connection: C, since: Option<u64>, reply: oneshot::Sender<JoinOutcome<C>> },
     /// A participant disconnected.
     Leave { user: UserId },
     /// An operation made on top of `base_revision`, received at `received`.
@@ -86,10 +87,30 @@ pub enum Command<C> {
 pub enum JoinOutcome<C> {
     /// The participant is in and its `init` is queued.
     Joined,
+    /// The participant is in and resumes: nothing is queued for it yet but what happens after
+    /// [`Resumption::through`]. Its caller sends it `resume` and the operations it missed first.
+    Resumed(Resumption),
     /// The room has as many participants as allowed.
     Full(C),
     /// The room is stopping; load it again.
     Stopping(C),
+}
+
+/// What a participant that knew the room at revision `since` needs to catch up (PROTOCOL.md 1.1,
+/// "Resuming"): the `resume` message's fields and the stored operations after `since` through
+/// `through`, which are all in the store.
+#[derive(Clone, Debug)]
+pub struct Resumption {
+    pub room: RoomId,
+    pub user: UserId,
+    pub since: u64,
+    /// The durable revision when the participant joined: its queue holds what follows.
+    pub through: u64,
+    /// The operations after `since` through `through`, when memory held them all; otherwise the
+    /// caller reads them from the store (off the room's task).
+    pub missed: Option<Vec<CommittedOp>>,
+    pub language: Language,
+    pub users: Vec<Participant>,
 }
 
 /// A room's state as seen by a REST reader.
@@ -351,14 +372,13 @@ where
 
     async fn handle(&mut self, command: Command<B::Connection>) {
         match command {
-            Command::Join { participant, connection, reply } => {
+            Command::Join { participant, connection, since, reply } => {
                 let outcome = if self.draining.is_some() {
                     JoinOutcome::Stopping(connection)
                 } else if self.participants.len() >= self.settings.max_users_per_room {
                     JoinOutcome::Full(connection)
                 } else {
-                    self.join(participant, connection);
-                    JoinOutcome::Joined
+                    self.join(participant, connection, since)
                 };
                 let _ = reply.send(outcome);
             }
@@ -367,10 +387,11 @@ where
                 self.announce_departures(vec![user]);
             }
             Command::Operation { user, base_revision, operation, op_id, received } => {
-                self.edit(Edit { base_revision, operation, op_id, author: user }, received);
+                let author_name = self.name_of(user);
+                self.edit(Edit { base_revision, operation, op_id, author: user, author_name }, received);
             }
             Command::CodeUpdate { user, update, received } => {
-                let edit = self.room.code_update_to_edit(&update, user);
+                let edit = self.room.code_update_to_edit(&update, user, self.name_of(user));
                 self.edit(edit, received);
             }
             Command::Cursor { user, revision, selection } => {
@@ -392,29 +413,55 @@ where
         }
     }
 
-    fn join(&mut self, participant: Participant, connection: B::Connection) {
+    /// Adds a participant. One that knew the room at `since` resumes when the store has every
+    /// operation after it and it is at most `max_history_fetch` behind; otherwise it gets `init`.
+    fn join(
+        &mut self,
+        participant: Participant,
+        connection: B::Connection,
+        since: Option<u64>,
+    ) -> JoinOutcome<B::Connection> {
         let user = participant.user_id;
         self.fanout.add(user, connection);
         self.bus.publish(self.room.id(), BusMessage::Joined(participant.clone()));
         self.participants.push(participant);
-        // The stored text: operations sequenced after it reach the newcomer like everyone else,
-        // once stored (until then another process may still have them sequenced again).
-        let code = self.room.durable_text();
         let users: Vec<Participant> = self.everyone().cloned().collect();
-        let init = RoomEvent::Init {
-            room: self.room.id(),
-            user_id: user,
-            revision: self.room.durable_revision(),
-            code: &code,
-            language: self.room.language(),
-            users: &users,
-        };
-        let mut dropped = self.fanout.publish(&init, Audience::Only(user));
+        let mut dropped = Vec::new();
         if let Some(newcomer) = self.participants.last() {
             let joined = RoomEvent::UserJoined { user: newcomer, active_users: users.len() };
             dropped.extend(self.fanout.publish(&joined, Audience::Except(&[user])));
         }
+        // The stored revision: operations sequenced after it reach the newcomer like everyone
+        // else, once stored (until then another process may still have them sequenced again).
+        let through = self.room.durable_revision();
+        let resumable =
+            since.filter(|&since| since <= through && through - since <= self.settings.max_history_fetch as u64);
+        let outcome = if let Some(since) = resumable {
+            JoinOutcome::Resumed(Resumption {
+                room: self.room.id(),
+                user,
+                since,
+                through,
+                missed: self.room.durable_ops_after(since),
+                language: self.room.language().clone(),
+                users,
+            })
+        } else {
+            let code = self.room.durable_text();
+            let init = RoomEvent::Init {
+                room: self.room.id(),
+                user_id: user,
+                revision: through,
+                code: &code,
+                language: self.room.language(),
+                users: &users,
+                resumed: since.map(|_| false),
+            };
+            dropped.extend(self.fanout.publish(&init, Audience::Only(user)));
+            JoinOutcome::Joined
+        };
         self.announce_departures(dropped);
+        outcome
     }
 
     fn edit(&mut self, edit: Edit, received: Instant) {
@@ -521,15 +568,10 @@ where
             self.ops_since_snapshot = 0;
             Snapshot { code: self.room.text(), revision: self.room.revision() }
         });
-        // A client's base revision may be at most `max_history_fetch` behind (see
-        // `needs_store_history`), so with a snapshot the operations before that window can go: the
-        // operation log stays bounded however long a room is edited.
-        let window = self.settings.max_history_fetch.max(1) as u64;
-        let discard_through = snapshot.as_ref().map(|s| s.revision.saturating_sub(window)).filter(|&r| r > 0);
         let expected_revision = self.submitted_revision;
         self.submitted_revision = self.room.revision();
         let committed = ops.iter().map(|s| s.op.clone()).collect();
-        let append = Append { room: self.room.id(), expected_revision, ops: committed, snapshot, discard_through };
+        let append = Append { room: self.room.id(), expected_revision, ops: committed, snapshot };
         InFlight { ops, verdict: self.committer.submit(append, &self.chain).await }
     }
 
@@ -711,6 +753,12 @@ where
         if !self.participants.is_empty() {
             self.bus.publish(self.room.id(), BusMessage::Present(self.participants.clone()));
         }
+    }
+
+    /// The display name of a participant connected here (empty for one that just left: its
+    /// connection's last messages may still be queued).
+    fn name_of(&self, user: UserId) -> Arc<str> {
+        self.participants.iter().find(|p| p.user_id == user).map_or_else(|| Arc::from(""), |p| p.name.clone())
     }
 
     /// Everyone in the room: here, then on other processes.

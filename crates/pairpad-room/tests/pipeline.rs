@@ -134,6 +134,15 @@ impl RoomRepo for GatedStore {
     async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {
         self.rooms.ops_since(id, after, limit).await
     }
+    async fn checkpoint(&self, id: RoomId, revision: u64) -> Result<Option<pairpad_domain::Snapshot>, RepoError> {
+        self.rooms.checkpoint(id, revision).await
+    }
+    async fn history(&self, id: RoomId, every: u64) -> Result<Vec<pairpad_domain::HistoryPoint>, RepoError> {
+        self.rooms.history(id, every).await
+    }
+    async fn forget_operations(&self, before: Timestamp, limit: usize) -> Result<usize, RepoError> {
+        self.rooms.forget_operations(before, limit).await
+    }
     async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
         let call = appends
             .iter()
@@ -246,12 +255,17 @@ impl Pipeline {
 
 impl TestRoom {
     async fn join(&self, name: &'static str) -> UserId {
+        let (user, outcome) = self.join_since(name, None).await;
+        assert!(matches!(outcome, JoinOutcome::Joined));
+        user
+    }
+
+    async fn join_since(&self, name: &'static str, since: Option<u64>) -> (UserId, JoinOutcome<&'static str>) {
         let participant = Participant::new(UserId::random(), name.into());
         let user = participant.user_id;
         let (reply, outcome) = oneshot::channel();
-        self.send(Command::Join { participant, connection: name, reply }).await;
-        assert!(matches!(outcome.await, Ok(JoinOutcome::Joined)));
-        user
+        self.send(Command::Join { participant, connection: name, since, reply }).await;
+        (user, outcome.await.expect("the room answers"))
     }
 
     /// `user` inserts `text` at the start of the document at `base`.
@@ -337,10 +351,10 @@ async fn store_theirs(pipeline: &Pipeline, room: RoomId, revision: u64) {
         operation: TextOperation::from_components(components).unwrap(),
         op_id: Some(format!("theirs-{revision}")),
         author: UserId::random(),
+        author_name: "Them".into(),
         at: Timestamp(0),
     };
-    let append =
-        Append { room, expected_revision: revision - 1, ops: vec![theirs], snapshot: None, discard_through: None };
+    let append = Append { room, expected_revision: revision - 1, ops: vec![theirs], snapshot: None };
     pipeline.store.rooms.commit(&[append]).await.unwrap();
 }
 
@@ -509,4 +523,37 @@ async fn a_newcomer_starts_from_the_stored_text_and_gets_the_rest_once_stored() 
     log.wait_for("bob <- op 1").await;
     assert!(log.position("ada <- ack 1 ada-1") < log.position("bob <- op 1"), "{:#?}", log.entries());
     assert_eq!(log.count("bob <- op 1"), 1);
+}
+
+/// PROTOCOL.md 1.1, "Resuming": a participant that knew revision `since` gets what was stored
+/// after it (from memory here), each with its `opId`, and nothing queued before what follows; a
+/// `since` the room cannot serve gets `init` with `resumed: false`.
+#[tokio::test]
+async fn a_returning_participant_resumes_from_what_it_knew() {
+    let mut pipeline = Pipeline::new();
+    let room = pipeline.open_room().await;
+    let ada = room.join("ada").await;
+    for (base, op_id) in [(0, "ada-1"), (1, "ada-2"), (2, "ada-3")] {
+        room.insert(ada, base, "a", op_id).await;
+        pipeline.next_call().await;
+        pipeline.answer(Answer::Store);
+        pipeline.log.wait_for(&format!("ada <- ack {} {op_id}", base + 1)).await;
+    }
+    let (_, outcome) = room.join_since("bob", Some(1)).await;
+    let JoinOutcome::Resumed(resumption) = outcome else { panic!("resumed") };
+    let missed: Vec<(u64, Option<String>)> =
+        resumption.missed.unwrap().into_iter().map(|op| (op.revision, op.op_id)).collect();
+    assert_eq!(missed, [(2, Some("ada-2".to_owned())), (3, Some("ada-3".to_owned()))]);
+    assert_eq!((resumption.since, resumption.through, resumption.users.len()), (1, 3, 2));
+    assert_eq!(pipeline.log.count("bob <- init 3"), 0, "a resuming participant gets no init");
+    // The next operation reaches it live, after what it missed.
+    room.insert(ada, 3, "a", "ada-4").await;
+    pipeline.next_call().await;
+    pipeline.answer(Answer::Store);
+    pipeline.log.wait_for("bob <- op 4").await;
+
+    // A revision the room has not reached yet: a fresh start.
+    let (_, outcome) = room.join_since("cy", Some(99)).await;
+    assert!(matches!(outcome, JoinOutcome::Joined));
+    assert_eq!(pipeline.log.count("cy <- init 4"), 1, "{:#?}", pipeline.log.entries());
 }

@@ -117,6 +117,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | E::InvalidRoomId
         | E::InvalidLanguage
         | E::InvalidCursor
+        | E::InvalidRevision
         | E::CorsRefused => StatusCode::BAD_REQUEST,
         E::Unauthorized => StatusCode::UNAUTHORIZED,
         E::Forbidden | E::OriginNotAllowed => StatusCode::FORBIDDEN,

@@ -6,12 +6,14 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use pairpad_domain::{
-    Append, CommittedOp, Language, NewRoom, RepoError, RoomId, RoomRepo, Snapshot, StoredRoom, Timestamp,
+    Append, CommittedOp, HistoryPoint, Language, NewRoom, RepoError, RoomId, RoomRepo, Snapshot, StoredRoom, Timestamp,
 };
 
 struct MemoryRoom {
     language: Language,
     snapshot: Snapshot,
+    /// Every snapshot ever stored, oldest first (the first is the text at creation).
+    checkpoints: Vec<Snapshot>,
     ops: Vec<CommittedOp>,
     created_at: Timestamp,
     updated_at: Timestamp,
@@ -63,6 +65,7 @@ impl RoomRepo for MemoryRepo {
             MemoryRoom {
                 language: room.language.clone(),
                 snapshot: Snapshot { code: room.code.clone(), revision: 0 },
+                checkpoints: vec![Snapshot { code: room.code.clone(), revision: 0 }],
                 ops: Vec::new(),
                 created_at: room.created_at,
                 updated_at: room.created_at,
@@ -91,6 +94,55 @@ impl RoomRepo for MemoryRepo {
         Ok(room.ops.iter().filter(|op| op.revision > after).take(limit).cloned().collect())
     }
 
+    async fn checkpoint(&self, id: RoomId, revision: u64) -> Result<Option<Snapshot>, RepoError> {
+        let rooms = self.rooms();
+        let Some(room) = rooms.get(&id) else { return Ok(None) };
+        Ok(room.checkpoints.iter().rev().find(|checkpoint| checkpoint.revision <= revision).cloned())
+    }
+
+    async fn history(&self, id: RoomId, every: u64) -> Result<Vec<HistoryPoint>, RepoError> {
+        let every = every.max(1);
+        let rooms = self.rooms();
+        let Some(room) = rooms.get(&id) else { return Ok(Vec::new()) };
+        let mut points: Vec<HistoryPoint> = Vec::new();
+        for op in &room.ops {
+            let run = (op.revision - 1) / every;
+            match points.last_mut() {
+                Some(point) if (point.revision - 1) / every == run => {
+                    point.revision = op.revision;
+                    point.at = op.at;
+                    point.authors.push(op.author_name.to_string());
+                }
+                _ => points.push(HistoryPoint {
+                    revision: op.revision,
+                    at: op.at,
+                    authors: vec![op.author_name.to_string()],
+                }),
+            }
+        }
+        for point in &mut points {
+            point.authors.sort_unstable();
+            point.authors.dedup();
+        }
+        Ok(points)
+    }
+
+    async fn forget_operations(&self, before: Timestamp, limit: usize) -> Result<usize, RepoError> {
+        let mut rooms = self.rooms();
+        let mut forgotten = 0;
+        for room in rooms.values_mut() {
+            let latest_snapshot = room.snapshot.revision;
+            let old = room.ops.iter().take_while(|op| op.revision < latest_snapshot && op.at < before).count();
+            let old = old.min(limit - forgotten);
+            room.ops.drain(..old);
+            forgotten += old;
+            if forgotten == limit {
+                break;
+            }
+        }
+        Ok(forgotten)
+    }
+
     async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
         crate::check_storable(crate::append_texts(appends))?;
         let mut rooms = self.rooms();
@@ -113,9 +165,7 @@ impl RoomRepo for MemoryRepo {
             }
             if let Some(snapshot) = &append.snapshot {
                 room.snapshot = snapshot.clone();
-            }
-            if let Some(through) = append.discard_through {
-                room.ops.retain(|op| op.revision > through);
+                room.checkpoints.push(snapshot.clone());
             }
         }
         Ok(())

@@ -301,13 +301,13 @@ struct WireParticipant {
 
 impl From<&Participant> for WireParticipant {
     fn from(p: &Participant) -> Self {
-        Self { u: Id::of(p.user_id.as_uuid()), n: p.name.clone(), c: p.color.clone() }
+        Self { u: Id::of(p.user_id.as_uuid()), n: p.name.to_string(), c: p.color.clone() }
     }
 }
 
 impl WireParticipant {
     fn into_domain(self) -> Option<Participant> {
-        Some(Participant { user_id: UserId::from(self.u.uuid()?), name: self.n, color: self.c })
+        Some(Participant { user_id: UserId::from(self.u.uuid()?), name: self.n.into(), color: self.c })
     }
 }
 

@@ -10,11 +10,11 @@ use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::sql::{RoomWrite, store_snapshot_and_discard};
+use crate::sql::{RoomWrite, store_snapshot};
 use crate::{Durability, StoreOptions};
 
 crate::sql::sql_room_repo! {
-    repo: PostgresRepo, kind: "postgres", schema: crate::schema::pg, conn: AsyncPgConnection, id: uuid::Uuid,
+    repo: PostgresRepo, kind: "postgres", schema: crate::schema::pg, conn: AsyncPgConnection, id: uuid::Uuid, id_sql: diesel::sql_types::Uuid,
 }
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
@@ -130,15 +130,15 @@ impl PostgresRepo {
 
 /// A batch without snapshots is one statement, which PostgreSQL runs as its own transaction: a
 /// group commit costs one round trip and one WAL flush however many rooms it carries. The rare
-/// batch with snapshots adds their updates (and the deletion of what they make obsolete) in an
-/// explicit transaction.
+/// batch with snapshots adds them (each the room's latest and a checkpoint) in an explicit
+/// transaction.
 async fn commit_batch(
     conn: &mut AsyncPgConnection,
     appends: &[&Append],
     announce: Option<pairpad_domain::ProcessId>,
 ) -> Result<(), TxError> {
     let batch = AppendIfExpected::new(appends, announce).map_err(TxError::Repo)?;
-    if appends.iter().all(|a| a.snapshot.is_none() && a.discard_through.is_none()) {
+    if appends.iter().all(|a| a.snapshot.is_none()) {
         return batch.run(conn).await;
     }
     let writes: Vec<RoomWrite<uuid::Uuid>> =
@@ -146,7 +146,7 @@ async fn commit_batch(
     conn.transaction::<_, TxError, _>(async |conn| {
         batch.run(conn).await?;
         for write in &writes {
-            store_snapshot_and_discard!(conn, write, .await)?;
+            store_snapshot!(conn, write, .await)?;
         }
         Ok(())
     })
@@ -170,6 +170,7 @@ struct AppendIfExpected {
     op_ids: Vec<Option<String>>,
     authors: Vec<uuid::Uuid>,
     created_at: Vec<i64>,
+    author_names: Vec<String>,
     expected_rooms: Vec<uuid::Uuid>,
     expected_revisions: Vec<i64>,
     /// The rooms the batch appends to (one append per room).
@@ -192,6 +193,7 @@ impl AppendIfExpected {
             op_ids: Vec::new(),
             authors: Vec::new(),
             created_at: Vec::new(),
+            author_names: Vec::new(),
             expected_rooms: Vec::new(),
             expected_revisions: Vec::new(),
         };
@@ -208,6 +210,7 @@ impl AppendIfExpected {
                 batch.op_ids.push(row.op_id);
                 batch.authors.push(row.user_id);
                 batch.created_at.push(row.created_at);
+                batch.author_names.push(row.author_name);
             }
         }
         Ok(batch)
@@ -237,7 +240,7 @@ impl QueryFragment<Pg> for AppendIfExpected {
             out.push_sql("WITH appended AS (");
         }
         out.push_sql(
-            "INSERT INTO operations (room_id, revision, operation, op_id, user_id, created_at) \
+            "INSERT INTO operations (room_id, revision, operation, op_id, user_id, created_at, author_name) \
              SELECT * FROM unnest(",
         );
         out.push_bind_param::<Array<Uuid>, _>(&self.rooms)?;
@@ -251,6 +254,8 @@ impl QueryFragment<Pg> for AppendIfExpected {
         out.push_bind_param::<Array<Uuid>, _>(&self.authors)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<BigInt>, _>(&self.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.author_names)?;
         // A lateral probe per expected revision: the plan stays a primary-key lookup each, where a
         // join against the whole log could turn into a scan of it in a generic plan.
         out.push_sql(") WHERE (SELECT count(*) FROM unnest(");

@@ -22,10 +22,19 @@ pub mod pg {
             op_id -> Nullable<Text>,
             user_id -> Uuid,
             created_at -> BigInt,
+            author_name -> Text,
         }
     }
 
-    diesel::allow_tables_to_appear_in_same_query!(rooms, operations);
+    diesel::table! {
+        checkpoints (room_id, revision) {
+            room_id -> Uuid,
+            revision -> BigInt,
+            code -> Text,
+        }
+    }
+
+    diesel::allow_tables_to_appear_in_same_query!(rooms, operations, checkpoints);
 }
 
 /// Tables as created by `migrations/sqlite`.
@@ -49,8 +58,17 @@ pub mod sqlite {
             op_id -> Nullable<Text>,
             user_id -> Text,
             created_at -> BigInt,
+            author_name -> Text,
         }
     }
 
-    diesel::allow_tables_to_appear_in_same_query!(rooms, operations);
+    diesel::table! {
+        checkpoints (room_id, revision) {
+            room_id -> Text,
+            revision -> BigInt,
+            code -> Text,
+        }
+    }
+
+    diesel::allow_tables_to_appear_in_same_query!(rooms, operations, checkpoints);
 }

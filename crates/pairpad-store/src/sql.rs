@@ -4,7 +4,9 @@
 
 use diesel::Queryable;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use pairpad_domain::{Append, CommittedOp, Language, RepoError, RoomId, Snapshot, StoredRoom, Timestamp, UserId};
+use pairpad_domain::{
+    Append, CommittedOp, HistoryPoint, Language, RepoError, RoomId, Snapshot, StoredRoom, Timestamp, UserId,
+};
 
 use crate::codec;
 
@@ -75,18 +77,6 @@ pub(crate) fn lifo_pool<M: deadpool::managed::Manager>(
         .map_err(unavailable)
 }
 
-/// Operations one commit deletes at most for a room's `discard_through`, oldest first: a log that
-/// grew before compaction existed drains over several snapshots, instead of in one transaction
-/// that every room's commit waits for.
-pub(crate) const MAX_DISCARD_PER_COMMIT: i64 = 10_000;
-
-/// The revision up to which to delete, given the room's oldest stored revision (revisions are
-/// consecutive above it), or `None` when nothing is to be deleted.
-pub(crate) fn discard_bound(oldest: Option<i64>, through: i64) -> Option<i64> {
-    let oldest = oldest.filter(|&oldest| oldest <= through)?;
-    Some(through.min(oldest.saturating_add(MAX_DISCARD_PER_COMMIT - 1)))
-}
-
 /// A room's new snapshot, as a commit stores it.
 pub(crate) struct SnapshotUpdate {
     pub(crate) code: String,
@@ -104,7 +94,6 @@ pub(crate) struct RoomWrite<Id> {
     /// The revision the room's log must reach (0: nothing to check).
     pub(crate) expected_revision: i64,
     pub(crate) snapshot: Option<SnapshotUpdate>,
-    pub(crate) discard_through: Option<i64>,
 }
 
 impl<Id: SqlId> RoomWrite<Id> {
@@ -122,18 +111,17 @@ impl<Id: SqlId> RoomWrite<Id> {
             id: Id::from_uuid(append.room.as_uuid()),
             expected_revision: to_i64(append.expected_revision)?,
             snapshot,
-            discard_through: append.discard_through.map(to_i64).transpose()?,
         })
     }
 }
 
 /// The hard part of a commit, written once for both SQL adapters: stores a [`RoomWrite`]'s
-/// snapshot and deletes the operations it discards (oldest first, see [`discard_bound`]), inside
-/// the caller's transaction. Expanded where the schema's `rooms` and `operations`, a
-/// `RunQueryDsl` and `TxError` are in scope: in SQLite's blocking commit as
-/// `store_snapshot_and_discard!(conn, write)`, in PostgreSQL's async one with `, .await` after
-/// it, which follows each statement. Evaluates to `Result<(), TxError>`.
-macro_rules! store_snapshot_and_discard {
+/// snapshot as the room's latest and as a checkpoint of its history, inside the caller's
+/// transaction. Expanded where the schema's `rooms` and `checkpoints`, a `RunQueryDsl` and
+/// `TxError` are in scope: in SQLite's blocking commit as `store_snapshot!(conn, write)`, in
+/// PostgreSQL's async one with `, .await` after it, which follows each statement. Evaluates to
+/// `Result<(), TxError>`.
+macro_rules! store_snapshot {
     ($conn:expr, $write:expr $(, .$await:tt)?) => {{
         let write: &$crate::sql::RoomWrite<_> = $write;
         let mut result = Ok(());
@@ -148,18 +136,13 @@ macro_rules! store_snapshot_and_discard {
                 $(.$await)??;
             if updated == 0 {
                 result = Err(TxError::Repo(RepoError::NotFound(write.room)));
-            }
-        }
-        if let (Ok(()), Some(through)) = (&result, write.discard_through) {
-            let oldest: Option<i64> = operations::table
-                .filter(operations::room_id.eq(&write.id))
-                .select(diesel::dsl::min(operations::revision))
-                .first(&mut *$conn)
-                $(.$await)??;
-            if let Some(bound) = $crate::sql::discard_bound(oldest, through) {
-                diesel::delete(operations::table)
-                    .filter(operations::room_id.eq(&write.id))
-                    .filter(operations::revision.le(bound))
+            } else {
+                diesel::insert_into(checkpoints::table)
+                    .values((
+                        checkpoints::room_id.eq(&write.id),
+                        checkpoints::revision.eq(snapshot.revision),
+                        checkpoints::code.eq(&snapshot.code),
+                    ))
                     .execute(&mut *$conn)
                     $(.$await)??;
             }
@@ -168,7 +151,7 @@ macro_rules! store_snapshot_and_discard {
     }};
 }
 
-pub(crate) use store_snapshot_and_discard;
+pub(crate) use store_snapshot;
 
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> RepoError {
     RepoError::Unavailable(e.to_string())
@@ -192,6 +175,7 @@ pub(crate) struct OpRecord<Id> {
     pub(crate) op_id: Option<String>,
     pub(crate) user_id: Id,
     pub(crate) created_at: i64,
+    pub(crate) author_name: String,
 }
 
 impl<Id: SqlId> OpRecord<Id> {
@@ -203,6 +187,7 @@ impl<Id: SqlId> OpRecord<Id> {
             op_id: op.op_id.clone(),
             user_id: Id::from_uuid(op.author.as_uuid()),
             created_at: op.at.0,
+            author_name: op.author_name.to_string(),
         })
     }
 
@@ -212,6 +197,7 @@ impl<Id: SqlId> OpRecord<Id> {
             operation: codec::decode(&self.operation)?,
             op_id: self.op_id,
             author: UserId::from(self.user_id.into_uuid()?),
+            author_name: self.author_name.into(),
             at: Timestamp(self.created_at),
         })
     }
@@ -281,6 +267,38 @@ pub(crate) fn refusal(appends: &[&Append], heads: &[Option<StoredHead>]) -> Resu
     Ok((!conflicts.is_empty()).then_some(RepoError::Conflict { rooms: conflicts }))
 }
 
+/// One author's part of a run of operations, as `history` reads it.
+#[derive(diesel::QueryableByName)]
+pub(crate) struct RunRow {
+    /// The author's last revision in the run.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub(crate) revision: i64,
+    /// When that revision was committed.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub(crate) created_at: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub(crate) author_name: String,
+}
+
+/// Folds each run's rows (one per author) into one point per run, oldest first.
+pub(crate) fn history_points(rows: Vec<RunRow>, every: i64) -> Result<Vec<HistoryPoint>, RepoError> {
+    let mut runs: std::collections::BTreeMap<i64, (i64, i64, Vec<String>)> = std::collections::BTreeMap::new();
+    for row in rows {
+        let run = runs.entry((row.revision - 1) / every).or_insert((0, 0, Vec::new()));
+        if row.revision > run.0 {
+            (run.0, run.1) = (row.revision, row.created_at);
+        }
+        run.2.push(row.author_name);
+    }
+    runs.into_values()
+        .map(|(revision, at, mut authors)| {
+            authors.sort_unstable();
+            authors.dedup();
+            Ok(HistoryPoint { revision: to_u64(revision)?, at: Timestamp(at), authors })
+        })
+        .collect()
+}
+
 /// How an adapter's id columns hold a UUID: PostgreSQL's native `uuid`, SQLite's hyphenated text.
 pub(crate) trait SqlId: Sized {
     fn from_uuid(id: uuid::Uuid) -> Self;
@@ -313,17 +331,18 @@ impl SqlId for String {
 /// tables differ per backend; rows ([`OpRecord`], [`RoomRecord`]) and what is made of them are
 /// plain generic code above.
 macro_rules! sql_room_repo {
-    (repo: $repo:ident, kind: $kind:literal, schema: $schema:path, conn: $conn:ty, id: $id:ty $(,)?) => {
+    (repo: $repo:ident, kind: $kind:literal, schema: $schema:path, conn: $conn:ty, id: $id:ty, id_sql: $id_sql:ty $(,)?) => {
         use async_trait::async_trait;
         use diesel::prelude::*;
         use diesel_async::pooled_connection::deadpool::Pool;
         use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
         use pairpad_domain::{
-            Append, CommittedOp, Language, NewRoom, RepoError, RoomId, RoomRepo, StoredRoom, Timestamp,
+            Append, CommittedOp, HistoryPoint, Language, NewRoom, RepoError, RoomId, RoomRepo, Snapshot, StoredRoom,
+            Timestamp,
         };
-        use $schema::{operations, rooms};
+        use $schema::{checkpoints, operations, rooms};
 
-        use crate::sql::{OpRecord, RoomRecord, SqlId, TxError, decode_ops, to_i64, unavailable};
+        use crate::sql::{OpRecord, RoomRecord, RunRow, SqlId, TxError, decode_ops, to_i64, to_u64, unavailable};
 
         type OpRow = OpRecord<$id>;
 
@@ -335,6 +354,7 @@ macro_rules! sql_room_repo {
             operations::op_id,
             operations::user_id,
             operations::created_at,
+            operations::author_name,
         ) = (
             operations::room_id,
             operations::revision,
@@ -342,6 +362,7 @@ macro_rules! sql_room_repo {
             operations::op_id,
             operations::user_id,
             operations::created_at,
+            operations::author_name,
         );
 
         /// The columns of a [`RoomRecord`], in its order.
@@ -391,22 +412,33 @@ macro_rules! sql_room_repo {
 
             async fn create(&self, room: &NewRoom) -> Result<(), RepoError> {
                 crate::check_storable([&room.code])?;
+                let id = <$id as SqlId>::from_uuid(room.id.as_uuid());
                 let mut conn = self.conn().await?;
-                diesel::insert_into(rooms::table)
-                    .values((
-                        rooms::id.eq(<$id as SqlId>::from_uuid(room.id.as_uuid())),
-                        rooms::language.eq(room.language.as_str()),
-                        rooms::code.eq(&room.code),
-                        rooms::code_revision.eq(0),
-                        rooms::created_at.eq(room.created_at.0),
-                        rooms::updated_at.eq(room.created_at.0),
-                    ))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| {
-                        TxError::from(e).into_repo(RepoError::AlreadyExists(room.id), RepoError::NotFound(room.id))
-                    })?;
-                Ok(())
+                // The room and its first checkpoint, the text at revision 0.
+                conn.transaction::<_, TxError, _>(async |conn| {
+                    diesel::insert_into(rooms::table)
+                        .values((
+                            rooms::id.eq(&id),
+                            rooms::language.eq(room.language.as_str()),
+                            rooms::code.eq(&room.code),
+                            rooms::code_revision.eq(0),
+                            rooms::created_at.eq(room.created_at.0),
+                            rooms::updated_at.eq(room.created_at.0),
+                        ))
+                        .execute(&mut *conn)
+                        .await?;
+                    diesel::insert_into(checkpoints::table)
+                        .values((
+                            checkpoints::room_id.eq(&id),
+                            checkpoints::revision.eq(0),
+                            checkpoints::code.eq(&room.code),
+                        ))
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+                .await
+                .map_err(|e| e.into_repo(RepoError::AlreadyExists(room.id), RepoError::NotFound(room.id)))
             }
 
             async fn load(&self, id: RoomId) -> Result<StoredRoom, RepoError> {
@@ -444,6 +476,52 @@ macro_rules! sql_room_repo {
                 decode_ops(rows)
             }
 
+            async fn checkpoint(&self, id: RoomId, revision: u64) -> Result<Option<Snapshot>, RepoError> {
+                let mut conn = self.conn().await?;
+                let row: Option<(i64, String)> = checkpoints::table
+                    .filter(checkpoints::room_id.eq(<$id as SqlId>::from_uuid(id.as_uuid())))
+                    .filter(checkpoints::revision.le(to_i64(revision)?))
+                    .order(checkpoints::revision.desc())
+                    .select((checkpoints::revision, checkpoints::code))
+                    .first(&mut *conn)
+                    .await
+                    .optional()
+                    .map_err(unavailable)?;
+                row.map(|(revision, code)| Ok(Snapshot { code, revision: to_u64(revision)? })).transpose()
+            }
+
+            async fn history(&self, id: RoomId, every: u64) -> Result<Vec<HistoryPoint>, RepoError> {
+                let every = to_i64(every.max(1))?;
+                let mut conn = self.conn().await?;
+                // `$1` before `$2` in the text: SQLite numbers `$` parameters as they appear.
+                let rows: Vec<RunRow> = diesel::sql_query(
+                    "SELECT max(revision) AS revision, max(created_at) AS created_at, author_name \
+                     FROM operations WHERE room_id = $1 GROUP BY (revision - 1) / $2, author_name",
+                )
+                .bind::<$id_sql, _>(<$id as SqlId>::from_uuid(id.as_uuid()))
+                .bind::<diesel::sql_types::BigInt, _>(every)
+                .load(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+                crate::sql::history_points(rows, every)
+            }
+
+            async fn forget_operations(&self, before: Timestamp, limit: usize) -> Result<usize, RepoError> {
+                let mut conn = self.conn().await?;
+                // Strictly below the latest snapshot: the snapshot's own operation and those after
+                // it stay, so the latest revision (which commits check) and loading stay whole.
+                diesel::sql_query(
+                    "DELETE FROM operations WHERE (room_id, revision) IN (SELECT o.room_id, o.revision \
+                     FROM operations o JOIN rooms r ON r.id = o.room_id \
+                     WHERE o.created_at < $1 AND o.revision < r.code_revision LIMIT $2)",
+                )
+                .bind::<diesel::sql_types::BigInt, _>(before.0)
+                .bind::<diesel::sql_types::BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)
+            }
+
             async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
                 let appends: Vec<&Append> = appends.iter().filter(|a| !a.ops.is_empty()).collect();
                 let Some(&first) = <[&Append]>::first(&appends) else { return Ok(()) };
@@ -472,17 +550,3 @@ macro_rules! sql_room_repo {
 }
 
 pub(crate) use sql_room_repo;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_discard_takes_the_oldest_operations_a_bounded_number_at_a_time() {
-        assert_eq!(discard_bound(None, 50), None);
-        assert_eq!(discard_bound(Some(51), 50), None);
-        assert_eq!(discard_bound(Some(1), 50), Some(50));
-        assert_eq!(discard_bound(Some(1), 1_000_000), Some(MAX_DISCARD_PER_COMMIT));
-        assert_eq!(discard_bound(Some(20_001), 1_000_000), Some(20_000 + MAX_DISCARD_PER_COMMIT));
-    }
-}

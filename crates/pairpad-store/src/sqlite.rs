@@ -14,7 +14,8 @@ use crate::{Durability, StoreOptions};
 
 type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
-crate::sql::sql_room_repo! { repo: SqliteRepo, kind: "sqlite", schema: crate::schema::sqlite, conn: SqliteConn, id: String }
+crate::sql::sql_room_repo! { repo: SqliteRepo, kind: "sqlite", schema: crate::schema::sqlite, conn: SqliteConn, id: String,
+id_sql: diesel::sql_types::Text }
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
@@ -88,7 +89,7 @@ impl SqliteRepo {
 
     /// Prepares the batch's rows here and hands them to the writer thread, which runs the steps of
     /// PostgreSQL's commit in one transaction: check the expected revisions, insert every
-    /// operation, store the snapshots, discard what they make obsolete.
+    /// operation, store the snapshots (each also a checkpoint).
     async fn commit_appends(&self, appends: &[&Append]) -> Result<(), TxError> {
         let batch = blocking::Batch::new(appends).map_err(TxError::Repo)?;
         self.writer.commit(batch).await
@@ -261,10 +262,10 @@ mod blocking {
     use diesel::sqlite::SqliteConnection;
     use pairpad_domain::{Append, RepoError};
 
-    use super::{OpRow, operations, rooms};
-    use crate::sql::{RoomWrite, TxError, store_snapshot_and_discard};
+    use super::{OpRow, checkpoints, operations, rooms};
+    use crate::sql::{RoomWrite, TxError, store_snapshot};
 
-    /// Rows inserted per statement: SQLite allows at most 32766 bound parameters, 6 per row here.
+    /// Rows inserted per statement: SQLite allows at most 32766 bound parameters, 7 per row here.
     const INSERT_CHUNK: usize = 1000;
 
     /// What one commit writes, owned, so that it can travel to the writer thread.
@@ -310,13 +311,14 @@ mod blocking {
                             operations::op_id.eq(&row.op_id),
                             operations::user_id.eq(&row.user_id),
                             operations::created_at.eq(row.created_at),
+                            operations::author_name.eq(&row.author_name),
                         )
                     })
                     .collect();
                 diesel::insert_into(operations::table).values(values).execute(conn)?;
             }
             for room in &batch.rooms {
-                store_snapshot_and_discard!(conn, room)?;
+                store_snapshot!(conn, room)?;
             }
             Ok(())
         })

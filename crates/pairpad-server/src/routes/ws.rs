@@ -11,6 +11,8 @@ use crate::startup::AppState;
 #[derive(Deserialize)]
 pub struct JoinQuery {
     name: Option<String>,
+    /// Read as text, so that a malformed one gets this API's JSON error rather than actix's.
+    since: Option<String>,
 }
 
 /// Upgrades to a WebSocket on a room, after checking the browser's origin.
@@ -28,10 +30,14 @@ pub struct JoinQuery {
         ("roomId" = String, Path, description = "The room's id. An unknown or malformed id is refused after the \
             upgrade with an `error` message and close code 4404."),
         ("name" = Option<String>, Query, description = "The display name others see; generated when absent."),
+        ("since" = Option<u64>, Query, description = "Resume from this revision (PROTOCOL.md 1.1, \"Resuming\"): the \
+            first message is `resume`, followed by every operation after it, when the server still has them; \
+            otherwise `init` with `resumed: false`."),
     ),
     responses(
         (status = 101, description = "Switching protocols: the WebSocket is open; the first message is `init`."),
-        (status = 400, description = "Not a WebSocket upgrade request."),
+        (status = 400, description = "Not a WebSocket upgrade request, or `invalid_revision`: `since` is not a \
+            non-negative integer.", body = ErrorBody<'_>),
         (status = 403, description = "`origin_not_allowed`: the `Origin` header names a site that may not connect.", body = ErrorBody<'_>),
     )
 )]
@@ -55,5 +61,11 @@ pub async fn connect(
             return Err(ApiError::new(ErrorCode::OriginNotAllowed, message).into());
         }
     }
-    pairpad_hub::session::serve(state.hub.clone(), &req, body, path.into_inner(), query.into_inner().name)
+    let JoinQuery { name, since } = query.into_inner();
+    let since = since
+        .map(|since| since.parse::<u64>())
+        .transpose()
+        .map_err(|_| ApiError::new(ErrorCode::InvalidRevision, "`since` is a non-negative integer revision"))?;
+    let request = pairpad_hub::session::JoinRequest { room: path.into_inner(), name, since };
+    pairpad_hub::session::serve(state.hub.clone(), &req, body, request)
 }

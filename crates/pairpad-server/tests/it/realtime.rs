@@ -234,6 +234,104 @@ async fn code_update_merges_with_concurrent_operations() {
     app.stop().await;
 }
 
+/// `code_update` with the `revision` it was edited from merges like an operation (PROTOCOL.md
+/// 1.1): an edit the sender had not seen survives.
+#[actix_web::test]
+async fn a_code_update_with_its_revision_keeps_what_it_did_not_see() {
+    let Some(app) = spawn_app(Store::Sqlite).await else { return };
+    let room = app.create_room("plaintext", "one two three").await;
+    let mut typist = app.connect(&room, "typist").await;
+    let mut legacy = raw_socket(&app, &room, "").await;
+    assert_eq!(next_json(&mut legacy).await["type"], "init");
+    typist.splice(0, 0, ">> ").await.unwrap();
+    typist.sync(PATIENCE).await.unwrap();
+    // Edited from revision 0, before the typist's edit.
+    let update = json!({"type": "code_update", "code": "one 2 three", "revision": 0});
+    legacy.send(Message::text(update.to_string())).await.unwrap();
+    let mut acked = next_json(&mut legacy).await;
+    while acked["type"] != "ack" {
+        acked = next_json(&mut legacy).await;
+    }
+    assert_eq!(acked["revision"], 2);
+    assert_eq!(app.room_code(&room).await, ">> one 2 three");
+    for (revision, code) in [(json!(-1), "invalid_revision"), (json!(99), "invalid_revision")] {
+        let update = json!({"type": "code_update", "code": "x", "revision": revision});
+        legacy.send(Message::text(update.to_string())).await.unwrap();
+        let error = next_json(&mut legacy).await;
+        assert_eq!((error["type"].as_str(), error["code"].as_str()), (Some("error"), Some(code)), "{error}");
+    }
+    assert_eq!(app.room_code(&room).await, ">> one 2 three", "refused updates change nothing");
+    app.stop().await;
+}
+
+/// `?since=R` (PROTOCOL.md 1.1, "Resuming"): `resume`, then every stored operation after R with
+/// its `opId`, then live traffic; from the room's memory or, further back, from the store. A
+/// revision the room has not reached gets `init` with `resumed: false`; a malformed one a 400.
+#[actix_web::test]
+async fn a_client_resumes_from_the_revision_it_knew() {
+    let Some(app) = spawn_app_with(Store::Sqlite, |s| s.rooms.history_window = 4).await else { return };
+    let room = app.create_room("plaintext", "").await;
+    let mut writer = app.connect(&room, "writer").await;
+    for i in 0..12 {
+        writer.splice(i, 0, "w").await.unwrap();
+        writer.sync(PATIENCE).await.unwrap();
+    }
+    // From memory (the last 4 operations) and from the store (all 12).
+    for (head, since) in [(12, 10u64), (13, 0)] {
+        let mut reader = raw_socket(&app, &room, &format!("?since={since}")).await;
+        let resume = next_json(&mut reader).await;
+        assert_eq!((resume["type"].as_str(), resume["revision"].as_u64()), (Some("resume"), Some(since)), "{resume}");
+        assert_eq!((resume["resumed"].as_bool(), resume.get("code")), (Some(true), None));
+        for revision in since + 1..=head {
+            let op = next_json(&mut reader).await;
+            assert_eq!((op["type"].as_str(), op["revision"].as_u64()), (Some("operation"), Some(revision)), "{op}");
+            assert!(op["opId"].is_string(), "a missed operation carries its opId: {op}");
+        }
+        writer.splice(0, 0, "+").await.unwrap();
+        writer.sync(PATIENCE).await.unwrap();
+        let live = loop {
+            let message = next_json(&mut reader).await;
+            if message["type"] == "operation" {
+                break message;
+            }
+        };
+        assert_eq!(live["revision"], head + 1);
+        let _ = reader.close(None).await;
+    }
+    let mut ahead = raw_socket(&app, &room, "?since=99").await;
+    let init = next_json(&mut ahead).await;
+    assert_eq!(
+        (init["type"].as_str(), init["resumed"].as_bool(), init["revision"].as_u64()),
+        (Some("init"), Some(false), Some(14))
+    );
+    assert_eq!(init["code"].as_str().map(|code| code.chars().count()), Some(14));
+    let fresh = next_json(&mut raw_socket(&app, &room, "").await).await;
+    assert_eq!((fresh["type"].as_str(), fresh.get("resumed")), (Some("init"), None));
+    let malformed = tokio_tungstenite::connect_async(format!("{}/ws/{room}?since=-1", app.ws_base())).await;
+    assert!(
+        matches!(&malformed, Err(tokio_tungstenite::tungstenite::Error::Http(response)) if response.status() == 400),
+        "{malformed:?}"
+    );
+    app.stop().await;
+}
+
+type RawSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn raw_socket(app: &TestApp, room: &str, query: &str) -> RawSocket {
+    tokio_tungstenite::connect_async(format!("{}/ws/{room}{query}", app.ws_base())).await.expect("connect").0
+}
+
+/// The next JSON text message.
+async fn next_json(socket: &mut RawSocket) -> Value {
+    loop {
+        match tokio::time::timeout(PATIENCE, socket.next()).await.expect("a message in time") {
+            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
+            Some(Ok(_)) => continue,
+            other => panic!("a message was expected, got {other:?}"),
+        }
+    }
+}
+
 /// Sends `message` and expects an `error` with `code`, the connection staying usable.
 async fn expect_error(client: &mut Client, message: Message, code: &str) {
     client.send_message(message).await.unwrap();
@@ -387,10 +485,10 @@ async fn old_base_revisions_use_the_store_then_go_stale() {
     app.stop().await;
 }
 
-/// With each snapshot the room discards the operations no client may base an edit on any more,
-/// so the stored log stays bounded; what is left still serves a client as far behind as allowed.
+/// History is kept (PROTOCOL.md 1.1): snapshots no longer discard the log, and a base revision
+/// is served as far back as `rooms.max_history_fetch` allows, from the store.
 #[actix_web::test]
-async fn the_operation_log_keeps_only_what_a_client_may_still_need() {
+async fn the_operation_log_keeps_every_revision() {
     let Some((app, room)) = typed_one_by_one(40, 5).await else { return };
     // An SQLite file serves one server at a time: the log is read with the server stopped.
     let store = app.stop_keeping_store().await;
@@ -400,11 +498,8 @@ async fn the_operation_log_keeps_only_what_a_client_may_still_need() {
     let id = pairpad_domain::RoomId::parse(&room).unwrap();
     let kept: Vec<u64> = repo.ops_since(id, 0, 1000).await.unwrap().iter().map(|op| op.revision).collect();
     drop(repo);
-    // The last snapshot (at 40 or before) discarded up to 10 revisions before it.
-    assert!(kept.len() <= 10 + 5, "kept {kept:?}");
-    assert_eq!(kept.last(), Some(&40));
-    assert!(kept.windows(2).all(|w| w[1] == w[0] + 1), "no gaps: {kept:?}");
-    // A client 10 behind is still served; one further behind is told to reload.
+    assert_eq!(kept, (1..=40).collect::<Vec<u64>>());
+    // A client 10 behind is still served; one further behind than allowed is told to reload.
     let mut settings = test_settings(&store.url);
     short_history(&mut settings, 5);
     let app = TestApp::restart(settings).await;
@@ -414,14 +509,14 @@ async fn the_operation_log_keeps_only_what_a_client_may_still_need() {
     expect_error(&mut late, operation(20, json!(["!", 20])), "stale_revision").await;
     assert!(app.room_code(&room).await.starts_with('<'));
     app.stop_keeping_store().await;
-    // A server allowed to reach further back finds a gap where operations were discarded: stale,
-    // never a transform over the wrong operations.
+    // A server allowed to reach further back serves the older base from the kept log.
     let mut settings = test_settings(&store.url);
     settings.rooms.history_window = 2;
     settings.rooms.max_history_fetch = 30;
     let wider = TestApp::restart(settings).await;
     let mut reader = wider.connect(&room, "reader").await;
-    expect_error(&mut reader, operation(15, json!(["?", 15])), "stale_revision").await;
+    reader.send_json(&json!({"type": "operation", "revision": 15, "ops": ["?", 15], "opId": "old-1"})).await.unwrap();
+    assert!(matches!(reader.next_event_within(PATIENCE).await.unwrap(), Event::Ack { revision: 42, .. }));
     wider.stop().await;
 }
 

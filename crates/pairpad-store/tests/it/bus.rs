@@ -54,9 +54,10 @@ async fn append(repo: &PostgresRepo, room: RoomId, revision: u64) {
         },
         op_id: None,
         author: UserId::random(),
+        author_name: "Ada".into(),
         at: Timestamp(0),
     };
-    let append = Append { room, expected_revision: revision - 1, ops: vec![op], snapshot: None, discard_through: None };
+    let append = Append { room, expected_revision: revision - 1, ops: vec![op], snapshot: None };
     repo.commit(&[append]).await.unwrap();
 }
 

@@ -29,12 +29,13 @@ pub fn append_op(revision: u64, len: usize, text: &str, op_id: Option<&str>) -> 
         operation,
         op_id: op_id.map(str::to_owned),
         author: UserId::random(),
+        author_name: "Ada".into(),
         at: Timestamp(1_700_000_000_000 + revision as i64),
     }
 }
 
 pub fn append(room: RoomId, expected_revision: u64, ops: Vec<CommittedOp>) -> Append {
-    Append { room, expected_revision, ops, snapshot: None, discard_through: None }
+    Append { room, expected_revision, ops, snapshot: None }
 }
 
 pub async fn created_rooms_load_back_exactly(repo: Arc<dyn RoomRepo>) {
@@ -159,56 +160,97 @@ pub async fn snapshots_bound_what_load_replays(repo: Arc<dyn RoomRepo>) {
     assert_eq!(repo.ops_since(id, 0, 100).await.expect("ops").len(), 3);
 }
 
-pub async fn discarded_operations_are_deleted_with_the_commit(repo: Arc<dyn RoomRepo>) {
-    let id = create_room(&*repo, "").await;
-    let other = create_room(&*repo, "").await;
-    let ops: Vec<CommittedOp> = (1..=4).map(|r| append_op(r, r as usize - 1, "x", None)).collect();
-    repo.commit(&[append(id, 0, ops), append(other, 0, vec![append_op(1, 0, "y", None)])]).await.expect("commit");
-    // A snapshot at 6 that discards everything up to 4, the revision this append expects.
-    let mut batch = append(id, 4, vec![append_op(5, 4, "x", None), append_op(6, 5, "x", None)]);
-    batch.snapshot = Some(Snapshot { code: "xxxxxx".into(), revision: 6 });
-    batch.discard_through = Some(4);
-    repo.commit(&[batch]).await.expect("commit");
-    let revisions = |ops: Vec<CommittedOp>| ops.iter().map(|op| op.revision).collect::<Vec<_>>();
-    assert_eq!(revisions(repo.ops_since(id, 0, 100).await.expect("ops")), [5, 6]);
-    // The latest revision is still there for the next append to check against.
-    repo.commit(&[append(id, 6, vec![append_op(7, 6, "x", None)])]).await.expect("commit");
-    let stored = repo.load(id).await.expect("load");
-    assert_eq!((stored.snapshot.revision, stored.revision), (6, 7));
-    assert_eq!(revisions(stored.ops_after_snapshot), [7]);
-    // Other rooms keep their operations; a refused commit deletes nothing.
-    assert_eq!(revisions(repo.ops_since(other, 0, 100).await.expect("ops")), [1]);
-    let mut refused = append(id, 3, vec![append_op(8, 7, "x", None)]);
-    refused.discard_through = Some(6);
-    assert_eq!(repo.commit(&[refused]).await, Err(RepoError::Conflict { rooms: vec![id] }));
-    assert_eq!(revisions(repo.ops_since(id, 0, 100).await.expect("ops")), [5, 6, 7]);
+/// Every snapshot stays as a checkpoint, so the text at every revision is a checkpoint plus the
+/// operations after it; each operation keeps its author's name.
+pub async fn every_revision_is_kept_with_checkpoints(repo: Arc<dyn RoomRepo>) {
+    let id = create_room(&*repo, "é").await;
+    let mut expected = vec!["é".to_owned()];
+    for revision in 1..=9u64 {
+        let len = expected.last().unwrap().chars().count();
+        let mut op = append_op(revision, len, if revision % 2 == 0 { "🦀" } else { "世" }, None);
+        op.author_name = if revision <= 4 { "Ada" } else { "Bob Ü" }.into();
+        let mut batch = append(id, revision - 1, vec![op.clone()]);
+        let text = op.operation.apply(expected.last().unwrap()).unwrap();
+        if revision % 3 == 0 {
+            batch.snapshot = Some(Snapshot { code: text.clone(), revision });
+        }
+        expected.push(text);
+        repo.commit(&[batch]).await.expect("commit");
+    }
+    assert_eq!(repo.checkpoint(id, 0).await.unwrap(), Some(Snapshot { code: "é".into(), revision: 0 }));
+    assert_eq!(repo.checkpoint(id, 5).await.unwrap().map(|c| c.revision), Some(3));
+    assert_eq!(repo.checkpoint(id, 6).await.unwrap().map(|c| c.revision), Some(6));
+    assert_eq!(repo.checkpoint(id, 100).await.unwrap().map(|c| c.revision), Some(9));
+    assert_eq!(repo.checkpoint(RoomId::random(), 5).await.unwrap(), None);
+    for (revision, text) in expected.iter().enumerate() {
+        let at = pairpad_domain::text_at(&*repo, id, revision as u64).await.expect("text at a kept revision");
+        assert_eq!((at.revision, at.code.as_str()), (revision as u64, text.as_str()));
+    }
+    assert_eq!(pairpad_domain::text_at(&*repo, id, 10).await, Err(pairpad_domain::HistoryError::NotKept(10)));
+    let names: Vec<String> =
+        repo.ops_since(id, 3, 3).await.unwrap().iter().map(|op| op.author_name.to_string()).collect();
+    assert_eq!(names, ["Ada", "Bob Ü", "Bob Ü"]);
+    // Loading still starts from the latest snapshot.
+    let stored = repo.load(id).await.unwrap();
+    assert_eq!((stored.snapshot.revision, stored.ops_after_snapshot.len(), stored.revision), (9, 0, 9));
 }
 
-/// A log longer than one commit may delete (one that grew before compaction) drains oldest first,
-/// over a few appends, never below their `discard_through`.
-pub async fn a_long_backlog_is_discarded_over_a_few_commits(repo: Arc<dyn RoomRepo>) {
+/// The timeslider's points: runs of `every` revisions, each with its last revision, time and
+/// authors.
+pub async fn history_points_summarise_runs_of_revisions(repo: Arc<dyn RoomRepo>) {
     let id = create_room(&*repo, "").await;
-    let backlog: Vec<CommittedOp> = (1..=25_000).map(|r| append_op(r, 0, "", None)).collect();
-    repo.commit(&[append(id, 0, backlog)]).await.expect("commit");
-    let mut revision = 25_000;
-    let mut commits = 0;
-    loop {
-        revision += 1;
-        commits += 1;
-        let mut batch = append(id, revision - 1, vec![append_op(revision, 0, "", None)]);
-        batch.snapshot = Some(Snapshot { code: String::new(), revision });
-        batch.discard_through = Some(24_000);
-        repo.commit(&[batch]).await.expect("commit");
-        let kept = repo.ops_since(id, 0, 100_000).await.expect("ops");
-        assert!(kept.windows(2).all(|w| w[1].revision == w[0].revision + 1), "consecutive");
-        assert_eq!(kept.last().map(|op| op.revision), Some(revision));
-        let oldest = kept[0].revision;
-        assert!(oldest <= 24_001, "nothing above discard_through is deleted");
-        if oldest == 24_001 {
-            break;
-        }
-        assert!(commits < 5, "the backlog drains in a few commits");
-    }
+    let ops: Vec<CommittedOp> = (1..=7)
+        .map(|r| {
+            let mut op = append_op(r, r as usize - 1, "x", None);
+            op.author_name = ["Cy", "Ada", "Cy", "Bo", "Bo", "Bo", "Ada"][r as usize - 1].into();
+            op
+        })
+        .collect();
+    repo.commit(&[append(id, 0, ops)]).await.expect("commit");
+    let points = repo.history(id, 3).await.unwrap();
+    let summary: Vec<(u64, i64, Vec<String>)> = points.into_iter().map(|p| (p.revision, p.at.0, p.authors)).collect();
+    let at = |r: i64| 1_700_000_000_000 + r;
+    assert_eq!(
+        summary,
+        vec![
+            (3, at(3), vec!["Ada".to_owned(), "Cy".to_owned()]),
+            (6, at(6), vec!["Bo".to_owned()]),
+            (7, at(7), vec!["Ada".to_owned()]),
+        ]
+    );
+    assert_eq!(repo.history(id, 100).await.unwrap().iter().map(|p| p.revision).collect::<Vec<_>>(), [7]);
+    assert_eq!(repo.history(id, 0).await.unwrap().len(), 7, "every is at least 1");
+    assert!(repo.history(RoomId::random(), 3).await.unwrap().is_empty());
+}
+
+/// Retention: operations older than a time and behind their room's latest snapshot go, a bounded
+/// number at a time; the latest snapshot's revision and what follows stay, so commits and loads
+/// are unaffected, and the checkpoints keep the text at their revisions.
+pub async fn old_operations_are_forgotten_behind_the_latest_snapshot(repo: Arc<dyn RoomRepo>) {
+    let id = create_room(&*repo, "").await;
+    let other = create_room(&*repo, "").await;
+    let ops: Vec<CommittedOp> = (1..=6).map(|r| append_op(r, r as usize - 1, "x", None)).collect();
+    let mut batch = append(id, 0, ops);
+    batch.snapshot = Some(Snapshot { code: "xxxxxx".into(), revision: 6 });
+    repo.commit(&[batch, append(other, 0, vec![append_op(1, 0, "y", None)])]).await.expect("commit");
+    repo.commit(&[append(id, 6, vec![append_op(7, 6, "x", None)])]).await.expect("commit");
+    let revisions = |ops: Vec<CommittedOp>| ops.iter().map(|op| op.revision).collect::<Vec<_>>();
+    // Committed at 1_700_000_000_000 + revision: "before + 4" leaves revisions 4 and later.
+    let before = Timestamp(1_700_000_000_004);
+    assert_eq!(repo.forget_operations(before, 2).await.unwrap(), 2, "at most the limit");
+    assert_eq!(repo.forget_operations(before, 100).await.unwrap(), 1);
+    assert_eq!(repo.forget_operations(before, 100).await.unwrap(), 0);
+    assert_eq!(revisions(repo.ops_since(id, 0, 100).await.unwrap()), [4, 5, 6, 7]);
+    // Everything old enough goes, but never the latest snapshot's own revision.
+    assert_eq!(repo.forget_operations(Timestamp(i64::MAX), 100).await.unwrap(), 2);
+    assert_eq!(revisions(repo.ops_since(id, 0, 100).await.unwrap()), [6, 7]);
+    assert_eq!(revisions(repo.ops_since(other, 0, 100).await.unwrap()), [1], "no snapshot: all kept");
+    repo.commit(&[append(id, 7, vec![append_op(8, 7, "x", None)])]).await.expect("the head is still checked");
+    assert_eq!(repo.load(id).await.unwrap().revision, 8);
+    assert_eq!(pairpad_domain::text_at(&*repo, id, 6).await.unwrap().code, "xxxxxx");
+    assert_eq!(pairpad_domain::text_at(&*repo, id, 7).await.unwrap().code, "xxxxxxx");
+    assert_eq!(pairpad_domain::text_at(&*repo, id, 5).await, Err(pairpad_domain::HistoryError::NotKept(5)));
+    assert_eq!(pairpad_domain::text_at(&*repo, id, 0).await.unwrap().code, "", "checkpoints stay");
 }
 
 pub async fn ops_since_reads_in_order_with_a_limit(repo: Arc<dyn RoomRepo>) {

@@ -1,0 +1,2 @@
+ALTER TABLE operations DROP COLUMN author_name;
+DROP TABLE checkpoints;
