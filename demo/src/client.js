@@ -204,7 +204,6 @@ export class OTClient {
   onRejected(msg) {
     if (!this.outstanding || this.phase !== 'live') return;
     this.recoveries.push('refused:' + msg.code);
-    this.notify('rejected', msg);
     if (msg.code === 'stale_revision') {
       // The server no longer has our base revision: start over with a fresh init; our work is
       // then rebased by diff, so nothing is lost.
@@ -212,6 +211,7 @@ export class OTClient {
       this.transport.reconnect('stale revision');
     } else {
       // Our own edit was refused: drop the unacknowledged work and reload the server's text.
+      this.notify('rejected', msg);
       this.discardPending = true;
       this.transport.reconnect('operation rejected: ' + msg.code);
     }
