@@ -435,6 +435,8 @@ async function historyPanel(browser) {
   check(s.viewer === live, `the panel shows ${show(s.viewer)} at the head, the editor ${show(live)}`);
   check(s.editorHidden && s.editable === 'false', 'the live editor is replaced by a read-only view');
   check(s.max >= 2, `the slider has ${s.max + 1} points`);
+  const info = await fay.textContent('#history-info');
+  check(info.includes(`Revision ${head}`) && info.includes('by Fay'), `the panel says which revision and who wrote it: ${show(info)}`);
 
   step = 'history: the timeslider shows the same text as GET /api/rooms/{id}/revisions/{n}';
   const history = await api('GET', `/api/rooms/${roomId}/history?buckets=500`);
@@ -456,8 +458,6 @@ async function historyPanel(browser) {
     check(s.dom.replace(/\n$/, '') === rest.json.code.replace(/\n$/, ''), `at revision ${n} the page displays ${show(s.dom)}`);
     log(`history: revision ${n} shows ${show(s.viewer)}`);
   }
-  const info = await fay.textContent('#history-info');
-  check(info.includes('Fay'), `the panel says who wrote it: ${show(info)}`);
 
   step = 'history: playback reaches the latest revision';
   await fay.selectOption('#history-speed', '16');
