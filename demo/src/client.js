@@ -56,6 +56,8 @@ export class OTClient {
     this.history = []; // [{ revision, op, userId }] the last committed operations
     this.discardPending = false; // the server refused our work: start over from its text
     this.fresh = false; // the next connection asks for a fresh init instead of resuming
+    this.held = null; // after a resume with an operation in flight: others' operations, until it is confirmed
+    this.copyExpected = 0; // a revision where the live copy of our acknowledged operation may still come
     this.waitingSince = 0; // when the unacknowledged operation was last sent (ms), 0 if none
     this.recoveries = []; // how each reconnect with unacknowledged work was resolved (diagnostics)
   }
@@ -92,6 +94,8 @@ export class OTClient {
 
   onClose() {
     this.phase = 'connecting';
+    this.held = null; // not applied: the next resume sends them again
+    this.copyExpected = 0;
   }
 
   /** Handles the protocol messages that concern the document. Returns false for others. */
@@ -178,11 +182,17 @@ export class OTClient {
   }
 
   /**
-   * The server resumes at our revision: the operations we missed follow, in order, with their
-   * opIds, so our own in-flight operation arrives as an `operation` carrying its opId and counts
-   * as its ack. What is still unacknowledged is sent again now with the same opId, on our
-   * revision: the server applies an opId at most once, and an ack that comes after we counted the
-   * operation is ignored.
+   * The server resumes at our revision: the stored operations we missed follow, in order, with
+   * their opIds, so our own in-flight operation, if stored, arrives as an `operation` carrying
+   * its opId and counts as its ack. What is still unacknowledged is sent again now with the same
+   * opId, on our revision: the server applies an opId at most once, and an ack that comes after
+   * we counted the operation is ignored.
+   *
+   * Our in-flight operation may also have been sequenced but not yet stored at the resume: it is
+   * then committed after the missed operations and reaches us as a live `operation` without its
+   * opId, which we cannot tell from another's. So until the operation in flight is confirmed,
+   * others' operations are held, not applied; the ack of the re-sent copy names the revision it
+   * got, and the held operation at that revision is ours (see onAck).
    */
   onResume(msg) {
     this.userId = msg.userId;
@@ -195,6 +205,7 @@ export class OTClient {
     this.phase = 'live';
     if (!this.outstanding) return;
     this.recoveries.push('resumed');
+    this.held = [];
     this.outstanding.sent = { revision: this.revision, ops: this.outstanding.op.toJSON(), opId: this.outstanding.sent.opId };
     this.waitingSince = Date.now();
     this.transport.send({ type: 'operation', ...this.outstanding.sent });
@@ -239,13 +250,32 @@ export class OTClient {
 
   onServerOperation(msg) {
     if (this.outstanding && msg.opId !== undefined && msg.opId === this.outstanding.sent.opId) {
-      this.onAck(msg); // our own operation, seen while resuming: it is our ack
+      // Our own operation, among those missed before a resume: it is our ack. Everything held
+      // since the resume came before it.
+      const held = this.held;
+      this.held = null;
+      if (held && !this.applyAll(held)) return;
+      this.confirm(msg.revision);
       return;
     }
-    if (msg.revision <= this.revision) return; // already seen
+    if (msg.opId === undefined && this.copyExpected !== 0 && msg.revision === this.copyExpected) {
+      // The live copy of our operation, already counted by the ack of its re-sent copy.
+      this.copyExpected = 0;
+      return;
+    }
+    if (this.held) {
+      this.held.push(msg);
+      return;
+    }
+    this.applyRemote(msg);
+  }
+
+  /** Applies another participant's operation; false when it made us reconnect. */
+  applyRemote(msg) {
+    if (msg.revision <= this.revision) return true; // already seen
     if (msg.revision !== this.revision + 1) {
       this.transport.reconnect(`missed operations: at revision ${this.revision}, got ${msg.revision}`);
-      return;
+      return false;
     }
     let op;
     try {
@@ -253,7 +283,7 @@ export class OTClient {
       this.shadow = op.apply(this.shadow);
     } catch (e) {
       this.transport.reconnect('unusable operation from the server: ' + e.message);
-      return;
+      return false;
     }
     this.revision = msg.revision;
     this.remember(msg.revision, op, msg.userId);
@@ -269,19 +299,51 @@ export class OTClient {
       }
     }
     this.editor.apply(toApply, { userId: msg.userId });
+    return true;
+  }
+
+  applyAll(messages) {
+    for (const m of messages) if (!this.applyRemote(m)) return false;
+    return true;
   }
 
   onAck(msg) {
     // Not for our outstanding operation: an ack for an operation already counted (seen as an
     // `operation` carrying its opId while resuming, or acknowledged twice). Ignored.
     if (!this.outstanding || msg.opId !== this.outstanding.sent.opId) return;
-    if (msg.revision !== this.revision + 1) {
-      this.transport.reconnect(`ack for revision ${msg.revision} while at ${this.revision}`);
+    const held = this.held;
+    if (!held) {
+      this.confirm(msg.revision);
       return;
     }
+    // The ack of the operation re-sent at a resume: it names the revision our operation got.
+    // Apply what was held up to it; a held operation at that very revision is the old
+    // connection's copy of ours (committed after the resume, broadcast without its opId): skip
+    // it. If that copy has not come yet, it is ignored when it does.
+    this.held = null;
+    const at = msg.revision;
+    let counted = false;
+    for (const m of held) {
+      if (!counted && this.revision + 1 === at) {
+        counted = true;
+        if (!this.confirm(at)) return;
+        if (m.revision === at) continue;
+        this.copyExpected = at;
+      }
+      if (!this.applyRemote(m)) return;
+    }
+    if (!counted && this.confirm(at)) this.copyExpected = at;
+  }
+
+  /** Our outstanding operation is revision `revision`; false when that is not the next one. */
+  confirm(revision) {
+    if (revision !== this.revision + 1) {
+      this.transport.reconnect(`ack for revision ${revision} while at ${this.revision}`);
+      return false;
+    }
     this.shadow = this.outstanding.op.apply(this.shadow);
-    this.revision = msg.revision;
-    this.remember(msg.revision, this.outstanding.op, this.userId);
+    this.revision = revision;
+    this.remember(revision, this.outstanding.op, this.userId);
     this.outstanding = null;
     this.waitingSince = 0;
     if (this.buffer) {
@@ -289,6 +351,7 @@ export class OTClient {
       this.buffer = null;
       this.applyLocal(op);
     }
+    return true;
   }
 
   remember(revision, op, userId) {

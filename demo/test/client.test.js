@@ -35,28 +35,35 @@ function randomEdit(r, doc) {
 }
 
 /**
- * A server that follows PROTOCOL.md 1.1: it resumes a client at `since` when it still has every
- * operation after it (sending them with their opIds), else answers `init` with `resumed: false`;
- * it applies an opId at most once. `window` is how many revisions back it keeps history;
- * `resume: false` plays a server that never resumes.
+ * A server that follows PROTOCOL.md 1.1 and docs/PROTOCOL.md ("Resuming, precisely"). It
+ * sequences an operation at once but stores it later (`store`): only then is it acknowledged to
+ * its author and broadcast to the others (live, without its opId). `init` is the stored text; a
+ * resume at `since` sends the stored operations after it, with their opIds, when it still has them
+ * (`window` revisions back), else `init` with `resumed: false`. An opId is applied at most once:
+ * a re-sent one is acknowledged with its revision once stored. `resume: false` plays a server
+ * that never resumes.
  */
 class FakeServer {
-  constructor({ window = Infinity, resume = true, text = 'hello 🌍\n' } = {}) {
-    this.text = text;
-    this.revision = 0;
-    this.history = []; // [{ op, opId, userId }], history[i] makes revision i + 1
-    this.opIds = new Map();
+  constructor({ window = Infinity, resume = true, text = 'hello 🌍\n', r = Math.random } = {}) {
+    this.text = text; // the sequenced text
+    this.storedText = text;
+    this.revision = 0; // sequenced
+    this.stored = 0; // stored
+    this.history = []; // [{ op, opId, userId, author }], history[i] makes revision i + 1
+    this.opIds = new Map(); // opId -> revision
+    this.waiting = []; // [{ conn, opId }]: re-sent opIds to acknowledge once stored
     this.conns = new Set();
     this.window = window;
     this.resume = resume;
     this.users = 0;
+    this.r = r;
   }
   connect(conn, since = null) {
     conn.userId = 'u' + ++this.users;
     this.conns.add(conn);
-    if (since !== null && this.resume && since <= this.revision && since >= this.revision - this.window) {
+    if (since !== null && this.resume && since <= this.stored && since >= this.stored - this.window) {
       conn.toClient.push({ type: 'resume', roomId: 'r', userId: conn.userId, revision: since, language: 'python', users: [], resumed: true });
-      for (let r = since; r < this.revision; r++) {
+      for (let r = since; r < this.stored; r++) {
         const h = this.history[r];
         const msg = { type: 'operation', revision: r + 1, ops: h.op.toJSON(), userId: h.userId };
         if (h.opId !== undefined) msg.opId = h.opId;
@@ -64,14 +71,16 @@ class FakeServer {
       }
       return;
     }
-    const init = { type: 'init', roomId: 'r', userId: conn.userId, revision: this.revision, code: this.text, language: 'python', users: [] };
+    const init = { type: 'init', roomId: 'r', userId: conn.userId, revision: this.stored, code: this.storedText, language: 'python', users: [] };
     if (since !== null) init.resumed = false;
     conn.toClient.push(init);
   }
   handle(conn, msg) {
     if (msg.type !== 'operation') return;
     if (msg.opId && this.opIds.has(msg.opId)) {
-      conn.toClient.push({ type: 'ack', revision: this.opIds.get(msg.opId), opId: msg.opId });
+      const revision = this.opIds.get(msg.opId);
+      if (revision <= this.stored) conn.toClient.push({ type: 'ack', revision, opId: msg.opId });
+      else this.waiting.push({ conn, opId: msg.opId });
       return;
     }
     if (msg.revision < this.revision - this.window || msg.revision > this.revision) {
@@ -81,12 +90,31 @@ class FakeServer {
     let op = TextOperation.fromJSON(msg.ops);
     for (let i = msg.revision; i < this.revision; i++) op = TextOperation.transform(op, this.history[i].op)[0];
     this.text = op.apply(this.text);
-    this.history.push({ op, opId: msg.opId, userId: conn.userId });
+    this.history.push({ op, opId: msg.opId, userId: conn.userId, author: conn });
     this.revision++;
     this.opIds.set(msg.opId, this.revision);
-    conn.toClient.push({ type: 'ack', revision: this.revision, opId: msg.opId });
-    for (const c of this.conns) {
-      if (c !== conn) c.toClient.push({ type: 'operation', revision: this.revision, ops: op.toJSON(), userId: conn.userId, opId: msg.opId });
+  }
+  /** Stores the next `n` sequenced operations: ack to the author, live broadcast to the others. */
+  store(n = Infinity) {
+    while (n-- > 0 && this.stored < this.revision) {
+      const h = this.history[this.stored];
+      this.storedText = h.op.apply(this.storedText);
+      this.stored++;
+      const ack = { type: 'ack', revision: this.stored, opId: h.opId };
+      if (this.conns.has(h.author)) h.author.toClient.push(ack);
+      const live = { type: 'operation', revision: this.stored, ops: h.op.toJSON(), userId: h.userId };
+      for (const c of this.conns) {
+        if (c === h.author) continue;
+        const resent = this.waiting.findIndex((w) => w.conn === c && w.opId === h.opId);
+        if (resent < 0) {
+          c.toClient.push(live);
+          continue;
+        }
+        this.waiting.splice(resent, 1);
+        // The re-sender gets both the ack of its re-sent copy and the live old copy, in any order.
+        if (this.r() < 0.5) c.toClient.push(ack, live);
+        else c.toClient.push(live, ack);
+      }
     }
   }
 }
@@ -102,7 +130,7 @@ function tokenEdit(r, doc, token) {
 
 async function simulate(seed, { clients = 3, steps = 3000, window = Infinity, resume = true, tokens = false } = {}) {
   const r = rng(seed);
-  const server = new FakeServer({ window, resume, text: tokens ? '' : undefined });
+  const server = new FakeServer({ window, resume, text: tokens ? '' : undefined, r });
   const peers = [];
   const typed = [];
   for (let i = 0; i < clients; i++) {
@@ -164,8 +192,10 @@ async function simulate(seed, { clients = 3, steps = 3000, window = Infinity, re
         peer.text = op.apply(peer.text);
         peer.client.applyLocal(op);
       }
-    } else if (p < 0.55) {
+    } else if (p < 0.45) {
       if (peer.conn && peer.conn.toServer.length) server.handle(peer.conn, peer.conn.toServer.shift());
+    } else if (p < 0.55) {
+      server.store(1 + Math.floor(r() * 3));
     } else if (p < 0.87) {
       if (peer.conn && peer.conn.toClient.length) peer.client.onMessage(peer.conn.toClient.shift());
     } else if (p < 0.9) {
@@ -182,6 +212,10 @@ async function simulate(seed, { clients = 3, steps = 3000, window = Infinity, re
       if (!peer.conn) open(peer);
       while (peer.conn && peer.conn.toServer.length) {
         server.handle(peer.conn, peer.conn.toServer.shift());
+        busy = true;
+      }
+      if (server.stored < server.revision) {
+        server.store();
         busy = true;
       }
       while (peer.conn && peer.conn.toClient.length) {
@@ -270,7 +304,7 @@ test('resume: our own operation among the missed ones is our ack; the ack after 
   assert.deepEqual(sent.at(-1), { type: 'operation', revision: 5, ops: [5, ' 🦀', 3], opId: 'me-1' }, 're-sent with the same opId');
   // What we missed: Bob's edit, then ours (committed before the drop, transformed), then Bob's.
   client.onMessage({ type: 'operation', revision: 6, ops: ['中文', 8], userId: 'bob', opId: 'b-1' });
-  assert.equal(doc.text, '👍🏽中文héllo 🦀 日本');
+  assert.equal(doc.text, '👍🏽héllo 🦀 日本', "others' operations wait until ours is confirmed");
   client.onMessage({ type: 'operation', revision: 7, ops: [7, ' 🦀', 3], userId: 'u-me', opId: 'me-1' });
   assert.equal(doc.text, '👍🏽中文héllo 🦀 日本', 'our own operation is not applied again');
   assert.equal(client.revision, 7);
@@ -297,14 +331,48 @@ test('resume: work the server never got is re-sent with its opId and transformed
   client.onOpen();
   client.onMessage({ type: 'resume', userId: 'u', revision: 2, users: [], resumed: true });
   assert.deepEqual(sent.at(-1), { type: 'operation', revision: 2, ops: [3, '🦀'], opId: 'me-1' });
-  client.onMessage({ type: 'operation', revision: 3, ops: ['X', 3], userId: 'bob' }); // no opId: another client
-  assert.equal(doc.text, '日Xabc🦀');
+  client.onMessage({ type: 'operation', revision: 3, ops: ['X', 3], userId: 'bob' }); // no opId: held
+  assert.equal(doc.text, '日abc🦀');
   client.onMessage({ type: 'ack', revision: 4, opId: 'me-1' });
+  assert.equal(doc.text, '日Xabc🦀');
   assert.deepEqual(sent.at(-1), { type: 'operation', revision: 4, ops: ['日', 5], opId: 'me-2' });
   client.onMessage({ type: 'ack', revision: 5, opId: 'me-2' });
   assert.ok(client.idle);
   assert.equal(client.shadow, '日Xabc🦀');
 });
+
+for (const order of ['copy first', 'ack first']) {
+  test(`resume: our operation stored after the resume comes live without its opId (${order}): applied once`, () => {
+    const { doc, sent, reconnects, client, type } = single('abc', 3);
+    type(ins(3, '🦀', 3)); // me-1: sequenced by the server, not yet stored when we resume
+    client.onClose();
+    client.onOpen();
+    client.onMessage({ type: 'resume', userId: 'u2', revision: 3, users: [], resumed: true });
+    client.onMessage({ type: 'operation', revision: 4, ops: ['日', 3], userId: 'bob', opId: 'b-1' }); // missed, stored
+    type(ins(0, 'Z', 4)); // typing goes on meanwhile: buffered
+    const copy = { type: 'operation', revision: 5, ops: [4, '🦀'], userId: 'u1' }; // live: no opId
+    const ack = { type: 'ack', revision: 5, opId: 'me-1' }; // the answer to the re-sent copy
+    const later = { type: 'operation', revision: 6, ops: [5, '!'], userId: 'bob' };
+    if (order === 'copy first') {
+      client.onMessage(copy);
+      client.onMessage(later);
+      assert.equal(doc.text, 'Zabc🦀', 'held until our operation is confirmed');
+      client.onMessage(ack);
+    } else {
+      client.onMessage(ack);
+      assert.equal(doc.text, 'Z日abc🦀');
+      client.onMessage(copy);
+      client.onMessage(later);
+    }
+    assert.equal(doc.text, 'Z日abc🦀!');
+    assert.equal(client.revision, 6);
+    assert.deepEqual(sent.at(-1), { type: 'operation', revision: 5, ops: ['Z', 5], opId: 'me-2' });
+    client.onMessage({ type: 'ack', revision: 7, opId: 'me-2' });
+    assert.ok(client.idle);
+    assert.equal(client.shadow, 'Z日abc🦀!');
+    assert.deepEqual(reconnects, []);
+  });
+}
 
 test('an ack for an operation already counted is ignored, even with nothing outstanding', () => {
   const { client, reconnects, type } = single('a', 1);
