@@ -1,5 +1,6 @@
 //! A Rust client for Pairpad's WebSocket protocol (PROTOCOL.md): connect to a room, edit with the
-//! ot.js client state machine, reconnect and re-send unacknowledged work with its `opId`s.
+//! ot.js client state machine, go offline and keep editing, reconnect with `?since=` (resume, or
+//! rebase unacknowledged work by diff when the server cannot resume).
 //! The integration tests and the load generator use it; so can other Rust services.
 //!
 //! Layout:
@@ -8,6 +9,7 @@
 
 pub mod state;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -19,7 +21,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub use state::{ClientDoc, Outgoing, Resync};
+pub use state::{ClientDoc, Confirmed, Outgoing, Received, SyncError};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -44,6 +46,12 @@ impl From<pairpad_domain::OtError> for ClientError {
     }
 }
 
+impl From<SyncError> for ClientError {
+    fn from(e: SyncError) -> Self {
+        Self::Protocol(e.to_string())
+    }
+}
+
 /// A participant as listed by the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
@@ -61,12 +69,21 @@ impl From<WireUser<'_>> for User {
 /// Something the server said, after the client applied it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    /// Our operation is durable as `revision`.
+    /// Our operation is durable as `revision`: an `ack`, or after a resume an `operation` that
+    /// carries our operation's `opId`. Also an `ack` for an operation this client did not send
+    /// (a raw message), which changes nothing.
     Ack {
         revision: u64,
         op_id: Option<String>,
     },
-    /// Another participant's operation was applied.
+    /// A second confirmation of one of our operations already counted (after a resume the server
+    /// may send it both as an `operation` and as an `ack`; the first counts): ignored.
+    Duplicate {
+        revision: u64,
+        op_id: String,
+    },
+    /// Another participant's operation was applied (or, right after a resume, held until our
+    /// re-sent operation is confirmed, then applied in order).
     Remote {
         revision: u64,
         user_id: String,
@@ -95,9 +112,22 @@ pub enum Event {
     Other(String),
 }
 
+/// How a reconnect went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejoined {
+    /// The server resumed after the client's revision: the missed operations follow.
+    Resumed,
+    /// The server could not resume and sent a fresh `init` (`resumed: false`); unacknowledged
+    /// work, if there was any (`rebased`), was rebased onto it by diff and sent.
+    Restarted { rebased: bool },
+}
+
 /// A connection to one room.
 pub struct Client {
+    /// `{base}/ws/{room}[?name=..]`, without `since`.
     url: String,
+    /// After [`Client::go_offline`], until a reconnect: edits stay local.
+    offline: bool,
     socket: Socket,
     doc: ClientDoc,
     user_id: String,
@@ -113,11 +143,15 @@ impl Client {
             url.push_str("?name=");
             url.push_str(&encode_query(name));
         }
-        let (socket, init) = open(&url).await?;
+        let (socket, welcome) = open(&url).await?;
+        let Welcome::Init(init) = welcome else {
+            return Err(ClientError::Protocol("expected init, got resume".into()));
+        };
         let client_id = format!("{}-{:08x}", init.user_id, rand_u32());
         Ok(Self {
             doc: ClientDoc::new(&init.code, init.revision, client_id),
             url,
+            offline: false,
             socket,
             user_id: init.user_id,
             users: init.users,
@@ -150,7 +184,19 @@ impl Client {
         &self.language
     }
 
-    /// Applies a local edit and sends it when nothing is in flight.
+    /// Whether the client is offline ([`Client::go_offline`]) until its next reconnect.
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+
+    /// Closes the connection but keeps the document: edits go on locally (nothing is sent) until
+    /// [`Client::reconnect`] resumes or rebases them. For tests and offline editing.
+    pub async fn go_offline(&mut self) {
+        self.offline = true;
+        let _ = self.socket.close(None).await;
+    }
+
+    /// Applies a local edit and sends it when nothing is in flight (and the client is online).
     pub async fn edit(&mut self, operation: TextOperation) -> Result<(), ClientError> {
         if let Some(outgoing) = self.doc.local_edit(operation)? {
             self.send_operation(&outgoing).await?;
@@ -194,6 +240,10 @@ impl Client {
     }
 
     async fn send_operation(&mut self, outgoing: &Outgoing) -> Result<(), ClientError> {
+        if self.offline {
+            // Kept in the state machine: the reconnect re-sends or rebases it.
+            return Ok(());
+        }
         let revision = i64::try_from(outgoing.revision)
             .map_err(|_| ClientError::Protocol(format!("revision {} out of range", outgoing.revision)))?;
         let message = ClientMessage::Operation {
@@ -227,19 +277,15 @@ impl Client {
     async fn apply(&mut self, message: ServerMessage<'static>, text: &str) -> Result<Event, ClientError> {
         Ok(match message {
             ServerMessage::Ack { revision, op_id } => {
-                if let Some(next) = self.doc.ack(revision) {
-                    self.send_operation(&next).await?;
-                }
-                Event::Ack { revision, op_id: op_id.map(|id| id.into_owned()) }
+                let confirmed = self.doc.ack(revision, op_id.as_deref())?;
+                self.confirmed(confirmed, revision, op_id.map(Cow::into_owned)).await?
             }
-            ServerMessage::Operation { revision, ops, user_id, .. } => {
+            ServerMessage::Operation { revision, ops, user_id, op_id } => {
                 let operation = ops.into_operation();
-                if revision != self.doc.revision() + 1 {
-                    let seen = self.doc.revision();
-                    return Err(ClientError::Protocol(format!("got revision {revision} after {seen}")));
+                match self.doc.remote(revision, &operation, op_id.as_deref())? {
+                    Received::Applied | Received::Held => Event::Remote { revision, user_id: user_id.into_owned() },
+                    Received::Own(confirmed) => self.confirmed(confirmed, revision, op_id.map(Cow::into_owned)).await?,
                 }
-                self.doc.remote(revision, &operation)?;
-                Event::Remote { revision, user_id: user_id.into_owned() }
             }
             ServerMessage::UserJoined { user, .. } => {
                 let user = User::from(user);
@@ -274,6 +320,25 @@ impl Client {
         })
     }
 
+    /// Sends what a confirmation released, and says what it was.
+    async fn confirmed(
+        &mut self,
+        confirmed: Confirmed,
+        revision: u64,
+        op_id: Option<String>,
+    ) -> Result<Event, ClientError> {
+        Ok(match (confirmed, op_id) {
+            (Confirmed::Counted { next }, op_id) => {
+                if let Some(next) = next {
+                    self.send_operation(&next).await?;
+                }
+                Event::Ack { revision, op_id }
+            }
+            (Confirmed::Duplicate, Some(op_id)) => Event::Duplicate { revision, op_id },
+            (Confirmed::Duplicate | Confirmed::Foreign, op_id) => Event::Ack { revision, op_id },
+        })
+    }
+
     /// Processes messages until every local edit is acknowledged.
     pub async fn sync(&mut self, limit: Duration) -> Result<(), ClientError> {
         tokio::time::timeout(limit, async {
@@ -301,73 +366,39 @@ impl Client {
 
     /// Like [`Client::reconnect`], to the same room on another server (`base` like
     /// `ws://127.0.0.1:8081`), as after the first one died.
-    pub async fn reconnect_to(&mut self, base: &str) -> Result<(), ClientError> {
+    pub async fn reconnect_to(&mut self, base: &str) -> Result<Rejoined, ClientError> {
         if let Some(path) = self.url.find("/ws/").map(|at| self.url[at..].to_owned()) {
             self.url = format!("{}{path}", base.trim_end_matches('/'));
         }
         self.reconnect().await
     }
 
-    /// Opens a new connection to the same room and resynchronises: an operation that was in flight
-    /// is re-sent with its `opId` (the server acknowledges it once, whether or not it had already
-    /// committed it), then the server's text is adopted and buffered edits are rebased onto it.
-    pub async fn reconnect(&mut self) -> Result<(), ClientError> {
-        for _attempt in 0..3 {
-            let (socket, init) = open(&self.url).await?;
-            self.socket = socket;
-            self.user_id = init.user_id.clone();
-            self.users = init.users.clone();
-            self.language = init.language.clone();
-            let Resync::Resend(outgoing) = self.doc.reconnected() else {
-                return self.adopt(&init.code, init.revision).await;
-            };
-            self.send_operation(&outgoing).await?;
-            // Others' operations after `init` are held until the text they apply to is known.
-            let mut held = Vec::new();
-            let acked = loop {
-                let (message, text) = self.next_message().await?;
-                match message {
-                    ServerMessage::Ack { revision, .. } => break revision,
-                    ServerMessage::Operation { .. } => held.push((message, text)),
-                    ServerMessage::Error { code, message } => {
-                        return Err(ClientError::Refused { code: code.into_owned(), message: message.into_owned() });
-                    }
-                    _ => {}
-                }
-            };
-            if acked <= init.revision {
-                // It was committed before the connection dropped: `init` already contains it.
-                self.adopt(&init.code, init.revision).await?;
-                for (message, text) in held {
-                    self.apply(message, &text).await?;
-                }
-                return Ok(());
+    /// Opens a new connection to the same room, asking to resume after the last revision this
+    /// client has seen (`?since=R`, PROTOCOL.md 1.1). On `resume` the document is kept, the
+    /// operation in flight is re-sent with its `opId` (the server applies it at most once) and the
+    /// missed operations follow as live traffic ([`Client::next_event`]; ours among them counts as
+    /// its ack). On a fresh `init` unacknowledged work is rebased onto the server's text by diff
+    /// and sent as one operation. Either way, one reconnect is enough.
+    pub async fn reconnect(&mut self) -> Result<Rejoined, ClientError> {
+        let url = with_since(&self.url, self.doc.revision());
+        let (socket, welcome) = open(&url).await?;
+        self.socket = socket;
+        self.offline = false;
+        let (rejoined, resend) = match welcome {
+            Welcome::Resume { revision, user_id, users, language } => {
+                (self.user_id, self.users, self.language) = (user_id, users, language);
+                (Rejoined::Resumed, self.doc.resumed(revision)?)
             }
-            // It was committed just now, transformed over operations this client never saw: the
-            // only faithful view of the result is a fresh `init`. Reconnecting re-sends it once
-            // more, which the server now recognises by its `opId` as already in that `init`.
-            let _ = self.socket.close(None).await;
-        }
-        Err(ClientError::Protocol("could not resynchronise after three reconnects".into()))
-    }
-
-    async fn adopt(&mut self, code: &str, revision: u64) -> Result<(), ClientError> {
-        if let Some(outgoing) = self.doc.adopt(code, revision)? {
+            Welcome::Init(init) => {
+                (self.user_id, self.users, self.language) = (init.user_id, init.users, init.language);
+                let rebased = self.doc.restart(&init.code, init.revision)?;
+                (Rejoined::Restarted { rebased: rebased.is_some() }, rebased)
+            }
+        };
+        if let Some(outgoing) = resend {
             self.send_operation(&outgoing).await?;
         }
-        Ok(())
-    }
-
-    async fn next_message(&mut self) -> Result<(ServerMessage<'static>, String), ClientError> {
-        loop {
-            match self.socket.next().await {
-                Some(Ok(Message::Text(text))) => return Ok((parse(&text)?, text.to_string())),
-                Some(Ok(Message::Close(frame))) => return Err(closed(frame)),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(ClientError::Closed { code: 1006, reason: "connection lost".into() }),
-            }
-        }
+        Ok(rejoined)
     }
 
     /// Closes the connection normally.
@@ -386,7 +417,21 @@ struct Init {
     users: Vec<User>,
 }
 
-async fn open(url: &str) -> Result<(Socket, Init), ClientError> {
+/// The first message of a connection.
+enum Welcome {
+    /// `init`: the room as it is now.
+    Init(Init),
+    /// `resume`: the operations after `revision` follow.
+    Resume { revision: u64, user_id: String, users: Vec<User>, language: String },
+}
+
+/// `url` asking to resume after `revision`.
+fn with_since(url: &str, revision: u64) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}since={revision}")
+}
+
+async fn open(url: &str) -> Result<(Socket, Welcome), ClientError> {
     // tungstenite zero-fills up to `read_buffer_size` before every socket read, twice per message
     // (the read that returns it and the one that finds nothing more): its 128 KiB default costs
     // more than parsing the few-hundred-byte frames a room sends. A 1 MB `init` takes 512 reads.
@@ -399,12 +444,17 @@ async fn open(url: &str) -> Result<(Socket, Init), ClientError> {
                 ServerMessage::Init { user_id, revision, code, language, users, .. } => {
                     let users = users.into_iter().map(User::from).collect();
                     let (user_id, code, language) = (user_id.into_owned(), code.into_owned(), language.into_owned());
-                    return Ok((socket, Init { user_id, revision, code, language, users }));
+                    return Ok((socket, Welcome::Init(Init { user_id, revision, code, language, users })));
+                }
+                ServerMessage::Resume { user_id, revision, language, users, .. } => {
+                    let users = users.into_iter().map(User::from).collect();
+                    let (user_id, language) = (user_id.into_owned(), language.into_owned());
+                    return Ok((socket, Welcome::Resume { revision, user_id, users, language }));
                 }
                 ServerMessage::Error { code, message } => {
                     return Err(ClientError::Refused { code: code.into_owned(), message: message.into_owned() });
                 }
-                _ => return Err(ClientError::Protocol(format!("expected init, got {text}"))),
+                _ => return Err(ClientError::Protocol(format!("expected init or resume, got {text}"))),
             },
             Some(Ok(Message::Close(frame))) => return Err(closed(frame)),
             Some(Ok(_)) => {}
@@ -472,8 +522,14 @@ mod tests {
     }
 
     #[test]
+    fn a_reconnect_asks_to_resume_after_a_revision() {
+        assert_eq!(with_since("ws://h/ws/r", 7), "ws://h/ws/r?since=7");
+        assert_eq!(with_since("ws://h/ws/r?name=A%20B", 0), "ws://h/ws/r?name=A%20B&since=0");
+    }
+
+    #[test]
     fn unknown_types_are_ignorable() {
-        assert!(matches!(parse(r#"{"type":"resume","revision":3}"#), Ok(ServerMessage::Unknown)));
+        assert!(matches!(parse(r#"{"type":"snapshot_ready","revision":3}"#), Ok(ServerMessage::Unknown)));
         assert!(matches!(
             parse(r#"{"type":"ack","revision":3,"extra":1}"#),
             Ok(ServerMessage::Ack { revision: 3, .. })

@@ -351,7 +351,15 @@ pub enum RoomEvent<'a> {
         op_id: Option<&'a str>,
     },
     /// Someone else's edit, transformed onto the previous revision.
-    Operation(&'a CommittedOp),
+    Operation {
+        /// The edit.
+        op: &'a CommittedOp,
+        /// Whether to show its `opId`: to a client that resumes, an operation carrying the
+        /// `opId` of its own in-flight one is its ack (PROTOCOL.md 1.1). Shown for operations
+        /// read back from the store and those whose author has left, the only ones a returning
+        /// author can receive as `operation`s; a connected author gets its `ack` instead.
+        show_op_id: bool,
+    },
     /// Someone's cursor moved.
     Cursor {
         /// Whose.

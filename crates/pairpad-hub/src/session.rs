@@ -228,7 +228,7 @@ async fn resume(hub: &Hub, session: &mut actix_ws::Session, resumption: Resumpti
         Some(missed) => {
             session.text(wire::resume(&resumption)).await.map_err(gone)?;
             for op in &missed {
-                session.text(wire::missed_operation(op)).await.map_err(gone)?;
+                session.text(wire::encode(&RoomEvent::Operation { op, show_op_id: true })).await.map_err(gone)?;
             }
         }
         None => {

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use pairpad_domain::{CommittedOp, Participant, RoomEvent};
+use pairpad_domain::{Participant, RoomEvent};
 use pairpad_protocol::{ErrorCode, Ops, ServerMessage, WireSelection, WireUser};
 use pairpad_room::room::Resumption;
 
@@ -29,11 +29,11 @@ pub fn encode(event: &RoomEvent<'_>) -> String {
             access: None,
         },
         RoomEvent::Ack { revision, op_id } => ServerMessage::Ack { revision, op_id: op_id.map(Cow::Borrowed) },
-        RoomEvent::Operation(op) => ServerMessage::Operation {
+        RoomEvent::Operation { op, show_op_id } => ServerMessage::Operation {
             revision: op.revision,
             ops: Ops::borrowed(&op.operation),
             user_id: op.author.to_string().into(),
-            op_id: None,
+            op_id: op.op_id.as_deref().filter(|_| show_op_id).map(Cow::Borrowed),
         },
         RoomEvent::Cursor { user_id, revision, selection } => ServerMessage::Cursor {
             user_id: user_id.to_string().into(),
@@ -64,17 +64,6 @@ pub fn resume(resumption: &Resumption) -> String {
         users: resumption.users.iter().map(user).collect(),
         resumed: Some(true),
         access: None,
-    })
-}
-
-/// An operation a resuming client missed: unlike a live one, it carries its `opId`, by which the
-/// client recognises its own.
-pub fn missed_operation(op: &CommittedOp) -> String {
-    to_json(&ServerMessage::Operation {
-        revision: op.revision,
-        ops: Ops::borrowed(&op.operation),
-        user_id: op.author.to_string().into(),
-        op_id: op.op_id.as_deref().map(Cow::Borrowed),
     })
 }
 
@@ -119,8 +108,11 @@ mod tests {
             author_name: "Ada".into(),
             at: Timestamp(0),
         };
-        let json = encode(&RoomEvent::Operation(&committed));
+        let json = encode(&RoomEvent::Operation { op: &committed, show_op_id: false });
         assert_eq!(json, format!(r#"{{"type":"operation","revision":4,"ops":[2,"🦀",-1,4],"userId":"{author}"}}"#));
+        let with_id = CommittedOp { op_id: Some("c-9".into()), ..committed };
+        assert!(!encode(&RoomEvent::Operation { op: &with_id, show_op_id: false }).contains("opId"));
+        assert!(encode(&RoomEvent::Operation { op: &with_id, show_op_id: true }).ends_with(r#","opId":"c-9"}"#));
     }
 
     #[test]

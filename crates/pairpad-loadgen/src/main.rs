@@ -6,7 +6,7 @@
 //! fails a run, since a benchmark is not a timed test.
 //!
 //! Layout:
-//! - [`scenarios`]: one module per scenario (fanout, typing, trace, idle, join, churn).
+//! - [`scenarios`]: one module per scenario (fanout, typing, trace, idle, join, churn, history).
 //! - [`driver`]: helpers over [`pairpad_client::Client`]: connecting many, typing, settling.
 //! - [`rest`]: the REST calls (create a room, read it back, health, a `/metrics` counter).
 //! - [`procfs`]: the servers' CPU time and memory over the measured window, from `/proc`.
@@ -73,6 +73,8 @@ enum Scenario {
     Join(scenarios::join::JoinArgs),
     /// Opens, edits and leaves many rooms: does the server's memory return to its baseline?
     Churn(scenarios::churn::ChurnArgs),
+    /// Kept history and resuming: text at random revisions of a replayed trace, resume latency.
+    History(scenarios::history::HistoryArgs),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
             Scenario::Idle(args) => scenarios::idle::run(&target, args).await,
             Scenario::Join(args) => scenarios::join::run(&target, args).await,
             Scenario::Churn(args) => scenarios::churn::run(&target, args).await,
+            Scenario::History(args) => scenarios::history::run(&target, args).await,
         }
     });
     // Connections still open in tasks are dropped with the runtime; don't wait for them.

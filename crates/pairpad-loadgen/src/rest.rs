@@ -97,6 +97,32 @@ impl Rest {
     }
 }
 
+impl Rest {
+    /// The room's text at `revision` (`GET /api/rooms/{id}/revisions/{n}`).
+    pub async fn text_at(&self, id: &str, revision: u64) -> anyhow::Result<String> {
+        let body = self.get_json(&format!("/api/rooms/{id}/revisions/{revision}")).await?;
+        body["code"].as_str().map(str::to_owned).with_context(|| format!("no code in {body}"))
+    }
+
+    /// The revisions of the room's timeslider points (`GET /api/rooms/{id}/history?buckets=B`).
+    pub async fn history_points(&self, id: &str, buckets: usize) -> anyhow::Result<Vec<u64>> {
+        let body = self.get_json(&format!("/api/rooms/{id}/history?buckets={buckets}")).await?;
+        let points = body["points"].as_array().with_context(|| format!("no points in {body}"))?;
+        Ok(points.iter().filter_map(|point| point["revision"].as_u64()).collect())
+    }
+
+    async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let response = self.http.get(&url).send().await.with_context(|| format!("GET {url}"))?;
+        let status = response.status();
+        let body: Value = response.json().await.with_context(|| format!("GET {url}: body"))?;
+        if !status.is_success() {
+            bail!("GET {url}: {status}: {body}");
+        }
+        Ok(body)
+    }
+}
+
 /// The sum of the samples of metric `name` in a Prometheus text exposition (every label set:
 /// `name 3` and `name{a="b"} 4` give 7); `None` when no sample has that name.
 pub fn metric_sum(exposition: &str, name: &str) -> Option<f64> {

@@ -599,7 +599,8 @@ where
             excluded.clear();
             excluded.push(op.author);
             excluded.extend(self.pending_duplicate_acks.iter().filter(|o| o.revision == op.revision).map(|o| o.user));
-            dropped.extend(self.fanout.publish(&RoomEvent::Operation(op), Audience::Except(&excluded)));
+            let show_op_id = !self.participants.iter().any(|p| p.user_id == op.author);
+            dropped.extend(self.fanout.publish(&RoomEvent::Operation { op, show_op_id }, Audience::Except(&excluded)));
         }
         let durable = self.room.durable_revision();
         let (ready, waiting) = std::mem::take(&mut self.pending_duplicate_acks)
@@ -658,7 +659,8 @@ where
         for op in &missed {
             excluded.clear();
             excluded.extend(owed_here.iter().filter(|o| o.op_id == op.op_id).map(|o| o.user));
-            dropped.extend(self.fanout.publish(&RoomEvent::Operation(op), Audience::Except(&excluded)));
+            let event = RoomEvent::Operation { op, show_op_id: true };
+            dropped.extend(self.fanout.publish(&event, Audience::Except(&excluded)));
             for owed in owed_here.iter().filter(|o| o.op_id == op.op_id) {
                 let ack = RoomEvent::Ack { revision: op.revision, op_id: owed.op_id.as_deref() };
                 dropped.extend(self.fanout.publish(&ack, Audience::Only(owed.user)));

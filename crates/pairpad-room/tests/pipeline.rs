@@ -81,7 +81,7 @@ impl Broadcaster for Recorder {
         let what = match event {
             RoomEvent::Init { revision, .. } => format!("init {revision}"),
             RoomEvent::Ack { revision, op_id } => format!("ack {revision} {}", op_id.unwrap_or("-")),
-            RoomEvent::Operation(op) => format!("op {}", op.revision),
+            RoomEvent::Operation { op, .. } => format!("op {}", op.revision),
             RoomEvent::Error { code, .. } => format!("error {code}"),
             RoomEvent::UserJoined { .. } | RoomEvent::UserLeft { .. } => return Vec::new(),
             _ => "other".to_owned(),

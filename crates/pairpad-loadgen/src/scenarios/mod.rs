@@ -3,6 +3,7 @@
 
 pub mod churn;
 pub mod fanout;
+pub mod history;
 pub mod idle;
 pub mod join;
 pub mod trace;

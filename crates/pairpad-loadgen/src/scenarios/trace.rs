@@ -161,6 +161,7 @@ pub async fn run(target: &crate::Target, args: TraceArgs) -> anyhow::Result<crat
     report.line(describe(&measured));
     report.line(if matched { "MATCH" } else { "MISMATCH" });
     report.set("file", args.file.display().to_string());
+    report.set("room", room.clone());
     report.set("mode", format!("{:?}", args.mode).to_lowercase());
     report.set("keystrokes", patches.len());
     report.set("ops", ops);

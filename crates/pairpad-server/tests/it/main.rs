@@ -10,4 +10,5 @@ mod limits;
 mod ops;
 mod process;
 mod realtime;
+mod resume;
 mod scale;
