@@ -125,6 +125,8 @@ error_codes! {
     Forbidden = "forbidden",
     /// A revision beyond the head or before the kept history (contract 1.1; 404).
     RevisionNotFound = "revision_not_found",
+    /// A REST `limit` that is not an integer from 1 to the endpoint's maximum (contract 1.1; 400).
+    InvalidLimit = "invalid_limit",
 }
 
 impl fmt::Display for ErrorCode {

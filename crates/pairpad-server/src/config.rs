@@ -22,6 +22,7 @@ pub struct Settings {
     pub store: StoreSettings,
     pub rooms: RoomSettings,
     pub websocket: WebSocketSettings,
+    pub history: HistorySettings,
     pub autocomplete: AutocompleteSettings,
     pub log: LogSettings,
 }
@@ -83,6 +84,12 @@ pub struct WebSocketSettings {
     pub ops_per_second: u32,
     pub cursors_per_second: u32,
     pub max_rate_violations: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySettings {
+    pub keep_days: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -240,6 +247,11 @@ impl Settings {
         Duration::from_secs_f64(self.store.commit_stall_secs)
     }
 
+    /// History retention (`history.keep_days`); `None` keeps every operation.
+    pub fn retention(&self) -> Option<crate::retention::Retention> {
+        crate::retention::Retention::for_days(self.history.keep_days)
+    }
+
     /// The hub's part of the settings.
     pub fn hub(&self) -> HubSettings {
         let (rooms, ws) = (&self.rooms, &self.websocket);
@@ -284,6 +296,21 @@ mod tests {
         let s = Settings::load_from(Path::new("/nonexistent"), &[]).unwrap();
         assert_eq!((s.server.host.as_str(), s.server.port), ("127.0.0.1", 8080));
         assert_eq!(s.store_url().unwrap(), StoreUrl::Sqlite("data/pairpad.db".into()));
+        assert_eq!((s.history.keep_days, s.retention()), (0, None), "history is kept forever");
+    }
+
+    #[test]
+    fn history_retention_is_read_in_days() {
+        let vars = env(&[("PAIRPAD__HISTORY__KEEP_DAYS", "30")]);
+        let s = Settings::load_from(Path::new("/nonexistent"), &vars).unwrap();
+        let retention = s.retention().expect("a retention");
+        assert_eq!(retention.keep, Duration::from_secs(30 * 24 * 60 * 60));
+        assert_eq!(retention.batch, 10_000);
+        let bad = |value: &str| {
+            Settings::load_from(Path::new("/nonexistent"), &env(&[("PAIRPAD__HISTORY__KEEP_DAYS", value)])).unwrap_err()
+        };
+        assert!(bad("-1").to_string().contains("invalid configuration"));
+        assert!(bad("a week").to_string().contains("invalid configuration"));
     }
 
     #[test]

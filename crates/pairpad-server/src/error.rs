@@ -118,6 +118,7 @@ fn status_of(code: ErrorCode) -> StatusCode {
         | E::InvalidLanguage
         | E::InvalidCursor
         | E::InvalidRevision
+        | E::InvalidLimit
         | E::CorsRefused => StatusCode::BAD_REQUEST,
         E::Unauthorized => StatusCode::UNAUTHORIZED,
         E::Forbidden | E::OriginNotAllowed => StatusCode::FORBIDDEN,

@@ -8,6 +8,7 @@
 //! - [`routes`]: one module per endpoint group; [`error`]: the JSON error type.
 //! - [`observability`]: logs and `/metrics`; [`cors`]: allowed origins.
 //! - [`client_address`], [`rate_limit`], [`head_limits`]: who is asking, how often, how much.
+//! - [`retention`]: forgetting old operations (`history.keep_days`).
 
 pub mod client_address;
 pub mod config;
@@ -16,5 +17,6 @@ pub mod error;
 pub mod head_limits;
 pub mod observability;
 pub mod rate_limit;
+pub mod retention;
 pub mod routes;
 pub mod startup;

@@ -33,7 +33,7 @@ pub fn init_logging(settings: &LogSettings) {
     description = "Prometheus metrics (text exposition format 0.0.4), all prefixed `pairpad_`: HTTP requests by \
         route, method and status with latency histograms, open WebSocket connections, rooms loaded, operations \
         committed, commit batch sizes and latency, ack latency, broadcast drops, slow-client disconnects, store \
-        errors, autocomplete latency by source.",
+        errors, autocomplete latency by source, operations forgotten by history retention.",
     responses((status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String))
 )]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -17,6 +17,7 @@ use crate::config::Settings;
 use crate::cors::OriginPolicy;
 use crate::error::ApiError;
 use crate::rate_limit::RoomCreationLimit;
+use crate::retention::RetentionHandle;
 use crate::{head_limits, routes};
 
 /// What every handler shares.
@@ -36,6 +37,7 @@ pub struct Application {
     server: Server,
     port: u16,
     hub: Hub,
+    retention: Option<RetentionHandle>,
 }
 
 impl Application {
@@ -55,6 +57,7 @@ impl Application {
             settings.server.host,
             hub.repo().kind(),
         );
+        let retention_settings = settings.retention();
         let workers = settings.server.workers;
         let shutdown_timeout = settings.server.shutdown_timeout_secs;
         let origins = OriginPolicy::new(&settings.server.allowed_origins, public_hosts(&settings, port));
@@ -117,7 +120,8 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
-        Ok(Self { server: server.run(), port, hub })
+        let retention = retention_settings.map(|retention| crate::retention::start(hub.repo().clone(), retention));
+        Ok(Self { server: server.run(), port, hub, retention })
     }
 
     /// The bound port (useful with port 0).
@@ -127,7 +131,7 @@ impl Application {
 
     /// A handle to stop the application gracefully from elsewhere (tests).
     pub fn stopper(&self) -> Stopper {
-        Stopper { hub: self.hub.clone(), server: self.server.handle() }
+        Stopper { hub: self.hub.clone(), server: self.server.handle(), retention: self.retention.clone() }
     }
 
     /// Serves until SIGINT or SIGTERM (or a [`Stopper`]), then shuts down gracefully.
@@ -144,16 +148,20 @@ impl Application {
     }
 }
 
-/// Stops an application: rooms commit what they sequenced and close their connections (1001),
-/// then the HTTP server stops accepting and finishes in-flight requests.
+/// Stops an application: history retention stops, rooms commit what they sequenced and close
+/// their connections (1001), then the HTTP server stops accepting and finishes in-flight requests.
 #[derive(Clone)]
 pub struct Stopper {
     hub: Hub,
     server: ServerHandle,
+    retention: Option<RetentionHandle>,
 }
 
 impl Stopper {
     pub async fn stop(&self) {
+        if let Some(retention) = &self.retention {
+            retention.stop();
+        }
         if tokio::time::timeout(Duration::from_secs(30), self.hub.shutdown()).await.is_err() {
             tracing::warn!("rooms did not drain within 30 s; stopping anyway");
         }
@@ -219,6 +227,12 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     for prefix in ["/api", ""] {
         cfg.route(&format!("{prefix}/rooms"), web::post().to(routes::rooms::create))
             .route(&format!("{prefix}/rooms/{{room_id}}"), web::get().to(routes::rooms::get))
+            .route(
+                &format!("{prefix}/rooms/{{room_id}}/revisions/{{revision}}"),
+                web::get().to(routes::history::revision_text),
+            )
+            .route(&format!("{prefix}/rooms/{{room_id}}/operations"), web::get().to(routes::history::operations))
+            .route(&format!("{prefix}/rooms/{{room_id}}/history"), web::get().to(routes::history::history))
             .route(&format!("{prefix}/autocomplete"), web::post().to(routes::autocomplete::autocomplete));
     }
     cfg.default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such route")) }));

@@ -4,6 +4,7 @@
 pub mod autocomplete;
 pub mod demo;
 pub mod health;
+pub mod history;
 pub mod openapi;
 pub mod rooms;
 pub mod ws;

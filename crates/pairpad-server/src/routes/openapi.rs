@@ -15,7 +15,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{autocomplete, health, rooms, ws};
+use crate::routes::{autocomplete, health, history, rooms, ws};
 
 /// Where the document is served.
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
@@ -27,8 +27,8 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
     info(
         title = "Pairpad",
         description = "A real-time pair-programming server. This document covers the REST API. The paths \
-            without the `/api` prefix (`POST /rooms`, `GET /rooms/{roomId}`, `POST /autocomplete`) are aliases \
-            of the same handlers. Real-time editing happens over the WebSocket `GET /ws/{roomId}`, whose \
+            without the `/api` prefix (`POST /rooms`, `GET /rooms/{roomId}`, its `/revisions/{n}`, `/operations` \
+            and `/history`, `POST /autocomplete`) are aliases of the same handlers. Real-time editing happens over the WebSocket `GET /ws/{roomId}`, whose \
             messages are specified in docs/PROTOCOL.md in the repository. Every error is a JSON body \
             `{\"error\": \"<snake_case_code>\", \"message\": \"<sentence>\"}` with a 4xx or 5xx status.",
         license(name = "MIT", identifier = "MIT"),
@@ -39,12 +39,17 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         crate::observability::metrics,
         rooms::create,
         rooms::get,
+        history::revision_text,
+        history::operations,
+        history::history,
         autocomplete::autocomplete,
         ws::connect,
     ),
     components(schemas(ErrorBody<'_>)),
     tags(
         (name = "rooms", description = "Creating and reading rooms; the WebSocket that edits them."),
+        (name = "history", description = "A room's past: the text at any kept revision, its committed \
+            operations with their authors, and points for a timeslider."),
         (name = "autocomplete", description = "Code completions."),
         (name = "operations", description = "Health, readiness and metrics for whoever runs the server."),
     )

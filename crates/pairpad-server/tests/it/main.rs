@@ -5,6 +5,7 @@
 
 mod api;
 mod helpers;
+mod history;
 mod hostile;
 mod limits;
 mod ops;
