@@ -164,6 +164,8 @@ export class Timeline {
     if (seq !== this.seq) return;
     this.points = (answer.points || []).slice().sort((a, b) => a.revision - b.revision);
     this.head = answer.head ?? (this.points.at(-1)?.revision || 0);
+    // The server's points end runs of revisions; the room as created (revision 0) comes first.
+    if (this.points.length && this.points[0].revision > 0) this.points.unshift({ revision: 0, committedAt: null, authors: [] });
     if (this.points.length === 0) {
       this.loading = false;
       this.changed();

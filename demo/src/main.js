@@ -358,10 +358,11 @@ function showRoom(roomId) {
     } else {
       const rev = document.createElement('b');
       rev.textContent = `Revision ${v.point.revision}`;
-      const when = new Date(v.point.committedAt);
-      const time = Number.isNaN(when.getTime()) ? '' : when.toLocaleString();
-      const authors = v.point.authors && v.point.authors.length ? `by ${v.point.authors.join(', ')}` : 'as created';
-      info.append(rev, ` of ${v.points.at(-1).revision} · ${time} · ${authors}`);
+      const when = v.point.committedAt ? new Date(v.point.committedAt) : null;
+      const parts = [`of ${v.points.at(-1).revision}`];
+      if (when && !Number.isNaN(when.getTime())) parts.push(when.toLocaleString());
+      parts.push(v.point.revision === 0 ? 'as created' : `by ${(v.point.authors || []).join(', ') || 'unknown'}`);
+      info.append(rev, ` ${parts.join(' · ')}`);
     }
     info.dataset.revision = v.point ? String(v.point.revision) : '';
     info.dataset.loading = String(v.loading);

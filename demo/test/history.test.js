@@ -66,27 +66,30 @@ test('insertedRanges: what was written since the previous point, in code points'
   assert.deepEqual(insertedRanges(null, 'abc'), []);
 });
 
-test('open shows the latest point; select shows the text of a point', async () => {
+test('open shows the latest point, after the room as created (revision 0); select shows a point', async () => {
   const { t, api, last } = timeline();
   await t.open();
   assert.deepEqual(api.calls[0], ['points', 100]);
   let v = last();
-  assert.equal(v.index, 3);
+  assert.deepEqual(v.points.map((p) => p.revision), [0, 1, 2, 3, 5], 'revision 0 comes first');
+  assert.equal(v.index, 4);
   assert.equal(v.point.revision, 5);
   assert.equal(v.text, TEXTS[5]);
   assert.equal(v.previous, TEXTS[3]);
   assert.equal(v.language, 'python');
   assert.deepEqual(v.point.authors, ['Carol']);
   assert.equal(v.loading, false);
-  await t.select(1);
+  await t.select(2);
   v = last();
   assert.equal(v.point.revision, 2);
   assert.equal(v.text, 'a日');
   assert.equal(v.previous, 'a');
   await t.select(0);
+  assert.equal(last().point.revision, 0);
+  assert.equal(last().text, '');
   assert.equal(last().previous, null, 'the first point has nothing before it');
   await t.select(99);
-  assert.equal(last().index, 3, 'clamped');
+  assert.equal(last().index, 4, 'clamped');
 });
 
 test('scrubbing: an answer that comes after a newer choice is ignored', async () => {
@@ -95,18 +98,19 @@ test('scrubbing: an answer that comes after a newer choice is ignored', async ()
   await settle();
   api.waiting.splice(0).forEach((w) => w.resolve());
   await opening;
-  t.select(0);
-  t.select(2);
+  t.select(1);
+  t.select(3);
   const w = api.waiting.splice(0);
   const of = (n) => w.find((x) => x.n === n);
-  of(3).resolve(); // revision 3 (point 2) answers first
+  of(3).resolve(); // revision 3 (point 3) answers first
   of(2).resolve();
   await settle();
-  assert.equal(last().index, 2);
+  assert.equal(last().index, 3);
   assert.equal(last().text, TEXTS[3]);
-  of(1).resolve(); // point 0's late answer
+  of(1).resolve(); // point 1's late answer
+  of(0).resolve();
   await settle();
-  assert.equal(last().index, 2);
+  assert.equal(last().index, 3);
   assert.equal(last().text, TEXTS[3], 'the late answer does not replace the newer choice');
 });
 
@@ -116,7 +120,11 @@ test('playback from the end starts over and follows the session pace at the chos
   t.setSpeed(2);
   await t.play();
   assert.equal(last().playing, true);
-  assert.equal(last().point.revision, 1, 'at the end, play starts from the first point');
+  assert.equal(last().point.revision, 0, 'at the end, play starts from the room as created');
+  // Revision 0 has no time: MAX_GAP, halved.
+  clock.advance(MAX_GAP / 2);
+  await settle();
+  assert.equal(last().point.revision, 1);
   // Point 1 -> 2 took 0.5 s: 250 ms at 2x.
   clock.advance(249);
   await settle();
@@ -131,19 +139,19 @@ test('playback from the end starts over and follows the session pace at the chos
   clock.advance(1);
   await settle();
   assert.equal(last().point.revision, 3);
-  t.setSpeed(16); // takes effect from the next step: 3 -> 4 is already scheduled at 2x (500 ms)
+  t.setSpeed(16); // takes effect from the next step: 3 -> 5 is already scheduled at 2x (500 ms)
   clock.advance(500);
   await settle();
   assert.equal(last().point.revision, 5);
   assert.equal(last().playing, false, 'stops at the latest point');
-  assert.deepEqual(shown().filter((r, i, all) => r !== all[i - 1]), [5, 1, 2, 3, 5]);
+  assert.deepEqual(shown().filter((r, i, all) => r !== all[i - 1]), [5, 0, 1, 2, 3, 5]);
   assert.equal(clock.pendingTimeouts, 0);
 });
 
 test('pause stops playback; scrubbing while playing pauses it', async () => {
   const { t, clock, last } = timeline();
   await t.open();
-  await t.select(0);
+  await t.select(1);
   await t.play();
   assert.equal(last().point.revision, 1, 'play from a chosen point starts there');
   t.pause();
@@ -155,7 +163,7 @@ test('pause stops playback; scrubbing while playing pauses it', async () => {
   clock.advance(500);
   await settle();
   assert.equal(last().point.revision, 2);
-  await t.select(0);
+  await t.select(1);
   assert.equal(last().playing, false);
   clock.advance(60000);
   await settle();
@@ -167,7 +175,7 @@ test('a revision that cannot be read stops playback with a message', async () =>
   const { t, clock, last } = timeline({ api: { ...api, points: async () => ({ head: 9, points: [...POINTS, { revision: 9, committedAt: at(32), authors: ['Dan'] }] }) } });
   await t.open();
   assert.match(last().error, /revision 9/);
-  await t.select(3);
+  await t.select(4);
   assert.equal(last().error, null);
   await t.play();
   clock.advance(MAX_GAP);

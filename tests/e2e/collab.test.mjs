@@ -421,7 +421,7 @@ async function historyPanel(browser) {
         revision: info.dataset.revision,
         loading: info.dataset.loading,
         viewer: window.pairpad.viewer.text(),
-        dom: document.querySelector('#history-view .cm-content').innerText,
+        dom: Array.from(document.querySelectorAll('#history-view .cm-line'), (line) => line.textContent).join('\n'),
         editable: document.querySelector('#history-view .cm-content').getAttribute('contenteditable'),
         editorHidden: document.getElementById('editor').hidden,
         index: Number(document.getElementById('history-slider').value),
@@ -441,13 +441,16 @@ async function historyPanel(browser) {
   step = 'history: the timeslider shows the same text as GET /api/rooms/{id}/revisions/{n}';
   const history = await api('GET', `/api/rooms/${roomId}/history?buckets=500`);
   check(history.status === 200, `GET history answered ${history.status}: ${history.text}`);
+  // The slider's points: the room as created (revision 0), then the server's points.
+  const points = await fay.evaluate(() => window.pairpad.history.points.map((p) => p.revision));
+  check(show(points) === show([0, ...history.json.points.map((p) => p.revision)]), `slider points ${show(points)}, server ${history.text}`);
   for (const index of [Math.floor(s.max / 2), 1, 0]) {
     await fay.evaluate((i) => {
       const slider = document.getElementById('history-slider');
       slider.value = String(i);
       slider.dispatchEvent(new Event('input', { bubbles: true }));
     }, index);
-    const n = history.json.points[index].revision;
+    const n = points[index];
     s = await waitFor(`revision ${n} in the panel`, async () => {
       const v = await shown();
       return v.loading === 'false' && v.revision === String(n) ? v : false;
@@ -455,7 +458,7 @@ async function historyPanel(browser) {
     const rest = await api('GET', `/api/rooms/${roomId}/revisions/${n}`);
     check(rest.status === 200, `GET revisions/${n} answered ${rest.status}: ${rest.text}`);
     check(s.viewer === rest.json.code, `at revision ${n} the panel shows ${show(s.viewer)}, the server ${show(rest.json.code)}`);
-    check(s.dom.replace(/\n$/, '') === rest.json.code.replace(/\n$/, ''), `at revision ${n} the page displays ${show(s.dom)}`);
+    check(s.dom === rest.json.code, `at revision ${n} the page displays ${show(s.dom)}`);
     log(`history: revision ${n} shows ${show(s.viewer)}`);
   }
 
@@ -470,7 +473,7 @@ async function historyPanel(browser) {
   await screenshot(fay, 'history');
 
   step = 'history: restore an old version as an ordinary, undoable edit';
-  const middle = history.json.points[Math.floor(s.max / 2)].revision;
+  const middle = points[Math.floor(s.max / 2)];
   await fay.evaluate((i) => {
     const slider = document.getElementById('history-slider');
     slider.value = String(i);
