@@ -4,7 +4,8 @@
 // It knows nothing about the DOM or the editor: the socket comes from `createSocket(url)` and the
 // clock from `timers`, so demo/test/connection.test.js drives it with a fake socket and a fake
 // clock. What it decides is reported through `handlers`:
-//   open()                       the socket is open (nothing is sent before the server's init)
+//   open()                       the socket is open (nothing is sent before the server's init or
+//                                resume)
 //   message(msg)                 every parsed message, in order
 //   close({ code, reason, terminal })  the socket closed; `terminal` is null, or why we give up
 //   state(state, { retryIn, offline, code })  the connection state changed (see STATES)
@@ -30,6 +31,12 @@ export const ACK_LIMIT = 30000; // ms an operation may wait for its ack before w
 export const RESYNC_DELAY = 50; // ms before reconnecting after a deliberate reconnect
 const FAILURES_BEFORE_DISCONNECTED = 4; // attempts shown as "reconnecting" before "disconnected"
 
+/** `url` with `since=R` added to its query when `since` is a revision (PROTOCOL.md, "Resuming"). */
+export function withSince(url, since) {
+  if (since === null || since === undefined) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}since=${since}`;
+}
+
 /** Back-off before attempt `attempt` (1, 2, ...): 0.5 s doubling up to 10 s, ±20 % jitter. */
 export function backoffDelay(attempt, random = Math.random) {
   return Math.min(10000, 500 * 2 ** (attempt - 1)) * (0.8 + 0.4 * random());
@@ -46,6 +53,8 @@ const realTimers = {
 export class Connection {
   /**
    * @param options.url `() => string`: the address to open (asked at each attempt)
+   * @param options.since `() => number | null`: the revision to resume from, added to the address
+   *   as `?since=` (OTClient.since), or null for a fresh init
    * @param options.createSocket `(url) => WebSocket-like` ({ readyState, send, close, onopen,
    *   onmessage, onclose })
    * @param options.handlers see the top of this file; every one is optional
@@ -55,8 +64,9 @@ export class Connection {
    * @param options.timers `{ setTimeout, clearTimeout, setInterval, clearInterval, now }`
    * @param options.random `() => number` in [0, 1), for the back-off jitter
    */
-  constructor({ url, createSocket, handlers = {}, isOnline = () => true, waitingSince = () => 0, timers = realTimers, random = Math.random }) {
+  constructor({ url, since = () => null, createSocket, handlers = {}, isOnline = () => true, waitingSince = () => 0, timers = realTimers, random = Math.random }) {
     this.url = url;
+    this.since = since;
     this.createSocket = createSocket;
     this.handlers = handlers;
     this.isOnline = isOnline;
@@ -151,7 +161,7 @@ export class Connection {
       this.setState('disconnected', { offline: true });
       return; // the `online` event calls retryNow()
     }
-    const socket = this.createSocket(this.url());
+    const socket = this.createSocket(withSince(this.url(), this.since()));
     this.socket = socket;
     socket.onopen = () => {
       if (this.socket !== socket) return;
@@ -177,7 +187,7 @@ export class Connection {
 
   received(msg) {
     this.lastMessage = this.timers.now();
-    if (msg && msg.type === 'init') {
+    if (msg && (msg.type === 'init' || msg.type === 'resume')) {
       this.attempt = 0;
       this.setState('connected');
     } else if (msg && msg.type === 'error' && TERMINAL_ERRORS.has(msg.code)) {

@@ -1,11 +1,11 @@
 // CodeMirror 6, wired to the protocol. CodeMirror counts UTF-16 code units; the protocol counts
 // code points. Every conversion happens here, at the edge.
 import {
-  EditorView, keymap, lineNumbers, highlightActiveLineGutter, highlightSpecialChars, drawSelection, dropCursor,
+  EditorView, Decoration, keymap, lineNumbers, highlightActiveLineGutter, highlightSpecialChars, drawSelection, dropCursor,
   rectangularSelection, highlightActiveLine,
 } from '@codemirror/view';
-import { EditorState, Compartment, Transaction } from '@codemirror/state';
-import { history, defaultKeymap, historyKeymap, indentWithTab } from '@codemirror/commands';
+import { EditorState, Compartment, Transaction, StateEffect, StateField } from '@codemirror/state';
+import { history, defaultKeymap, historyKeymap, indentWithTab, isolateHistory } from '@codemirror/commands';
 import {
   foldGutter, indentOnInput, syntaxHighlighting, defaultHighlightStyle, bracketMatching, foldKeymap,
 } from '@codemirror/language';
@@ -144,6 +144,21 @@ export function createEditor(parent, { onLocalOperation, onSelection, completion
         annotations: [remoteChange.of(userId), Transaction.addToHistory.of(false)],
       });
     },
+    /**
+     * Makes the document `newText` by a local edit (the smallest difference, as if typed): it
+     * goes to the server as an ordinary operation and can be undone. Used by "Restore this
+     * version".
+     */
+    replaceText(newText) {
+      const op = TextOperation.diff(text(), newText);
+      if (op.isNoop()) return;
+      view.dispatch({
+        changes: operationToChanges(op, text()),
+        userEvent: 'input.restore',
+        annotations: isolateHistory.of('full'), // one undo step of its own
+        scrollIntoView: true,
+      });
+    },
     setLanguage(name) {
       view.dispatch({ effects: language.reconfigure(languageExtension(name)) });
     },
@@ -173,6 +188,74 @@ export function createEditor(parent, { onLocalOperation, onSelection, completion
     },
     clearRemoteCursors() {
       view.dispatch({ effects: clearRemoteCursors.of(null) });
+    },
+  };
+}
+
+const setMarks = StateEffect.define();
+const addedMark = Decoration.mark({ class: 'pp-history-added' });
+const marks = StateField.define({
+  create: () => Decoration.none,
+  update(value, tr) {
+    value = value.map(tr.changes);
+    for (const e of tr.effects) if (e.is(setMarks)) value = e.value;
+    return value;
+  },
+  provide: (f) => EditorView.decorations.from(f),
+});
+
+/**
+ * A read-only view of an old revision (the History panel): highlighted like the editor, with the
+ * text written since the previous point marked.
+ */
+export function createViewer(parent) {
+  const language = new Compartment();
+  const view = new EditorView({
+    parent,
+    state: EditorState.create({
+      doc: '',
+      extensions: [
+        lineNumbers(),
+        highlightSpecialChars(),
+        drawSelection(),
+        syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+        EditorState.readOnly.of(true),
+        EditorView.editable.of(false),
+        language.of([]),
+        marks,
+        EditorView.theme({
+          '&': { height: '100%' },
+          '.cm-scroller': { fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace', lineHeight: '1.5' },
+          '.cm-content': { paddingTop: '16px' },
+        }),
+      ],
+    }),
+  });
+  let shownLanguage = null;
+  return {
+    view,
+    text: () => view.state.doc.toString(),
+    /** Shows `code`, with `ranges` ([from, to] in code points) marked as newly written. */
+    show(code, languageName, ranges = []) {
+      const effects = [];
+      if (languageName !== shownLanguage) {
+        shownLanguage = languageName;
+        effects.push(language.reconfigure(languageExtension(languageName)));
+      }
+      const decorations = [];
+      let cp = 0;
+      let unit = 0;
+      for (const [from, to] of ranges) {
+        const a = utf16Offset(code, from - cp, unit);
+        const b = utf16Offset(code, to - from, a);
+        if (b > a) decorations.push(addedMark.range(a, b));
+        cp = to;
+        unit = b;
+      }
+      effects.push(setMarks.of(Decoration.set(decorations)));
+      if (decorations.length) effects.push(EditorView.scrollIntoView(decorations[0].from, { y: 'center' }));
+      if (code !== view.state.doc.toString()) view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: code } });
+      view.dispatch({ effects });
     },
   };
 }

@@ -1,11 +1,12 @@
 // Pairpad's page: the home screen (create or join a room) and the room (editor, people,
 // connection state). The page reads the room id from /r/{roomId} (or ?room=).
 import { OTClient } from './client.js';
-import { createEditor } from './editor.js';
+import { createEditor, createViewer } from './editor.js';
 import { serverCompletions } from './autocomplete.js';
 import { LANGUAGES, findLanguage } from './languages.js';
 import { Connection, TERMINAL_ERRORS } from './connection.js';
 import { Presence } from './presence.js';
+import { HistoryApi, Timeline, SPEEDS, insertedRanges } from './history.js';
 
 const $ = (id) => document.getElementById(id);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -177,11 +178,6 @@ function showRoom(roomId) {
       traced('>', msg);
       return connection.send(msg);
     },
-    async fetchSnapshot() {
-      const res = await fetch(`/api/rooms/${roomId}`, { cache: 'no-store' });
-      if (!res.ok) throw new Error(await errorMessage(res));
-      return res.json();
-    },
     reconnect: (reason) => connection.reconnect(reason),
     notify(kind, detail) {
       if (kind === 'rejected') toast(`The server refused an edit (${detail.code}): ${detail.message || ''}`, 'error');
@@ -263,7 +259,7 @@ function showRoom(roomId) {
   function handle(msg) {
     traced('<', msg);
     if (client.onMessage(msg)) {
-      if (msg.type === 'init') {
+      if (msg.type === 'init' || msg.type === 'resume') {
         editor.setReadOnly(false);
         presence.init(msg);
         setLanguage(msg.language, true);
@@ -301,6 +297,7 @@ function showRoom(roomId) {
     client.onClose();
     presence.reset();
     if (terminal) {
+      if (historyOpen) closeHistory();
       editor.setReadOnly(true);
       $('room-controls').hidden = true;
       overlay(...TERMINAL_TEXT[terminal](client.started));
@@ -315,6 +312,7 @@ function showRoom(roomId) {
       const query = presence.name ? `?name=${encodeURIComponent(presence.name)}` : '';
       return `${scheme}://${location.host}/ws/${encodeURIComponent(roomId)}${query}`;
     },
+    since: () => client.since, // every reconnect resumes where we were (PROTOCOL.md, "Resuming")
     createSocket: (url) => new WebSocket(url),
     isOnline: () => navigator.onLine,
     waitingSince: () => client.waitingSince,
@@ -333,6 +331,85 @@ function showRoom(roomId) {
         setConn(state, detail);
       },
     },
+  });
+
+  // ---- history: a timeslider over the room's revisions, shown read-only instead of the editor ----
+  const viewer = createViewer($('history-view'));
+  let historyOpen = false;
+  let viewerShows = null; // { text, previous } last drawn in the viewer
+  const timeline = new Timeline({ api: new HistoryApi(roomId), onChange: renderHistory });
+
+  function renderHistory(v) {
+    const slider = $('history-slider');
+    slider.max = String(Math.max(0, v.points.length - 1));
+    slider.value = String(Math.max(0, v.index));
+    slider.disabled = v.points.length < 2;
+    $('history-play').textContent = v.playing ? '❚❚' : '▶';
+    $('history-play').setAttribute('aria-label', v.playing ? 'Pause' : 'Play');
+    $('history-play').disabled = v.points.length < 2;
+    $('history-speed').value = String(v.speed);
+    const info = $('history-info');
+    info.dataset.error = String(Boolean(v.error));
+    info.textContent = '';
+    if (v.error) {
+      info.textContent = v.error;
+    } else if (!v.point) {
+      info.textContent = v.loading ? 'Loading history…' : 'No history yet.';
+    } else {
+      const rev = document.createElement('b');
+      rev.textContent = `Revision ${v.point.revision}`;
+      const when = v.point.committedAt ? new Date(v.point.committedAt) : null;
+      const parts = [`of ${v.points.at(-1).revision}`];
+      if (when && !Number.isNaN(when.getTime())) parts.push(when.toLocaleString());
+      parts.push(v.point.revision === 0 ? 'as created' : `by ${(v.point.authors || []).join(', ') || 'unknown'}`);
+      info.append(rev, ` ${parts.join(' · ')}`);
+    }
+    info.dataset.revision = v.point ? String(v.point.revision) : '';
+    info.dataset.loading = String(v.loading);
+    $('history-restore').disabled = v.loading || v.text === null || Boolean(v.error);
+    if (v.text !== null && !v.loading && (!viewerShows || viewerShows.text !== v.text || viewerShows.previous !== v.previous)) {
+      viewerShows = { text: v.text, previous: v.previous };
+      viewer.show(v.text, v.language || language, insertedRanges(v.previous, v.text));
+    }
+  }
+
+  function openHistory() {
+    historyOpen = true;
+    viewerShows = null;
+    $('history-toggle').setAttribute('aria-pressed', 'true');
+    $('history-bar').hidden = false;
+    $('history-view').hidden = false;
+    $('editor').hidden = true;
+    timeline.open();
+  }
+
+  function closeHistory() {
+    historyOpen = false;
+    timeline.close();
+    $('history-toggle').setAttribute('aria-pressed', 'false');
+    $('history-bar').hidden = true;
+    $('history-view').hidden = true;
+    $('editor').hidden = false;
+    editor.view.focus();
+  }
+
+  for (const speed of SPEEDS) $('history-speed').add(new Option(`${speed}×`, String(speed)));
+  $('history-toggle').addEventListener('click', () => (historyOpen ? closeHistory() : openHistory()));
+  $('history-close').addEventListener('click', closeHistory);
+  $('history-slider').addEventListener('input', (e) => timeline.select(Number(e.target.value)));
+  $('history-speed').addEventListener('change', (e) => timeline.setSpeed(Number(e.target.value)));
+  $('history-play').addEventListener('click', () => (timeline.playing ? timeline.pause() : timeline.play()));
+  $('history-restore').addEventListener('click', () => {
+    const v = timeline.view();
+    if (v.text === null || v.loading) return;
+    closeHistory();
+    // The difference to the current text, as an ordinary edit: everyone converges, and it can be
+    // undone like any other.
+    editor.replaceText(v.text);
+    toast(`Restored revision ${v.point.revision}. Undo (Ctrl+Z) brings back what was there.`);
+  });
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && historyOpen) closeHistory();
   });
 
   window.addEventListener('beforeunload', (event) => {
@@ -373,13 +450,15 @@ function showRoom(roomId) {
   }
   connection.start();
 
-  // For tests and curious people: window.pairpad.text(), .client, .presence, .socket,
-  // .setCursor(codePoint).
+  // For tests and curious people: window.pairpad.text(), .client, .presence, .socket, .history,
+  // .viewer, .setCursor(codePoint).
   window.pairpad = {
     roomId,
     client,
     editor,
     presence,
+    history: timeline, // the History panel's state: history.view()
+    viewer,
     socket: connection, // the Connection (`connection` is the state the indicator shows)
     trace,
     text: () => editor.text(),

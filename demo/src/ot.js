@@ -3,7 +3,8 @@
 // An operation walks the whole document it applies to. On the wire it is an array where a
 // positive integer n retains n code points, a string inserts it and a negative integer -n deletes
 // n code points. The algorithms are those of ot.js (Tim Baumann, MIT), with every length and
-// offset measured in code points, the unit of Pairpad's protocol.
+// offset measured in code points, the unit of Pairpad's protocol. Diffs come from fast-diff.
+import fastDiff from 'fast-diff';
 
 /** The number of code points in a JS (UTF-16) string. */
 export function cpLength(s) {
@@ -376,10 +377,27 @@ export class TextOperation {
   }
 
   /**
-   * The operation turning `oldText` into `newText`: a code-point Myers diff between the common
-   * prefix and suffix, or one replacement when the texts differ too much for that to be cheap.
+   * The operation turning `oldText` into `newText`, from fast-diff (diff-match-patch's algorithm:
+   * common prefix and suffix, half-match, Myers' bisection). fast-diff works on UTF-16 strings
+   * but never splits a surrogate pair, so each piece is counted in code points here. Large texts
+   * are first compared line by line, then within each changed block of lines (diff-match-patch's
+   * line mode): a character diff of two large texts with many scattered changes takes seconds.
    */
-  static diff(oldText, newText, maxEdits = 500) {
+  static diff(oldText, newText, lineModeAbove = LINE_MODE_ABOVE) {
+    const op = new TextOperation();
+    if (oldText === newText) return op.retain(cpLength(oldText));
+    const pieces = oldText.length + newText.length > lineModeAbove ? lineModeDiff(oldText, newText) : fastDiff(oldText, newText);
+    for (const [kind, piece] of pieces) {
+      if (splitsSurrogates(piece)) return TextOperation.replacement(oldText, newText);
+      if (kind === fastDiff.EQUAL) op.retain(cpLength(piece));
+      else if (kind === fastDiff.DELETE) op.delete(cpLength(piece));
+      else op.insert(piece);
+    }
+    return op;
+  }
+
+  /** The operation turning `oldText` into `newText` as one replacement between their common prefix and suffix. */
+  static replacement(oldText, newText) {
     const a = Array.from(oldText);
     const b = Array.from(newText);
     let start = 0;
@@ -390,85 +408,78 @@ export class TextOperation {
       endA--;
       endB--;
     }
-    const op = new TextOperation().retain(start);
-    const script = myers(a, b, start, endA, start, endB, maxEdits);
-    if (script) {
-      for (const [kind, value] of script) {
-        if (kind === '=') op.retain(value);
-        else if (kind === '-') op.delete(value);
-        else op.insert(value);
-      }
-    } else {
-      op.delete(endA - start).insert(b.slice(start, endB).join(''));
-    }
-    return op.retain(a.length - endA);
+    return new TextOperation()
+      .retain(start)
+      .delete(endA - start)
+      .insert(b.slice(start, endB).join(''))
+      .retain(a.length - endA);
   }
 }
 
-/** Myers' O(ND) diff of a[a0..a1] and b[b0..b1]; null when more than maxEdits edits are needed. */
-function myers(a, b, a0, a1, b0, b1, maxEdits) {
-  const n = a1 - a0;
-  const m = b1 - b0;
-  if (n === 0 && m === 0) return [];
-  const max = Math.min(n + m, maxEdits);
-  const offset = max + 1;
-  let v = new Int32Array(2 * max + 3);
-  const trace = [];
-  for (let d = 0; d <= max; d++) {
-    trace.push(v.slice());
-    for (let k = -d; k <= d; k += 2) {
-      let x;
-      if (k === -d || (k !== d && v[offset + k - 1] < v[offset + k + 1])) x = v[offset + k + 1];
-      else x = v[offset + k - 1] + 1;
-      let y = x - k;
-      while (x < n && y < m && a[a0 + x] === b[b0 + y]) {
-        x++;
-        y++;
-      }
-      v[offset + k] = x;
-      if (x >= n && y >= m) return backtrack(trace, v, d, offset, a, b, a0, b0, n, m);
-    }
-  }
-  return null;
-}
+/** Texts longer than this (UTF-16 units, both together) are diffed line by line first. */
+export const LINE_MODE_ABOVE = 20000;
+/** A changed block of lines bigger than this (product of both sides' lengths) is one replacement. */
+const BLOCK_DIFF_LIMIT = 4e7;
 
-function backtrack(trace, vLast, dEnd, offset, a, b, a0, b0, n, m) {
-  const steps = []; // reversed list of ['=', 1] | ['-', 1] | ['+', char]
-  let x = n;
-  let y = m;
-  for (let d = dEnd; d > 0; d--) {
-    const v = trace[d];
-    const k = x - y;
-    let prevK;
-    if (k === -d || (k !== d && v[offset + k - 1] < v[offset + k + 1])) prevK = k + 1;
-    else prevK = k - 1;
-    const prevX = v[offset + prevK];
-    const prevY = prevX - prevK;
-    while (x > prevX && y > prevY) {
-      steps.push(['=']);
-      x--;
-      y--;
+/**
+ * fast-diff's pieces for two texts, computed on lines first (each distinct line becomes one
+ * character), then character by character inside each block of changed lines.
+ */
+function lineModeDiff(oldText, newText) {
+  const ids = new Map();
+  const encode = (text) => {
+    let out = '';
+    let at = 0;
+    while (at < text.length) {
+      let end = text.indexOf('\n', at);
+      end = end < 0 ? text.length : end + 1;
+      const line = text.slice(at, end);
+      let id = ids.get(line);
+      if (id === undefined) {
+        // One code point per distinct line, skipping the surrogate range.
+        const n = ids.size + 0x100;
+        id = String.fromCodePoint(n < 0xd800 ? n : n + 0x800);
+        ids.set(line, id);
+      }
+      out += id;
+      at = end;
     }
-    if (x === prevX) steps.push(['+', b[b0 + y - 1]]);
-    else steps.push(['-']);
-    x = prevX;
-    y = prevY;
-  }
-  while (x > 0 && y > 0) {
-    steps.push(['=']);
-    x--;
-    y--;
-  }
-  steps.reverse();
+    return out;
+  };
+  const a = encode(oldText);
+  const b = encode(newText);
+  const lines = [...ids.keys()];
+  const decode = (chars) => Array.from(chars, (c) => {
+    const n = c.codePointAt(0);
+    return lines[(n < 0xd800 ? n : n - 0x800) - 0x100];
+  }).join('');
   const out = [];
-  for (const s of steps) {
-    const last = out[out.length - 1];
-    if (last && last[0] === s[0]) {
-      if (s[0] === '+') last[1] += s[1];
-      else last[1]++;
-    } else {
-      out.push(s[0] === '+' ? ['+', s[1]] : [s[0], 1]);
+  let deleted = '';
+  let inserted = '';
+  const flush = () => {
+    if (deleted && inserted && deleted.length * inserted.length <= BLOCK_DIFF_LIMIT) {
+      out.push(...fastDiff(deleted, inserted));
+    } else if (deleted || inserted) {
+      if (deleted) out.push([fastDiff.DELETE, deleted]);
+      if (inserted) out.push([fastDiff.INSERT, inserted]);
+    }
+    deleted = inserted = '';
+  };
+  for (const [kind, chars] of fastDiff(a, b)) {
+    if (kind === fastDiff.DELETE) deleted += decode(chars);
+    else if (kind === fastDiff.INSERT) inserted += decode(chars);
+    else {
+      flush();
+      out.push([fastDiff.EQUAL, decode(chars)]);
     }
   }
+  flush();
   return out;
+}
+
+/** Whether a diff piece starts or ends inside a surrogate pair (fast-diff avoids it; checked anyway). */
+function splitsSurrogates(piece) {
+  const first = piece.charCodeAt(0);
+  const last = piece.charCodeAt(piece.length - 1);
+  return (first >= 0xdc00 && first <= 0xdfff) || (last >= 0xd800 && last <= 0xdbff);
 }

@@ -45,7 +45,7 @@ export class Presence {
     return [...this.users.values()].map((u) => ({ ...u, me: u.userId === this.client.userId }));
   }
 
-  /** The server's `init` (after the client handled it): everyone present, and us. */
+  /** The server's `init` or `resume` (after the client handled it): everyone present, and us. */
   init(msg) {
     this.users = new Map((msg.users || []).map((u) => [u.userId, u]));
     if (!this.users.has(msg.userId)) {

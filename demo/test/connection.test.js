@@ -2,10 +2,11 @@
 // back-off, close codes (PROTOCOL.md, "Close codes"), offline, resyncs and the keep-alive watchdog.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Connection, TERMINAL_CLOSE, backoffDelay, RESYNC_DELAY } from '../src/connection.js';
+import { Connection, TERMINAL_CLOSE, backoffDelay, RESYNC_DELAY, withSince } from '../src/connection.js';
+import { OTClient } from '../src/client.js';
 import { FakeClock, FakeSocket } from './fakes.js';
 
-function setup({ online = true, random = () => 0.5, waitingSince = () => 0 } = {}) {
+function setup({ online = true, random = () => 0.5, waitingSince = () => 0, since = () => null } = {}) {
   const clock = new FakeClock();
   const sockets = [];
   const events = [];
@@ -20,6 +21,7 @@ function setup({ online = true, random = () => 0.5, waitingSince = () => 0 } = {
     },
     isOnline: () => env.online,
     waitingSince,
+    since,
     timers: clock,
     random,
     handlers: {
@@ -280,4 +282,41 @@ test('stop closes the socket and cancels every timer', () => {
   const s = t.last();
   t.conn.stop();
   assert.equal(s.closedWith.code, 1000);
+});
+
+test('withSince adds the resume revision to the address', () => {
+  assert.equal(withSince('ws://h/ws/r', null), 'ws://h/ws/r');
+  assert.equal(withSince('ws://h/ws/r', 0), 'ws://h/ws/r?since=0');
+  assert.equal(withSince('ws://h/ws/r?name=Al%20Bo', 42), 'ws://h/ws/r?name=Al%20Bo&since=42');
+});
+
+test('every reconnect resumes at the client revision (?since=R), and a resume counts as connected', () => {
+  // The real state machine decides `since`: none at first, then its revision at each reconnect.
+  let t;
+  const editor = { text: () => client.shadow, reset() {}, apply() {} };
+  const client = new OTClient(editor, { send: (m) => t.conn.send(m), reconnect: (why) => t.conn.reconnect(why) }, 'me');
+  t = setup({ since: () => client.since });
+  t.conn.handlers.message = (msg) => client.onMessage(msg);
+  t.conn.start();
+  assert.equal(t.last().url, 'ws://pairpad.test/ws/room?n=0', 'the first connection asks for an init');
+  t.last().open();
+  t.last().receive({ ...INIT, revision: 7, code: 'abc' });
+  t.last().receive({ type: 'operation', revision: 8, ops: [3, 'd'], userId: 'bob' });
+  t.last().serverClose(1006);
+  t.clock.advance(1000);
+  assert.equal(t.last().url, 'ws://pairpad.test/ws/room?n=1&since=8');
+  t.last().serverClose(1006); // failed attempts keep asking for the same revision
+  t.clock.advance(2000);
+  assert.equal(t.last().url, 'ws://pairpad.test/ws/room?n=2&since=8');
+  t.last().open();
+  t.last().receive({ type: 'resume', userId: 'u2', revision: 8, users: [], resumed: true });
+  assert.deepEqual(t.lastState(), ['connected', {}]);
+  t.last().receive({ type: 'operation', revision: 9, ops: [4, 'e'], userId: 'bob' });
+  t.conn.reconnect('watchdog');
+  t.clock.advance(RESYNC_DELAY);
+  assert.equal(t.last().url, 'ws://pairpad.test/ws/room?n=3&since=9');
+  t.last().open();
+  t.last().receive({ type: 'resume', userId: 'u3', revision: 9, users: [] });
+  t.last().serverClose(1006);
+  assert.deepEqual(t.lastState(), ['reconnecting', { retryIn: 1 }], 'the back-off started over at the resume');
 });

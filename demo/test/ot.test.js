@@ -86,9 +86,52 @@ test('diff produces the target, minimal where cheap', () => {
   assert.deepEqual(TextOperation.diff('hello world', 'hello brave world').toJSON(), [6, 'brave ', 5]);
   assert.deepEqual(TextOperation.diff('a1b2c', 'aXbYc').toJSON(), [1, 'X', -1, 1, 'Y', -1, 1]);
   assert.deepEqual(TextOperation.diff('', '').toJSON(), []);
-  // Too different for the edit budget: one replacement, still correct.
-  const big = TextOperation.diff('a'.repeat(50), 'b'.repeat(50), 10);
-  assert.deepEqual(big.toJSON(), ['b'.repeat(50), -50]);
+  assert.deepEqual(TextOperation.diff('abc', 'abc').toJSON(), [3]);
+});
+
+test('diff counts code points and never splits a surrogate pair', () => {
+  // 🦀 and 🦁 share their high surrogate; 👍 and 👍🏽 share a prefix of code points.
+  assert.deepEqual(TextOperation.diff('a🦀b', 'a🦁b').toJSON(), [1, '🦁', -1, 1]);
+  assert.deepEqual(TextOperation.diff('日本語👍', '日本語👍🏽!').toJSON(), [4, '🏽!']);
+  assert.deepEqual(TextOperation.diff('中文🦀한국어', '中🦀한x국어').toJSON(), [1, -1, 2, 'x', 2]);
+  const r = rng(11);
+  for (let i = 0; i < 2000; i++) {
+    const x = randomString(r, 30);
+    const y = randomString(r, 30);
+    const op = TextOperation.diff(x, y);
+    assert.equal(op.baseLength, cpLength(x));
+    assert.equal(op.apply(x), y);
+  }
+});
+
+test('diff of a large document with scattered edits is fine-grained and quick', () => {
+  const r = rng(3);
+  const lines = [];
+  for (let i = 0; i < 5000; i++) lines.push(`line ${i} 日本 ${randomString(r, 10)}`);
+  const x = lines.join('\n');
+  for (let i = 0; i < 50; i++) lines[Math.floor(r() * lines.length)] += ' 🦀edit';
+  const y = lines.join('\n');
+  const started = Date.now();
+  const op = TextOperation.diff(x, y);
+  assert.ok(Date.now() - started < 2000, 'diff took too long');
+  assert.equal(op.apply(x), y);
+  assert.ok(op.ops.length <= 4 * 50 + 1, `${op.ops.length} runs for 50 edits`);
+});
+
+test('line mode (large texts) gives the same texts, with every line kind', () => {
+  const r = rng(12);
+  for (let i = 0; i < 1000; i++) {
+    const x = randomString(r, 60);
+    const y = randomString(r, 60);
+    const op = TextOperation.diff(x, y, 0);
+    assert.equal(op.apply(x), y);
+  }
+  assert.deepEqual(TextOperation.diff('a\nb🦀\nc\n', 'a\nb🦁\nc\nd', 0).toJSON(), [3, '🦁', -1, 3, 'd']);
+});
+
+test('replacement: one change between the common prefix and suffix', () => {
+  assert.deepEqual(TextOperation.replacement('a🦀b日', 'a🦁🦁b日').toJSON(), [1, '🦁🦁', -1, 2]);
+  assert.deepEqual(TextOperation.replacement('', 'x').toJSON(), ['x']);
 });
 
 test('transformIndex and invertIndex', () => {

@@ -22,7 +22,6 @@ function setup({ name = null, users = [ALICE, BOB], me = 'alice', code = 'hello 
       sent.push(msg);
       return true;
     },
-    fetchSnapshot: async () => ({ code: doc.text, revision: 0 }),
     reconnect: () => {},
   };
   const client = new OTClient(

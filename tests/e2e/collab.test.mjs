@@ -326,6 +326,9 @@ async function run(browser) {
   step = 'screenshots';
   await Promise.all(pages.map((p) => screenshot(p, 'final')));
 
+  await offlineForAWhile(browser);
+  await historyPanel(browser);
+
   step = 'honest state for a room that does not exist';
   const missing = '00000000-0000-4000-8000-000000000000';
   check((await api('GET', `/api/rooms/${missing}`)).status === 404, 'GET of an unknown room is a 404');
@@ -340,6 +343,155 @@ async function run(browser) {
   step = 'done';
   check(pageErrors.length === 0, `uncaught errors in the pages: ${pageErrors.join('; ')}`);
   log('text at the end:', show(text));
+}
+
+/** Lines typed one by one, each a distinct token, so that a lost or doubled one shows. */
+async function typeLines(page, prefix, count, pause) {
+  const lines = [];
+  for (let i = 0; i < count; i++) {
+    const line = `${prefix} ${i} 日本 🦀`;
+    await type(page, line, 5);
+    await newline(page);
+    lines.push(line);
+    await page.waitForTimeout(pause);
+  }
+  return lines;
+}
+
+async function offlineForAWhile(browser) {
+  step = 'offline for a while: two pages in a new room';
+  const made = await api('POST', '/api/rooms', { language: 'python', code: 'start 🚀\n' });
+  check(made.status === 201, `POST /api/rooms answered ${made.status}: ${made.text}`);
+  const roomId = made.json.roomId;
+  const dana = await openPage(browser, 'dana', `/r/${roomId}?name=Dana`);
+  const erin = await openPage(browser, 'erin', `/r/${roomId}?name=Erin`);
+  const pages = [dana, erin];
+  await Promise.all(pages.map(connected));
+
+  step = 'Erin goes offline (the network is cut)';
+  await erin.context().setOffline(true);
+  await waitFor('Erin to show that she is offline', async () => (await state(erin)).connection === 'disconnected');
+  const before = (await state(erin)).revision;
+
+  step = 'both type while Erin is offline';
+  await cursorAt(dana, cpLen('start 🚀\n'));
+  await cursorAt(erin, 0);
+  // Dana's edits are acknowledged one by one; Erin's wait, composed, for as long as it takes.
+  const [danaLines, erinLines] = await Promise.all([typeLines(dana, 'dana', 8, 400), typeLines(erin, 'erin', 8, 400)]);
+  await waitFor("Dana's edits to be stored", async () => (await state(dana)).idle);
+  check((await room(roomId)).revision > before, 'the server moved on while Erin was offline');
+  const offline = await state(erin);
+  check(!offline.idle && offline.connection === 'disconnected', `Erin's page: ${show(offline)}`);
+  check(offline.revision === before, 'nothing reached Erin while offline');
+  await screenshot(erin, 'offline-typing');
+
+  step = 'Erin comes back online: she resumes, both sides converge';
+  await erin.context().setOffline(false);
+  const text = await converged(roomId, pages, 'both pages to converge after Erin came back');
+  const lines = text.split('\n');
+  for (const line of [...danaLines, ...erinLines, 'start 🚀']) {
+    const count = lines.filter((l) => l === line).length;
+    check(count === 1, `${show(line)} is in the document ${count} times: ${show(text)}`);
+  }
+  check(lines.length === danaLines.length + erinLines.length + 2, `unexpected lines in ${show(text)}`);
+  const recoveries = await erin.evaluate(() => window.pairpad.client.recoveries);
+  check(recoveries.includes('resumed') && !recoveries.includes('diff-rebase'), `Erin resumed: ${show(recoveries)}`);
+  log('offline work of both sides present exactly once; Erin recovered by', recoveries.join(', '));
+  await Promise.all(pages.map((p) => p.context().close()));
+}
+
+async function historyPanel(browser) {
+  step = 'history: a room with some revisions';
+  const made = await api('POST', '/api/rooms', { language: 'python', code: '' });
+  const roomId = made.json.roomId;
+  const fay = await openPage(browser, 'fay', `/r/${roomId}?name=Fay`);
+  await connected(fay);
+  await cursorAt(fay, 0);
+  await typeLines(fay, 'fay 👍🏽 한국어', 6, 150);
+  const live = await converged(roomId, [fay], 'the text to be stored');
+
+  step = 'history: the panel shows the room read-only at the latest revision';
+  await fay.click('#history-toggle');
+  await fay.waitForSelector('#history-bar:not([hidden])');
+  const head = (await room(roomId)).revision;
+  const shown = async () =>
+    fay.evaluate(() => {
+      const info = document.getElementById('history-info');
+      return {
+        revision: info.dataset.revision,
+        loading: info.dataset.loading,
+        viewer: window.pairpad.viewer.text(),
+        dom: Array.from(document.querySelectorAll('#history-view .cm-line'), (line) => line.textContent).join('\n'),
+        editable: document.querySelector('#history-view .cm-content').getAttribute('contenteditable'),
+        editorHidden: document.getElementById('editor').hidden,
+        index: Number(document.getElementById('history-slider').value),
+        max: Number(document.getElementById('history-slider').max),
+      };
+    });
+  let s = await waitFor('the latest revision in the panel', async () => {
+    const v = await shown();
+    return v.loading === 'false' && v.revision === String(head) ? v : false;
+  });
+  check(s.viewer === live, `the panel shows ${show(s.viewer)} at the head, the editor ${show(live)}`);
+  check(s.editorHidden && s.editable === 'false', 'the live editor is replaced by a read-only view');
+  check(s.max >= 2, `the slider has ${s.max + 1} points`);
+  const info = await fay.textContent('#history-info');
+  check(info.includes(`Revision ${head}`) && info.includes('by Fay'), `the panel says which revision and who wrote it: ${show(info)}`);
+
+  step = 'history: the timeslider shows the same text as GET /api/rooms/{id}/revisions/{n}';
+  const history = await api('GET', `/api/rooms/${roomId}/history?buckets=500`);
+  check(history.status === 200, `GET history answered ${history.status}: ${history.text}`);
+  // The slider's points: the room as created (revision 0), then the server's points.
+  const points = await fay.evaluate(() => window.pairpad.history.points.map((p) => p.revision));
+  check(show(points) === show([0, ...history.json.points.map((p) => p.revision)]), `slider points ${show(points)}, server ${history.text}`);
+  for (const index of [Math.floor(s.max / 2), 1, 0]) {
+    await fay.evaluate((i) => {
+      const slider = document.getElementById('history-slider');
+      slider.value = String(i);
+      slider.dispatchEvent(new Event('input', { bubbles: true }));
+    }, index);
+    const n = points[index];
+    s = await waitFor(`revision ${n} in the panel`, async () => {
+      const v = await shown();
+      return v.loading === 'false' && v.revision === String(n) ? v : false;
+    });
+    const rest = await api('GET', `/api/rooms/${roomId}/revisions/${n}`);
+    check(rest.status === 200, `GET revisions/${n} answered ${rest.status}: ${rest.text}`);
+    check(s.viewer === rest.json.code, `at revision ${n} the panel shows ${show(s.viewer)}, the server ${show(rest.json.code)}`);
+    check(s.dom === rest.json.code, `at revision ${n} the page displays ${show(s.dom)}`);
+    log(`history: revision ${n} shows ${show(s.viewer)}`);
+  }
+
+  step = 'history: playback reaches the latest revision';
+  await fay.selectOption('#history-speed', '16');
+  await fay.click('#history-play');
+  await waitFor('playback to reach the latest revision', async () => {
+    const v = await shown();
+    const playing = await fay.evaluate(() => window.pairpad.history.playing);
+    return v.revision === String(head) && v.loading === 'false' && !playing;
+  });
+  await screenshot(fay, 'history');
+
+  step = 'history: restore an old version as an ordinary, undoable edit';
+  const middle = points[Math.floor(s.max / 2)];
+  await fay.evaluate((i) => {
+    const slider = document.getElementById('history-slider');
+    slider.value = String(i);
+    slider.dispatchEvent(new Event('input', { bubbles: true }));
+  }, Math.floor(s.max / 2));
+  await waitFor(`revision ${middle} in the panel`, async () => (await shown()).revision === String(middle) && (await shown()).loading === 'false');
+  const old = (await api('GET', `/api/rooms/${roomId}/revisions/${middle}`)).json.code;
+  const ivy = await openPage(browser, 'ivy', `/r/${roomId}?name=Ivy`);
+  await connected(ivy);
+  await fay.click('#history-restore');
+  await fay.waitForSelector('#history-bar', { state: 'hidden' });
+  let text = await converged(roomId, [fay, ivy], 'the restored version to reach everyone');
+  check(text === old, `after restoring revision ${middle} the text is ${show(text)}, expected ${show(old)}`);
+  check((await room(roomId)).revision > head, 'the restore is a new revision');
+  await fay.keyboard.press('Control+z');
+  text = await converged(roomId, [fay, ivy], 'the undone restore to reach everyone');
+  check(text === live, `after undoing the restore the text is ${show(text)}, expected ${show(live)}`);
+  await Promise.all([fay, ivy].map((p) => p.context().close()));
 }
 
 async function autocomplete(roomId, page, pages) {
