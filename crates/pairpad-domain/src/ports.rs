@@ -96,6 +96,17 @@ pub struct StoredRoom {
     pub updated_at: Timestamp,
 }
 
+/// What a room is without its text: cheap to read (no snapshot, no operations).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomSummary {
+    /// Its id.
+    pub id: RoomId,
+    /// Its language.
+    pub language: Language,
+    /// Its latest stored revision.
+    pub revision: u64,
+}
+
 /// Operations to append to one room, part of a [`RoomRepo::commit`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Append {
@@ -138,6 +149,9 @@ pub trait RoomRepo: Send + Sync {
 
     /// Reads a room's latest snapshot and the operations after it. `NotFound` if there is none.
     async fn load(&self, id: RoomId) -> Result<StoredRoom, RepoError>;
+
+    /// Reads a room's language and latest revision, without its text. `NotFound` if there is none.
+    async fn summary(&self, id: RoomId) -> Result<RoomSummary, RepoError>;
 
     /// Reads at most `limit` operations of a room with revisions after `after`, in order.
     /// An unknown room yields no operations. Operations [`RoomRepo::forget_operations`] deleted

@@ -324,6 +324,9 @@ mod tests {
         async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {
             self.rooms.ops_since(id, after, limit).await
         }
+        async fn summary(&self, id: RoomId) -> Result<pairpad_domain::RoomSummary, RepoError> {
+            self.rooms.summary(id).await
+        }
         async fn checkpoint(&self, id: RoomId, revision: u64) -> Result<Option<Snapshot>, RepoError> {
             self.rooms.checkpoint(id, revision).await
         }

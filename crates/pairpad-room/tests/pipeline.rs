@@ -134,6 +134,9 @@ impl RoomRepo for GatedStore {
     async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {
         self.rooms.ops_since(id, after, limit).await
     }
+    async fn summary(&self, id: RoomId) -> Result<pairpad_domain::RoomSummary, RepoError> {
+        self.rooms.summary(id).await
+    }
     async fn checkpoint(&self, id: RoomId, revision: u64) -> Result<Option<pairpad_domain::Snapshot>, RepoError> {
         self.rooms.checkpoint(id, revision).await
     }

@@ -6,7 +6,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use pairpad_domain::{
-    Append, CommittedOp, HistoryPoint, Language, NewRoom, RepoError, RoomId, RoomRepo, Snapshot, StoredRoom, Timestamp,
+    Append, CommittedOp, HistoryPoint, Language, NewRoom, RepoError, RoomId, RoomRepo, RoomSummary, Snapshot,
+    StoredRoom, Timestamp,
 };
 
 struct MemoryRoom {
@@ -86,6 +87,12 @@ impl RoomRepo for MemoryRepo {
             created_at: room.created_at,
             updated_at: room.updated_at,
         })
+    }
+
+    async fn summary(&self, id: RoomId) -> Result<RoomSummary, RepoError> {
+        let rooms = self.rooms();
+        let room = rooms.get(&id).ok_or(RepoError::NotFound(id))?;
+        Ok(RoomSummary { id, language: room.language.clone(), revision: room.revision() })
     }
 
     async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {

@@ -337,8 +337,8 @@ macro_rules! sql_room_repo {
         use diesel_async::pooled_connection::deadpool::Pool;
         use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
         use pairpad_domain::{
-            Append, CommittedOp, HistoryPoint, Language, NewRoom, RepoError, RoomId, RoomRepo, Snapshot, StoredRoom,
-            Timestamp,
+            Append, CommittedOp, HistoryPoint, Language, NewRoom, RepoError, RoomId, RoomRepo, RoomSummary, Snapshot,
+            StoredRoom, Timestamp,
         };
         use $schema::{checkpoints, operations, rooms};
 
@@ -460,6 +460,29 @@ macro_rules! sql_room_repo {
                     .await
                     .map_err(unavailable)?;
                 row.into_stored(id, decode_ops(ops)?)
+            }
+
+            async fn summary(&self, id: RoomId) -> Result<RoomSummary, RepoError> {
+                let key = <$id as SqlId>::from_uuid(id.as_uuid());
+                let mut conn = self.conn().await?;
+                let (language, code_revision): (String, i64) = rooms::table
+                    .find(&key)
+                    .select((rooms::language, rooms::code_revision))
+                    .first(&mut *conn)
+                    .await
+                    .optional()
+                    .map_err(unavailable)?
+                    .ok_or(RepoError::NotFound(id))?;
+                let latest_op: Option<i64> = operations::table
+                    .filter(operations::room_id.eq(&key))
+                    .select(diesel::dsl::max(operations::revision))
+                    .first(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+                let language = Language::new(&language)
+                    .map_err(|_| RepoError::Corrupt(format!("room {id} has language `{language}`")))?;
+                let head = crate::sql::StoredHead { code_revision, latest_op };
+                Ok(RoomSummary { id, language, revision: head.revision()? })
             }
 
             async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use pairpad_domain::{HistoryError, HistoryPoint, RoomId, RoomRepo, StoredRoom, text_at};
+use pairpad_domain::{HistoryError, HistoryPoint, RoomId, RoomRepo, RoomSummary, text_at};
 use pairpad_protocol::{ErrorCode, Ops};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -175,7 +175,7 @@ fn revision_not_found(message: String) -> ApiError {
     ApiError::new(ErrorCode::RevisionNotFound, message)
 }
 
-fn beyond_the_head(asked: u64, room: &StoredRoom) -> ApiError {
+fn beyond_the_head(asked: u64, room: &RoomSummary) -> ApiError {
     revision_not_found(format!("revision {asked} is beyond room {}'s latest revision, {}", room.id, room.revision))
 }
 
@@ -210,7 +210,7 @@ pub async fn revision_text(
     let n = revision("the revision", &n)?;
     let repo = state.hub.repo().as_ref();
     // The room (does it exist, its language and head) and the text, read side by side.
-    let (room, text) = tokio::join!(repo.load(id), async {
+    let (room, text) = tokio::join!(repo.summary(id), async {
         if n <= MAX_STORED_REVISION { Some(text_at(repo, id, n).await) } else { None }
     });
     let room = room?;
@@ -272,7 +272,7 @@ pub async fn operations(
         if from <= MAX_STORED_REVISION { repo.ops_since(id, from, limit as usize + 1).await? } else { vec![] };
     let Some(first) = ops.first() else {
         // No operation after `from`: at the head, beyond it, or no such room.
-        let room = repo.load(id).await?;
+        let room = repo.summary(id).await?;
         if from > room.revision {
             return Err(beyond_the_head(from, &room));
         }
@@ -350,7 +350,7 @@ pub async fn history(
 
 /// The room's head and at most `buckets` points of its history.
 async fn history_points(repo: &dyn RoomRepo, id: RoomId, buckets: u64) -> Result<(u64, Vec<HistoryPoint>), ApiError> {
-    let room = repo.load(id).await?;
+    let room = repo.summary(id).await?;
     let every = room.revision.div_ceil(buckets).max(1);
     let mut points = repo.history(id, every).await?;
     // Operations committed between the two reads may make a run more: fold the surplus into the

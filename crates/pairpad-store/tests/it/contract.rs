@@ -190,6 +190,10 @@ pub async fn every_revision_is_kept_with_checkpoints(repo: Arc<dyn RoomRepo>) {
     let names: Vec<String> =
         repo.ops_since(id, 3, 3).await.unwrap().iter().map(|op| op.author_name.to_string()).collect();
     assert_eq!(names, ["Ada", "Bob Ü", "Bob Ü"]);
+    let summary = repo.summary(id).await.unwrap();
+    assert_eq!((summary.id, summary.language.as_str(), summary.revision), (id, "rust", 9));
+    let unknown = RoomId::random();
+    assert_eq!(repo.summary(unknown).await, Err(RepoError::NotFound(unknown)));
     // Loading still starts from the latest snapshot.
     let stored = repo.load(id).await.unwrap();
     assert_eq!((stored.snapshot.revision, stored.ops_after_snapshot.len(), stored.revision), (9, 0, 9));
