@@ -12,7 +12,8 @@
 #
 # Usage: scripts/bench-history.sh
 #   env: PG_URL (postgres://postgres@127.0.0.1:5432), LIMIT (patches replayed; all by default),
-#        BASE_BIN (a directory with an older pairpad-server), STORES ("sqlite postgres").
+#        BASE_BIN (a directory with an older pairpad-server), STORES ("sqlite postgres"),
+#        SKIP_HISTORY=1 (step 2 only).
 # Latest figures: BENCHMARKS.md, "History and resume".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -116,19 +117,22 @@ footprint() {
   start_server "$1" "$2"
   "$bin/pairpad-loadgen" --url "$server_url" trace --mode ack --file "$trace_file" "${limit[@]}" \
     >"$tmp/trace.out" 2>&1 || { tail -n 5 "$tmp/trace.out"; exit 1; }
-  local room
+  local room keys
   room=$(grep '^RESULT ' "$tmp/trace.out" | sed 's/^RESULT //' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["room"])')
+  keys=$(grep '^RESULT ' "$tmp/trace.out" | sed 's/^RESULT //' |
+    python3 -c 'import json,sys; print(format(json.load(sys.stdin)["keystrokes_per_s"], ",.0f"))')
   stop_server
   read -r bytes ops < <(disk "$2")
   local load
   load=$(load_time "$1" "$2" "$room")
-  printf '| %s | %s | %s | %s | %s ms |\n' "$3" "$2" "$ops" \
-    "$(python3 -c "print(f'{$bytes / max($ops, 1):,.0f} B ({$bytes / 1048576:.1f} MiB in all)')")" "$load"
+  printf '| %s | %s | %s | %s | %s ms | %s |\n' "$3" "$2" "$ops" \
+    "$(python3 -c "print(f'{$bytes / max($ops, 1):,.0f} B ({$bytes / 1048576:.1f} MiB in all)')")" "$load" "$keys"
 }
 
 failed=0
 for store in $stores; do
+  [[ ${SKIP_HISTORY:-} == 1 ]] && break
   fresh_store "$store"
   start_server "$bin" "$store"
   echo "==> $store: pairpad-loadgen history"
@@ -139,8 +143,8 @@ for store in $stores; do
 done
 
 echo
-echo "| build | store | operations stored | disk per stored operation | room load after restart |"
-echo "|---|---|---|---|---|"
+echo "| build | store | operations stored | disk per stored operation | room load after restart | trace, one keystroke per ack (keys/s) |"
+echo "|---|---|---|---|---|---|"
 for store in $stores; do
   footprint "$bin" "$store" "this build"
   if [[ -n ${BASE_BIN:-} ]]; then footprint "$BASE_BIN" "$store" "base"; fi
