@@ -123,9 +123,17 @@ export class Connection {
     if (!this.socket && !this.terminal) this.connect();
   }
 
-  /** The browser went offline: drop the socket; its close schedules the retries. */
+  /**
+   * The browser went offline: drop the socket at once and schedule the retries, which wait for
+   * the `online` event. Not on the socket's own close: without a network its closing handshake
+   * cannot complete, and the browser may report the close only many seconds later.
+   */
   wentOffline() {
-    this.socket?.close();
+    const socket = this.socket;
+    if (!socket) return;
+    this.socket = null;
+    socket.close();
+    this.closed(1006, 'offline', false);
   }
 
   /**

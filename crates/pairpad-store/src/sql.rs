@@ -465,20 +465,19 @@ macro_rules! sql_room_repo {
             async fn summary(&self, id: RoomId) -> Result<RoomSummary, RepoError> {
                 let key = <$id as SqlId>::from_uuid(id.as_uuid());
                 let mut conn = self.conn().await?;
-                let (language, code_revision): (String, i64) = rooms::table
+                // One statement: the log's head is a subquery (a primary-key probe).
+                let latest_op = operations::table
+                    .filter(operations::room_id.eq(&key))
+                    .select(diesel::dsl::max(operations::revision))
+                    .single_value();
+                let (language, code_revision, latest_op): (String, i64, Option<i64>) = rooms::table
                     .find(&key)
-                    .select((rooms::language, rooms::code_revision))
+                    .select((rooms::language, rooms::code_revision, latest_op))
                     .first(&mut *conn)
                     .await
                     .optional()
                     .map_err(unavailable)?
                     .ok_or(RepoError::NotFound(id))?;
-                let latest_op: Option<i64> = operations::table
-                    .filter(operations::room_id.eq(&key))
-                    .select(diesel::dsl::max(operations::revision))
-                    .first(&mut *conn)
-                    .await
-                    .map_err(unavailable)?;
                 let language = Language::new(&language)
                     .map_err(|_| RepoError::Corrupt(format!("room {id} has language `{language}`")))?;
                 let head = crate::sql::StoredHead { code_revision, latest_op };
