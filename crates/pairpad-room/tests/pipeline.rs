@@ -560,3 +560,28 @@ async fn a_returning_participant_resumes_from_what_it_knew() {
     assert!(matches!(outcome, JoinOutcome::Joined));
     assert_eq!(pipeline.log.count("cy <- init 4"), 1, "{:#?}", pipeline.log.entries());
 }
+
+/// An edit based further back than memory holds is sequenced over operations read from the store
+/// (beside the room's other work), and acknowledged like any other.
+#[tokio::test]
+async fn an_edit_on_a_revision_memory_no_longer_holds_is_sequenced_over_the_stored_history() {
+    let mut pipeline = Pipeline::new();
+    let room = pipeline.open_room().await;
+    let ada = room.join("ada").await;
+    let bob = room.join("bob").await;
+    let window = room_settings().history_window as u64;
+    for base in 0..window + 6 {
+        room.insert(ada, base, "a", &format!("ada-{base}")).await;
+        pipeline.next_call().await;
+        pipeline.answer(Answer::Store);
+        pipeline.log.wait_for(&format!("ada <- ack {} ada-{base}", base + 1)).await;
+    }
+    // Bob never saw any of them: his edit is based on revision 0.
+    room.insert(bob, 0, "b", "bob-1").await;
+    let head = window + 6;
+    assert_eq!(pipeline.next_call().await, [(room.id, head, vec![head + 1])]);
+    pipeline.answer(Answer::Store);
+    pipeline.log.wait_for(&format!("bob <- ack {} bob-1", head + 1)).await;
+    let expected = format!("b{}", "a".repeat(head as usize));
+    assert_eq!(pipeline.stored_text(room.id).await, expected, "transformed over every stored operation");
+}
