@@ -15,7 +15,8 @@ const ONLY_WHEN_ASKED = new Set(['bracket', 'indent']);
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export function serverCompletions(getLanguage) {
+/** `headers()`: extra request headers (the page's `Authorization` in token mode). */
+export function serverCompletions(getLanguage, headers = () => ({})) {
   return async (context) => {
     const word = context.matchBefore(/[\p{L}\p{N}_$]+/u);
     const before = context.state.sliceDoc(Math.max(0, context.pos - 1), context.pos);
@@ -29,7 +30,7 @@ export function serverCompletions(getLanguage) {
     try {
       const res = await fetch('/api/autocomplete', {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...headers() },
         body: JSON.stringify({ code, cursorPosition: cpLength(code.slice(0, context.pos)), language: getLanguage() }),
         signal: controller.signal,
       });

@@ -26,6 +26,7 @@ const REJECTED = new Set([
   'invalid_text',
   'invalid_field',
   'server_busy',
+  'read_only', // a view-only connection (its editor is read-only, so only a bug gets here)
 ]);
 
 function randomId() {

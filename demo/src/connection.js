@@ -15,11 +15,18 @@
 export const TERMINAL_CLOSE = new Map([
   [4404, 'not_found'], // unknown or malformed room id
   [4410, 'gone'], // the room was deleted (or expired) while connected
+  [4401, 'unauthorized'], // token mode: the token is missing, invalid or expired (the page cannot get another)
   [4403, 'forbidden'], // the token does not grant this room
 ]);
 
-/** `error` codes that announce a terminal close. */
-export const TERMINAL_ERRORS = new Set(['room_not_found', 'invalid_room_id']);
+/** `error` codes that announce a terminal close, and the state it leaves the page in. */
+export const TERMINAL_ERRORS = new Map([
+  ['room_not_found', 'not_found'],
+  ['invalid_room_id', 'not_found'],
+  ['room_deleted', 'gone'],
+  ['unauthorized', 'unauthorized'],
+  ['forbidden', 'forbidden'],
+]);
 
 /** connecting | connected | reconnecting | disconnected, or one of TERMINAL_CLOSE's states. */
 export const STATES = ['connecting', 'connected', 'reconnecting', 'disconnected', ...new Set(TERMINAL_CLOSE.values())];
@@ -199,7 +206,7 @@ export class Connection {
       this.attempt = 0;
       this.setState('connected');
     } else if (msg && msg.type === 'error' && TERMINAL_ERRORS.has(msg.code)) {
-      this.terminal = 'not_found'; // the close that follows is final whatever its code
+      this.terminal = TERMINAL_ERRORS.get(msg.code); // the close that follows is final whatever its code
     }
     this.handlers.message?.(msg);
   }

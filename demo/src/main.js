@@ -14,6 +14,31 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const params = new URLSearchParams(location.search);
 const givenName = (params.get('name') || '').trim() || null;
 
+// Token mode (PROTOCOL.md, "Access"): the `?token=` of the page's address goes with every request,
+// to REST as `Authorization: Bearer`, to the WebSocket as `?token=`. Open mode has none.
+const token = params.get('token') || null;
+const authHeaders = () => (token ? { authorization: `Bearer ${token}` } : {});
+const authFetch = (url, init = {}) => fetch(url, { ...init, headers: { ...init.headers, ...authHeaders() } });
+
+// The owner token of a room this browser created (shown once by POST /api/rooms), which lets it
+// delete the room. Kept in localStorage by room id; storage may be unavailable (private modes).
+const ownerKey = (roomId) => `pairpad.ownerToken.${roomId}`;
+function ownerToken(roomId) {
+  try {
+    return localStorage.getItem(ownerKey(roomId));
+  } catch {
+    return null;
+  }
+}
+function keepOwnerToken(roomId, secret) {
+  try {
+    if (secret) localStorage.setItem(ownerKey(roomId), secret);
+    else localStorage.removeItem(ownerKey(roomId));
+  } catch {
+    /* not kept: no Delete button */
+  }
+}
+
 function roomFromLocation() {
   const m = location.pathname.match(/^\/r\/([^/]+)\/?$/);
   if (m) return decodeURIComponent(m[1]);
@@ -28,8 +53,16 @@ function parseRoomInput(value) {
   return m ? m[0].toLowerCase() : null;
 }
 
+/** `name=` and `token=` as a query string (`?...`), or '' when there is neither. */
+function query(name) {
+  const parts = [];
+  if (name) parts.push(`name=${encodeURIComponent(name)}`);
+  if (token) parts.push(`token=${encodeURIComponent(token)}`);
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
 function roomUrl(roomId, name) {
-  return `/r/${roomId}` + (name ? `?name=${encodeURIComponent(name)}` : '');
+  return `/r/${roomId}` + query(name);
 }
 
 function fillLanguages(select, current) {
@@ -78,13 +111,14 @@ function showHome() {
     button.disabled = true;
     $('home-error').textContent = '';
     try {
-      const res = await fetch('/api/rooms', {
+      const res = await authFetch('/api/rooms', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ language: $('new-language').value }),
       });
       if (!res.ok) throw new Error(await errorMessage(res));
       const room = await res.json();
+      keepOwnerToken(room.roomId, room.ownerToken);
       location.assign(roomUrl(room.roomId, name()));
     } catch (e) {
       $('home-error').textContent = `Could not create a room: ${e.message}`;
@@ -112,6 +146,7 @@ const STATE_TEXT = {
   not_found: 'Room not found',
   gone: 'Room deleted',
   forbidden: 'Access denied',
+  unauthorized: 'Not authorized',
   error: 'Server error',
 };
 
@@ -123,6 +158,10 @@ const TERMINAL_TEXT = {
   ],
   gone: () => ['Room deleted', 'This room was deleted or has expired.'],
   forbidden: () => ['Access denied', 'This link does not give access to this room.'],
+  unauthorized: () => [
+    'Not authorized',
+    'Your access token is missing, invalid or has expired. Open the room again from where you got its link.',
+  ],
 };
 
 function showRoom(roomId) {
@@ -134,6 +173,8 @@ function showRoom(roomId) {
 
   let language = 'plaintext';
   let connState = 'connecting'; // what the indicator shows: a Connection state, or 'error'
+  let access = null; // 'edit' or 'view', as the server's init (or resume) says; null before
+  let viewId = null; // the room's read-only id, which the server tells edit connections
 
   const setConn = (state, detail = '') => {
     connState = state;
@@ -190,7 +231,7 @@ function showRoom(roomId) {
       updateSaveState();
     },
     onSelection: () => presence.scheduleCursor(),
-    completionSource: serverCompletions(() => language),
+    completionSource: serverCompletions(() => language, authHeaders),
   });
   const client = new OTClient(editorAdapter, transport);
 
@@ -199,7 +240,7 @@ function showRoom(roomId) {
     client,
     name: givenName,
     selection: () => editor.selection(),
-    send: (msg) => transport.send(msg),
+    send: (msg) => access !== 'view' && transport.send(msg), // a viewer has no caret to show
     view: {
       showCursor: (user, anchor, head) => editor.showRemoteCursor(user, anchor, head),
       removeCursor: (userId) => editor.removeRemoteCursor(userId),
@@ -236,7 +277,7 @@ function showRoom(roomId) {
 
   function updateSaveState() {
     const el = $('save-state');
-    if (!client.started) {
+    if (!client.started || access === 'view') {
       el.textContent = '';
       return;
     }
@@ -255,12 +296,29 @@ function showRoom(roomId) {
     if (!fromServer) transport.send({ type: 'language', language });
   }
 
+  /**
+   * What this connection may do (the `access` of `init` and `resume`; an older server sends none:
+   * edit). A viewer gets the live text in a read-only editor, a badge, and no editing controls.
+   */
+  function setAccess(msg) {
+    access = msg.access === 'view' ? 'view' : 'edit';
+    if (access === 'edit' && typeof msg.viewId === 'string' && UUID.test(msg.viewId)) viewId = msg.viewId.toLowerCase();
+    const viewOnly = access === 'view';
+    editor.setReadOnly(viewOnly);
+    $('editor').dataset.access = access;
+    $('view-only').hidden = !viewOnly;
+    $('language').disabled = viewOnly;
+    $('history-restore').hidden = viewOnly;
+    $('copy-view-link').hidden = viewOnly || !viewId;
+    $('delete-room').hidden = viewOnly || !ownerToken(roomId);
+  }
+
   // ---- the socket ----
   function handle(msg) {
     traced('<', msg);
     if (client.onMessage(msg)) {
       if (msg.type === 'init' || msg.type === 'resume') {
-        editor.setReadOnly(false);
+        setAccess(msg);
         presence.init(msg);
         setLanguage(msg.language, true);
       } else if (msg.type === 'operation' || msg.type === 'ack') {
@@ -292,15 +350,21 @@ function showRoom(roomId) {
     }
   }
 
+  /** The connection gave up for good (`terminal`, a Connection state): say why, allow nothing. */
+  function showTerminal(terminal) {
+    if (historyOpen) closeHistory();
+    editor.setReadOnly(true);
+    $('room-controls').hidden = true;
+    if (terminal === 'gone' || terminal === 'not_found') keepOwnerToken(roomId, null);
+    overlay(...TERMINAL_TEXT[terminal](client.started));
+  }
+
   function closed({ code, reason, terminal }) {
     trace.push(`closed: ${code} ${reason || ''}`);
     client.onClose();
     presence.reset();
     if (terminal) {
-      if (historyOpen) closeHistory();
-      editor.setReadOnly(true);
-      $('room-controls').hidden = true;
-      overlay(...TERMINAL_TEXT[terminal](client.started));
+      showTerminal(terminal);
       return;
     }
     if (code === 1011 || code === 1013) toast(`The server closed the connection (${code}${reason ? ': ' + reason : ''}).`, 'error');
@@ -309,8 +373,7 @@ function showRoom(roomId) {
   const connection = new Connection({
     url: () => {
       const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-      const query = presence.name ? `?name=${encodeURIComponent(presence.name)}` : '';
-      return `${scheme}://${location.host}/ws/${encodeURIComponent(roomId)}${query}`;
+      return `${scheme}://${location.host}/ws/${encodeURIComponent(roomId)}${query(presence.name)}`;
     },
     since: () => client.since, // every reconnect resumes where we were (PROTOCOL.md, "Resuming")
     createSocket: (url) => new WebSocket(url),
@@ -337,7 +400,7 @@ function showRoom(roomId) {
   const viewer = createViewer($('history-view'));
   let historyOpen = false;
   let viewerShows = null; // { text, previous } last drawn in the viewer
-  const timeline = new Timeline({ api: new HistoryApi(roomId), onChange: renderHistory });
+  const timeline = new Timeline({ api: new HistoryApi(roomId, authFetch), onChange: renderHistory });
 
   function renderHistory(v) {
     const slider = $('history-slider');
@@ -401,7 +464,7 @@ function showRoom(roomId) {
   $('history-play').addEventListener('click', () => (timeline.playing ? timeline.pause() : timeline.play()));
   $('history-restore').addEventListener('click', () => {
     const v = timeline.view();
-    if (v.text === null || v.loading) return;
+    if (v.text === null || v.loading || access !== 'edit') return;
     closeHistory();
     // The difference to the current text, as an ordinary edit: everyone converges, and it can be
     // undone like any other.
@@ -423,8 +486,8 @@ function showRoom(roomId) {
   $('retry-now').addEventListener('click', () => connection.retryNow());
   fillLanguages($('language'), 'plaintext');
   $('language').addEventListener('change', () => setLanguage($('language').value, false));
-  $('copy-link').addEventListener('click', async () => {
-    const link = `${location.origin}/r/${roomId}`;
+  // The links carry no token: a token is its holder's own.
+  async function copyLink(link, what) {
     try {
       await navigator.clipboard.writeText(link);
     } catch {
@@ -439,7 +502,32 @@ function showRoom(roomId) {
       }
       input.hidden = true;
     }
-    toast('Link copied: ' + link);
+    toast(`${what} copied: ${link}`);
+  }
+  $('copy-link').addEventListener('click', () => copyLink(`${location.origin}/r/${roomId}`, 'Link'));
+  $('copy-view-link').addEventListener('click', () => {
+    if (viewId) copyLink(`${location.origin}/r/${viewId}`, 'Read-only link');
+  });
+
+  // Only the browser that created the room knows its owner token (or an admin token in token
+  // mode): DELETE /api/rooms/{id}. Everyone connected, us included, then gets close 4410.
+  $('delete-room').addEventListener('click', async () => {
+    const secret = ownerToken(roomId);
+    if (!secret || !confirm('Delete this room for everyone? Its text and history are removed for good.')) return;
+    const button = $('delete-room');
+    button.disabled = true;
+    try {
+      const res = await fetch(`/api/rooms/${encodeURIComponent(roomId)}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${token || secret}` },
+      });
+      if (res.status !== 204) throw new Error(await errorMessage(res));
+      connection.giveUp('gone'); // no reconnect, whatever the socket does next
+      showTerminal('gone');
+    } catch (e) {
+      toast(`Could not delete the room: ${e.message}`, 'error');
+      button.disabled = false;
+    }
   });
 
   if (!UUID.test(roomId)) {
@@ -468,6 +556,12 @@ function showRoom(roomId) {
     },
     get language() {
       return language;
+    },
+    get access() {
+      return access;
+    },
+    get viewId() {
+      return viewId;
     },
   };
 }

@@ -469,6 +469,19 @@ test('a refused operation is dropped and the next connection starts from the ser
   assert.ok(client.idle);
 });
 
+test('an edit refused as read_only (a view-only link) is dropped and the server text reloaded', () => {
+  const { doc, client, reconnects, type } = single('abc', 2);
+  type(ins(3, '!', 3));
+  client.onMessage({ type: 'error', code: 'read_only', message: 'view only' });
+  assert.equal(reconnects.length, 1);
+  assert.equal(client.since, null);
+  client.onClose();
+  client.onOpen();
+  client.onMessage({ type: 'init', userId: 'u', revision: 2, code: 'abc', users: [], access: 'view' });
+  assert.equal(doc.text, 'abc');
+  assert.ok(client.idle);
+});
+
 test('offline for long: thousands of edits are kept, composed, and sent as one bounded operation', () => {
   const r = rng(99);
   const { doc, sent, client, type } = single('start\n', 1);

@@ -136,15 +136,21 @@ for (const code of [1000, 1001, 1006, 1009, 1011, 1013, 4000, 4008, 4029, 4503])
   });
 }
 
-test('an error announcing a missing room makes the next close final whatever its code', () => {
-  for (const code of ['room_not_found', 'invalid_room_id']) {
+test('an error announcing a terminal close makes the next close final whatever its code', () => {
+  for (const [code, kind] of [
+    ['room_not_found', 'not_found'],
+    ['invalid_room_id', 'not_found'],
+    ['room_deleted', 'gone'],
+    ['unauthorized', 'unauthorized'],
+    ['forbidden', 'forbidden'],
+  ]) {
     const t = setup();
     t.conn.start();
     t.last().open();
     t.last().receive({ type: 'error', code, message: 'no' });
     t.last().serverClose(1006);
-    assert.deepEqual(t.events.at(-1), ['close', 1006, 'not_found']);
-    assert.equal(t.lastState()[0], 'not_found');
+    assert.deepEqual(t.events.at(-1), ['close', 1006, kind], code);
+    assert.equal(t.lastState()[0], kind);
     t.clock.advance(60000);
     assert.equal(t.sockets.length, 1);
   }
