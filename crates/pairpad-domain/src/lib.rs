@@ -20,10 +20,10 @@ pub use history::{HistoryError, text_at};
 pub use ot::{Component, OtError, TextOperation};
 pub use ports::{
     Append, Audience, Broadcaster, BusListener, BusMessage, BusNote, CursorOutOfRange, HistoryPoint, NewRoom,
-    ProcessId, RepoError, RoomBus, RoomEvent, RoomRepo, RoomSummary, Snapshot, StoredRoom, Suggester, Suggestion,
-    SuggestionKind, SuggestionRequest, Suggestions,
+    ProcessId, RepoError, RoomBus, RoomEvent, RoomKeys, RoomRepo, RoomSummary, Snapshot, StoredRoom, Suggester,
+    Suggestion, SuggestionKind, SuggestionRequest, Suggestions,
 };
 pub use room::{
-    CodeUpdate, CommittedOp, Edit, EditError, EditOutcome, InvalidLanguage, InvalidRoomId, Language, NulInText,
+    Access, CodeUpdate, CommittedOp, Edit, EditError, EditOutcome, InvalidLanguage, InvalidRoomId, Language, NulInText,
     Participant, RebaseError, Room, RoomId, RoomLimits, Selection, Timestamp, UserId, check_text,
 };

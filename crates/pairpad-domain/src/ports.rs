@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::room::{CommittedOp, Language, Participant, RoomId, Selection, Timestamp, UserId};
+use crate::room::{Access, CommittedOp, Language, Participant, RoomId, Selection, Timestamp, UserId};
 
 /// Why a store operation failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +65,32 @@ pub struct NewRoom {
     pub code: String,
     /// Creation time.
     pub created_at: Timestamp,
+    /// Its read-only id (PROTOCOL.md 1.1, "Access"), distinct from every room's id and view id.
+    pub view_id: RoomId,
+    /// A hash of the secret that may delete it (the owner token), which is never stored itself;
+    /// `None`: only an administrator may.
+    pub owner_token_hash: Option<String>,
+}
+
+/// How a room is reached and who may delete it, as [`RoomRepo::keys`] finds it by either of its
+/// ids: one cheap read per connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomKeys {
+    /// Its id, which grants editing.
+    pub id: RoomId,
+    /// Its read-only id.
+    pub view_id: RoomId,
+    /// See [`NewRoom::owner_token_hash`].
+    pub owner_token_hash: Option<String>,
+    /// The last time anyone edited it or joined it (what expiry counts from).
+    pub active_at: Timestamp,
+}
+
+impl RoomKeys {
+    /// What the id it was found by grants.
+    pub fn access_by(&self, id: RoomId) -> Access {
+        if id == self.view_id { Access::View } else { Access::Edit { view_id: self.view_id } }
+    }
 }
 
 /// The full text of a room at some revision.
@@ -192,6 +218,22 @@ pub trait RoomRepo: Send + Sync {
 
     /// Stores a room's language. `NotFound` if there is no such room.
     async fn set_language(&self, id: RoomId, language: &Language, at: Timestamp) -> Result<(), RepoError>;
+
+    /// Finds a room by its id or its view id. `NotFound` if neither is one.
+    async fn keys(&self, id_or_view_id: RoomId) -> Result<RoomKeys, RepoError>;
+
+    /// Records that someone joined the room at `at` (expiry counts from the last edit or join).
+    /// Never moves the time back. An unknown room is not an error (it may just have been deleted).
+    async fn touch(&self, id: RoomId, at: Timestamp) -> Result<(), RepoError>;
+
+    /// Rooms nobody edited or joined since `before` (see [`RoomKeys::active_at`]; an edit counts
+    /// at its operation's time), at most `limit`, in no particular order.
+    async fn idle_rooms(&self, before: Timestamp, limit: usize) -> Result<Vec<RoomId>, RepoError>;
+
+    /// Deletes a room with its operations and checkpoints, in one transaction; with
+    /// `idle_before`, only if it is still idle since then (so a join or edit that raced an
+    /// expiry sweep wins). Answers whether it deleted it (`false`: no such room, or not idle).
+    async fn delete(&self, id: RoomId, idle_before: Option<Timestamp>) -> Result<bool, RepoError>;
 }
 
 /// What a caller asks completions for.
@@ -356,6 +398,8 @@ pub enum RoomEvent<'a> {
         /// Set when the participant asked to resume from a revision: `false`, the server could
         /// not resume it (PROTOCOL.md 1.1, "Resuming").
         resumed: Option<bool>,
+        /// What the participant may do.
+        access: Access,
     },
     /// The participant's operation is durably stored as `revision`.
     Ack {
@@ -448,6 +492,11 @@ pub trait Broadcaster: Send {
     /// Removes a participant; its connection is told to close normally.
     fn remove(&mut self, user: UserId);
 
+    /// Removes every participant because the room was deleted: each connection is told so and
+    /// closed (on a WebSocket, `room_deleted` and close 4410), without waiting for what is still
+    /// queued for it.
+    fn remove_all_deleted(&mut self);
+
     /// Delivers `event` to `audience` **without waiting**, encoding it once however many receive it.
     /// A participant whose queue is full has fallen too far behind: it is removed, its connection
     /// closed (it may reconnect and resync), and it is returned so the room can announce it left.
@@ -520,6 +569,8 @@ pub enum BusMessage {
         /// The new language.
         language: Language,
     },
+    /// The room was deleted from the store (by its owner, or as expired): close its connections.
+    Deleted,
 }
 
 /// A [`BusMessage`] as delivered: about which room, from which process.

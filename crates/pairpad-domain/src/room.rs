@@ -191,6 +191,25 @@ pub struct Selection {
     pub head: usize,
 }
 
+/// What a connection may do in a room (PROTOCOL.md 1.1, "Access").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read-only: it receives every change and may change nothing.
+    View,
+    /// It may edit; it also holds the room's read-only id (`view_id`), which it may share.
+    Edit {
+        /// The room's read-only id.
+        view_id: RoomId,
+    },
+}
+
+impl Access {
+    /// Whether it may change the room.
+    pub fn may_edit(&self) -> bool {
+        matches!(self, Self::Edit { .. })
+    }
+}
+
 /// Someone connected to a room.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Participant {

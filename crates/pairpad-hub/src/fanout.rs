@@ -64,12 +64,15 @@ pub enum Left {
     TooSlow,
     /// The room dropped it otherwise (it stopped), and every frame queued before was written.
     Released,
+    /// The room was deleted (what was still queued need not be written).
+    RoomDeleted,
 }
 
 impl OutboundReceiver {
     const STAYING: u8 = 0;
     const TOO_SLOW: u8 = 1;
     const RELEASED: u8 = 2;
+    const ROOM_DELETED: u8 = 3;
 
     /// Says why the room let go: the room itself when a queue is full (at once: a client that
     /// does not read would never let its queue drain), or the response body once the queue has
@@ -89,6 +92,7 @@ impl OutboundReceiver {
             match self.0.reason.load(Ordering::Acquire) {
                 Self::TOO_SLOW => return Left::TooSlow,
                 Self::RELEASED => return Left::Released,
+                Self::ROOM_DELETED => return Left::RoomDeleted,
                 _ => self.0.notify.notified().await,
             }
         }
@@ -155,6 +159,13 @@ impl Broadcaster for WsFanout {
     fn remove(&mut self, user: UserId) {
         // Dropping the sender ends the queue; the body then tells the session to close.
         self.members.retain(|(member, _)| *member != user);
+    }
+
+    fn remove_all_deleted(&mut self) {
+        // The session says why and closes; the frames still queued are dropped with the sender.
+        for (_, outbox) in self.members.drain(..) {
+            outbox.receiver.set(OutboundReceiver::ROOM_DELETED);
+        }
     }
 
     fn publish(&mut self, event: &RoomEvent<'_>, audience: Audience<'_>) -> Vec<UserId> {

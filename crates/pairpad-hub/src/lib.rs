@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pairpad_domain::{BusListener, BusNote, Participant, RepoError, Room, RoomBus, RoomId, RoomRepo};
+use pairpad_domain::{
+    Access, BusListener, BusMessage, BusNote, Participant, RepoError, Room, RoomBus, RoomId, RoomRepo, Timestamp,
+};
 use pairpad_room::committer::{CommitSettings, Committer};
 use pairpad_room::room::{self, Command, JoinOutcome, Resumption, RoomOwner, RoomSettings, RoomView};
 use tokio::sync::{OnceCell, mpsc, oneshot};
@@ -155,6 +157,7 @@ impl Hub {
         &self,
         id: RoomId,
         participant: Participant,
+        access: Access,
         since: Option<u64>,
         mut connection: OutboundSender,
     ) -> Result<(Handle, Option<Resumption>), HubError> {
@@ -167,18 +170,88 @@ impl Hub {
             // A reserved slot makes the send infallible, so the connection is never lost in it.
             if let Ok(slot) = handle.commands.clone().reserve_owned().await {
                 let (reply, outcome) = oneshot::channel();
-                slot.send(Command::Join { participant: participant.clone(), connection, since, reply });
-                match outcome.await {
-                    Ok(JoinOutcome::Joined) => return Ok((handle, None)),
-                    Ok(JoinOutcome::Resumed(resumption)) => return Ok((handle, Some(resumption))),
+                slot.send(Command::Join { participant: participant.clone(), access, connection, since, reply });
+                let resumption = match outcome.await {
+                    Ok(JoinOutcome::Joined) => None,
+                    Ok(JoinOutcome::Resumed(resumption)) => Some(resumption),
                     Ok(JoinOutcome::Full(_)) => return Err(HubError::RoomFull(id)),
-                    Ok(JoinOutcome::Stopping(back)) => connection = back,
+                    Ok(JoinOutcome::Stopping(back)) => {
+                        connection = back;
+                        self.inner.forget(id, handle.generation);
+                        continue;
+                    }
                     Err(_) => return Err(HubError::RoomStopping(id)),
-                }
+                };
+                self.touch(id);
+                return Ok((handle, resumption));
             }
             self.inner.forget(id, handle.generation);
         }
         Err(HubError::RoomStopping(id))
+    }
+
+    /// Records the join in the store, off the joiner's path: expiry counts from the last edit or
+    /// join, and a lost touch only makes the room look idle since its previous one.
+    fn touch(&self, id: RoomId) {
+        let repo = self.inner.repo.clone();
+        tokio::spawn(async move {
+            if let Err(error) = repo.touch(id, pairpad_room::now()).await {
+                tracing::warn!(room = %id, %error, "cannot record a join");
+            }
+        });
+    }
+
+    /// Deletes a room from the store and closes its connections, here (`room_deleted`, 4410)
+    /// and, through the bus, in other processes. `NotFound` when there is no such room. When it
+    /// returns, the room is gone: a later request for it finds nothing.
+    pub async fn delete(&self, id: RoomId) -> Result<(), HubError> {
+        if !self.inner.repo.delete(id, None).await.map_err(HubError::Store)? {
+            return Err(HubError::NotFound(id));
+        }
+        self.deleted(id, "owner").await;
+        Ok(())
+    }
+
+    /// Deletes at most `limit` rooms nobody edited or joined since `idle_before` (`rooms.
+    /// expire_after_days`), closing their connections like [`Hub::delete`]; answers how many.
+    /// Rooms loaded here are in use: they are marked active at `now` first, so no process's
+    /// sweep deletes them (each process sweeps, so a room loaded anywhere is kept).
+    pub async fn expire_idle_rooms(
+        &self,
+        idle_before: Timestamp,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<usize, HubError> {
+        let loaded: Vec<RoomId> = self.inner.rooms().keys().copied().collect();
+        for &id in &loaded {
+            self.inner.repo.touch(id, now).await.map_err(HubError::Store)?;
+        }
+        let mut expired = 0;
+        for id in self.inner.repo.idle_rooms(idle_before, limit).await.map_err(HubError::Store)? {
+            // Loaded since the list was read: in use.
+            if self.inner.rooms().contains_key(&id) {
+                continue;
+            }
+            if self.inner.repo.delete(id, Some(idle_before)).await.map_err(HubError::Store)? {
+                self.deleted(id, "expired").await;
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    }
+
+    /// After the store deleted a room: closes it here and tells the other processes.
+    async fn deleted(&self, id: RoomId, reason: &'static str) {
+        tracing::info!(room = %id, reason, "room deleted");
+        metrics::counter!("pairpad_rooms_deleted_total", "reason" => reason).increment(1);
+        self.inner.bus.publish(id, BusMessage::Deleted);
+        let handle = self.inner.rooms().get(&id).and_then(|cell| cell.get().cloned());
+        if let Some(handle) = handle {
+            let (reply, done) = oneshot::channel();
+            if handle.send(Command::Deleted { reply }).await.is_ok() {
+                let _ = done.await;
+            }
+        }
     }
 
     /// A room's current state, loading it if needed.

@@ -16,7 +16,7 @@ use actix_ws::{AggregatedMessage as Message, CloseReason, ProtocolError};
 use futures_util::stream::Peekable;
 use futures_util::{FutureExt, StreamExt};
 use pairpad_domain::{
-    CodeUpdate, HistoryError, Language, Participant, RoomEvent, RoomId, Selection, TextOperation, UserId,
+    Access, CodeUpdate, HistoryError, Language, Participant, RoomEvent, RoomId, Selection, TextOperation, UserId,
 };
 use pairpad_protocol::{ClientMessage, CloseCode, ErrorCode};
 use pairpad_room::room::{Command, Resumption};
@@ -51,27 +51,47 @@ pub struct SessionSettings {
     pub max_rate_violations: u32,
 }
 
-/// What a client asks for in `GET /ws/{roomId}?name=..&since=..`.
+/// A client's admitted request to join a room (`GET /ws/{roomId}?name=..&since=..`): whoever
+/// serves the route has found the room and decided what the connection may do.
 pub struct JoinRequest {
-    /// The room id, as sent (checked when joining).
-    pub room: String,
+    /// The room (its id, even when the client named it by its view id).
+    pub room: RoomId,
+    /// What the connection may do.
+    pub access: Access,
     /// The display name asked for.
     pub name: Option<String>,
     /// The revision to resume from (PROTOCOL.md 1.1, "Resuming").
     pub since: Option<u64>,
 }
 
-/// Upgrades the request to a WebSocket and serves it in a task of its own.
+/// Why a connection may not join its room: the `error` it gets after the upgrade, then the close
+/// (PROTOCOL.md: a WebSocket is refused on the socket, not with an HTTP status).
+pub struct JoinRefusal {
+    error: ErrorCode,
+    message: String,
+    close: CloseCode,
+}
+
+impl JoinRefusal {
+    /// A refusal with this error, message and close code.
+    pub fn new(error: ErrorCode, message: impl ToString, close: CloseCode) -> Self {
+        Self { error, message: message.to_string(), close }
+    }
+}
+
+/// Upgrades the request to a WebSocket and serves it in a task of its own: joins the room, or
+/// says why not and closes.
 pub fn serve(
     hub: Hub,
     req: &HttpRequest,
     body: web::Payload,
-    request: JoinRequest,
+    request: Result<JoinRequest, JoinRefusal>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, session, stream) =
         actix_ws::handle(req, limit_frames(req, body, hub.settings().session.max_frame_bytes)?)?;
     // A resuming connection's session writes what it missed before the room's frames.
-    let (outbox, inbox) = outbound_queue(hub.settings().session.outbound_queue, request.since.is_some());
+    let resuming = request.as_ref().is_ok_and(|request| request.since.is_some());
+    let (outbox, inbox) = outbound_queue(hub.settings().session.outbound_queue, resuming);
     let body_inbox = inbox.clone();
     let response =
         response.map_body(|_, session_frames| OutboundBody::new(session_frames, body_inbox)).map_into_boxed_body();
@@ -82,7 +102,8 @@ pub fn serve(
         .peekable();
     // One span per session, with the room and (once joined) the user: every log line of the
     // connection carries them.
-    let span = tracing::info_span!("ws_session", room = %request.room, user = tracing::field::Empty);
+    let room = request.as_ref().map(|request| request.room.to_string()).unwrap_or_default();
+    let span = tracing::info_span!("ws_session", room, user = tracing::field::Empty);
     actix_web::rt::spawn(run(hub, session, stream, request, outbox, inbox).instrument(span));
     Ok(response)
 }
@@ -133,11 +154,16 @@ async fn run(
     hub: Hub,
     mut session: actix_ws::Session,
     mut stream: Peekable<actix_ws::AggregatedMessageStream>,
-    request: JoinRequest,
+    request: Result<JoinRequest, JoinRefusal>,
     outbox: OutboundSender,
     inbox: OutboundReceiver,
 ) {
-    let reason = match join(&hub, request, outbox).await {
+    let access = request.as_ref().map_or(Access::View, |request| request.access);
+    let joined = match request {
+        Ok(request) => join(&hub, request, outbox).await,
+        Err(refusal) => Err(refusal),
+    };
+    let reason = match joined {
         Ok(Joined { user, room, handle, resumption, _guard }) => {
             tracing::Span::current().record("user", tracing::field::display(user));
             tracing::debug!(resumed = resumption.is_some(), "joined");
@@ -147,7 +173,9 @@ async fn run(
             };
             inbox.release();
             let reason = match caught_up {
-                Ok(()) => Connection::new(&hub, user, room, &handle, &mut session).serve(&mut stream, &inbox).await,
+                Ok(()) => {
+                    Connection::new(&hub, user, room, access, &handle, &mut session).serve(&mut stream, &inbox).await
+                }
                 Err(reason) => reason,
             };
             let _ = handle.send(Command::Leave { user }).await;
@@ -164,19 +192,6 @@ async fn run(
     let _ = tokio::time::timeout(hub.settings().session.client_timeout, session.close(reason)).await;
 }
 
-/// Why a connection could not join its room: the `error` it gets, then the close.
-struct JoinRefusal {
-    error: ErrorCode,
-    message: String,
-    close: CloseCode,
-}
-
-impl JoinRefusal {
-    fn new(error: ErrorCode, message: impl ToString, close: CloseCode) -> Self {
-        Self { error, message: message.to_string(), close }
-    }
-}
-
 /// A connection that joined its room.
 struct Joined {
     user: UserId,
@@ -189,14 +204,12 @@ struct Joined {
 }
 
 async fn join(hub: &Hub, request: JoinRequest, outbox: OutboundSender) -> Result<Joined, JoinRefusal> {
-    let JoinRequest { room, name, since } = request;
-    let id =
-        RoomId::parse(&room).map_err(|e| JoinRefusal::new(ErrorCode::InvalidRoomId, e, CloseCode::RoomNotFound))?;
+    let JoinRequest { room: id, access, name, since } = request;
     let guard =
         hub.admit_connection().map_err(|e| JoinRefusal::new(ErrorCode::TooManyConnections, e, CloseCode::Full))?;
     let user = UserId::random();
     let participant = Participant::new(user, display_name(name, user));
-    let (handle, resumption) = hub.join(id, participant, since, outbox).await.map_err(|e| match e {
+    let (handle, resumption) = hub.join(id, participant, access, since, outbox).await.map_err(|e| match e {
         HubError::NotFound(_) => JoinRefusal::new(ErrorCode::RoomNotFound, e, CloseCode::RoomNotFound),
         HubError::RoomFull(_) | HubError::TooManyConnections => {
             JoinRefusal::new(ErrorCode::RoomFull, e, CloseCode::Full)
@@ -241,6 +254,7 @@ async fn resume(hub: &Hub, session: &mut actix_ws::Session, resumption: Resumpti
                 language: &resumption.language,
                 users: &resumption.users,
                 resumed: Some(false),
+                access: resumption.access,
             };
             session.text(wire::encode(&init)).await.map_err(gone)?;
         }
@@ -301,6 +315,7 @@ struct Connection<'a> {
     hub: &'a Hub,
     user: UserId,
     room_id: RoomId,
+    access: Access,
     room: &'a Handle,
     session: &'a mut actix_ws::Session,
     ops: RateLimit,
@@ -318,12 +333,20 @@ enum Next {
 }
 
 impl<'a> Connection<'a> {
-    fn new(hub: &'a Hub, user: UserId, room_id: RoomId, room: &'a Handle, session: &'a mut actix_ws::Session) -> Self {
+    fn new(
+        hub: &'a Hub,
+        user: UserId,
+        room_id: RoomId,
+        access: Access,
+        room: &'a Handle,
+        session: &'a mut actix_ws::Session,
+    ) -> Self {
         let settings = hub.settings();
         Self {
             hub,
             user,
             room_id,
+            access,
             room,
             session,
             ops: RateLimit::new(settings.session.ops_per_second),
@@ -352,6 +375,9 @@ impl<'a> Connection<'a> {
                     }
                     Left::Released if self.hub.is_shutting_down() => {
                         return self.close_with_error(CloseCode::GoingAway, ErrorCode::ShuttingDown, "server shutting down").await;
+                    }
+                    Left::RoomDeleted => {
+                        return self.close_with_error(CloseCode::RoomDeleted, ErrorCode::RoomDeleted, "the room was deleted").await;
                     }
                     // The room said why (`store_unavailable`) before it let go.
                     Left::Released => return close(CloseCode::InternalError, "the room stopped: reconnect and re-send"),
@@ -403,6 +429,15 @@ impl<'a> Connection<'a> {
             }
         };
         let user = self.user;
+        let edits = matches!(
+            message,
+            ClientMessage::Operation { .. } | ClientMessage::CodeUpdate { .. } | ClientMessage::Language { .. }
+        );
+        if edits && !self.access.may_edit() {
+            return self
+                .invalid(ErrorCode::ReadOnly, "this connection is read-only (a view link): it cannot edit")
+                .await;
+        }
         self.throttle(&message).await;
         let command = match message {
             ClientMessage::Ping => {

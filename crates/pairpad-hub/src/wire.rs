@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use pairpad_domain::{Participant, RoomEvent};
+use pairpad_domain::{Access, Participant, RoomEvent};
 use pairpad_protocol::{ErrorCode, Ops, ServerMessage, WireSelection, WireUser};
 use pairpad_room::room::Resumption;
 
@@ -18,7 +18,7 @@ fn user(p: &Participant) -> WireUser<'_> {
 /// Encodes a room event as the JSON text of its protocol message.
 pub fn encode(event: &RoomEvent<'_>) -> String {
     let message = match *event {
-        RoomEvent::Init { room, user_id, revision, code, language, users, resumed } => ServerMessage::Init {
+        RoomEvent::Init { room, user_id, revision, code, language, users, resumed, access } => ServerMessage::Init {
             room_id: room.to_string().into(),
             user_id: user_id.to_string().into(),
             revision,
@@ -26,7 +26,8 @@ pub fn encode(event: &RoomEvent<'_>) -> String {
             language: language.as_str().into(),
             users: users.iter().map(user).collect(),
             resumed,
-            access: None,
+            access: Some(access_name(access).into()),
+            view_id: view_id(access),
         },
         RoomEvent::Ack { revision, op_id } => ServerMessage::Ack { revision, op_id: op_id.map(Cow::Borrowed) },
         RoomEvent::Operation { op, show_op_id } => ServerMessage::Operation {
@@ -63,8 +64,25 @@ pub fn resume(resumption: &Resumption) -> String {
         language: resumption.language.as_str().into(),
         users: resumption.users.iter().map(user).collect(),
         resumed: Some(true),
-        access: None,
+        access: Some(access_name(resumption.access).into()),
+        view_id: view_id(resumption.access),
     })
+}
+
+/// The `access` field's value.
+fn access_name(access: Access) -> &'static str {
+    match access {
+        Access::View => "view",
+        Access::Edit { .. } => "edit",
+    }
+}
+
+/// The `viewId` field: an editor's only.
+fn view_id(access: Access) -> Option<Cow<'static, str>> {
+    match access {
+        Access::View => None,
+        Access::Edit { view_id } => Some(view_id.to_string().into()),
+    }
 }
 
 /// The `pong` answer.
@@ -132,6 +150,7 @@ mod tests {
         let id = ada.user_id;
         let color = ada.color.clone();
         let room = pairpad_domain::RoomId::random();
+        let view_id = pairpad_domain::RoomId::random();
         let language = pairpad_domain::Language::new("rust").unwrap();
         let users = vec![ada.clone()];
         let init = encode(&RoomEvent::Init {
@@ -142,14 +161,26 @@ mod tests {
             language: &language,
             users: &users,
             resumed: None,
+            access: pairpad_domain::Access::Edit { view_id },
         });
         let user = format!(r#"{{"userId":"{id}","name":"Ada","color":"{color}"}}"#);
         assert_eq!(
             init,
             format!(
-                r#"{{"type":"init","roomId":"{room}","userId":"{id}","revision":7,"code":"a\"b","language":"rust","users":[{user}]}}"#
+                r#"{{"type":"init","roomId":"{room}","userId":"{id}","revision":7,"code":"a\"b","language":"rust","users":[{user}],"access":"edit","viewId":"{view_id}"}}"#
             )
         );
+        let read_only = encode(&RoomEvent::Init {
+            room,
+            user_id: id,
+            revision: 7,
+            code: "",
+            language: &language,
+            users: &[],
+            resumed: None,
+            access: pairpad_domain::Access::View,
+        });
+        assert!(read_only.ends_with(r#""users":[],"access":"view"}"#), "{read_only}");
         assert_eq!(
             encode(&RoomEvent::UserJoined { user: &ada, active_users: 2 }),
             format!(r#"{{"type":"user_joined","user":{user},"activeUsers":2}}"#)

@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pairpad_domain::{
-    CommittedOp, Component, Language, Participant, RoomEvent, RoomId, TextOperation, Timestamp, UserId,
+    Access, CommittedOp, Component, Language, Participant, RoomEvent, RoomId, TextOperation, Timestamp, UserId,
 };
 use pairpad_hub::wire::encode;
 use pairpad_protocol::{ClientMessage, OperationLimits, to_operation};
@@ -63,6 +63,7 @@ fn wire(c: &mut Criterion) {
                 language: &language,
                 users: &users,
                 resumed: None,
+                access: Access::Edit { view_id: room },
             }))
         })
     });

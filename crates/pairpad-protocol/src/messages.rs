@@ -93,6 +93,10 @@ pub enum ServerMessage<'a> {
         /// Contract 1.1: `"view"` or `"edit"` (absent from servers before 1.1).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         access: Option<Cow<'a, str>>,
+        /// Pairpad's addition, for `"edit"` connections only: the room's read-only id, which an
+        /// editor may share.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        view_id: Option<Cow<'a, str>>,
     },
     /// Contract 1.1: the first message after joining with `?since=R` when the server still has
     /// every operation after `R`; those operations follow, in order, each with its `opId`.
@@ -113,6 +117,10 @@ pub enum ServerMessage<'a> {
         /// `"view"` or `"edit"`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         access: Option<Cow<'a, str>>,
+        /// Pairpad's addition, for `"edit"` connections only: the room's read-only id, which an
+        /// editor may share.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        view_id: Option<Cow<'a, str>>,
     },
     /// The sender's operation is durable as `revision`.
     Ack {

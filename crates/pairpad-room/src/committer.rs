@@ -349,6 +349,18 @@ mod tests {
         async fn set_language(&self, id: RoomId, language: &Language, at: Timestamp) -> Result<(), RepoError> {
             self.rooms.set_language(id, language, at).await
         }
+        async fn keys(&self, id: RoomId) -> Result<pairpad_domain::RoomKeys, RepoError> {
+            self.rooms.keys(id).await
+        }
+        async fn touch(&self, id: RoomId, at: Timestamp) -> Result<(), RepoError> {
+            self.rooms.touch(id, at).await
+        }
+        async fn idle_rooms(&self, before: Timestamp, limit: usize) -> Result<Vec<RoomId>, RepoError> {
+            self.rooms.idle_rooms(before, limit).await
+        }
+        async fn delete(&self, id: RoomId, idle_before: Option<Timestamp>) -> Result<bool, RepoError> {
+            self.rooms.delete(id, idle_before).await
+        }
     }
 
     async fn new_room(repo: &dyn RoomRepo) -> RoomId {
@@ -357,6 +369,8 @@ mod tests {
             language: Language::plaintext(),
             code: String::new(),
             created_at: Timestamp(0),
+            view_id: RoomId::random(),
+            owner_token_hash: None,
         };
         repo.create(&room).await.unwrap();
         room.id

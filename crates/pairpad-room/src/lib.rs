@@ -19,6 +19,6 @@ pub mod room;
 use pairpad_domain::Timestamp;
 
 /// The current time, for the domain (which never reads the clock itself).
-pub(crate) fn now() -> Timestamp {
+pub fn now() -> Timestamp {
     Timestamp::from(std::time::SystemTime::now())
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pairpad_domain::{
-    Append, Audience, Broadcaster, BusMessage, BusNote, CodeUpdate, CommittedOp, Edit, EditError, EditOutcome,
+    Access, Append, Audience, Broadcaster, BusMessage, BusNote, CodeUpdate, CommittedOp, Edit, EditError, EditOutcome,
     Language, Participant, ProcessId, RepoError, Room, RoomBus, RoomEvent, RoomId, RoomLimits, RoomRepo, Selection,
     Snapshot, TextOperation, Timestamp, UserId,
 };
@@ -61,7 +61,13 @@ impl RoomSettings {
 pub enum Command<C> {
     /// Add a participant; it gets `init` first, unless it resumes from revision `since` (see
     /// [`JoinOutcome::Resumed`]).
-    Join { participant: Participant, connection: C, since: Option<u64>, reply: oneshot::Sender<JoinOutcome<C>> },
+    Join {
+        participant: Participant,
+        access: Access,
+        connection: C,
+        since: Option<u64>,
+        reply: oneshot::Sender<JoinOutcome<C>>,
+    },
     /// A participant disconnected.
     Leave { user: UserId },
     /// An operation made on top of `base_revision`, received at `received`.
@@ -76,6 +82,9 @@ pub enum Command<C> {
     Inspect { reply: oneshot::Sender<RoomView> },
     /// Commit everything sequenced, close every connection and stop.
     Drain { reply: oneshot::Sender<()> },
+    /// The room was deleted from the store: close every connection (saying so), drop what is not
+    /// stored and stop. Answered once the room is no longer reachable through its loader.
+    Deleted { reply: oneshot::Sender<()> },
     /// Another process's message about this room.
     Bus(BusNote),
     /// Messages from other processes may have been lost: catch up with the store and announce
@@ -104,6 +113,8 @@ pub struct Resumption {
     pub room: RoomId,
     pub user: UserId,
     pub since: u64,
+    /// What the participant may do.
+    pub access: Access,
     /// The durable revision when the participant joined: its queue holds what follows.
     pub through: u64,
     /// The operations after `since` through `through`, when memory held them all; otherwise the
@@ -235,6 +246,8 @@ pub struct RoomOwner<B: Broadcaster> {
     awaiting_history: VecDeque<(Edit, Instant)>,
     history_read: Option<HistoryRead>,
     draining: Option<oneshot::Sender<()>>,
+    /// Set when the room was deleted from the store: the run loop stops it.
+    deleted: bool,
     /// Read for old base revisions and written for language changes; appends go to `committer`.
     repo: Arc<dyn RoomRepo>,
     committer: Committer,
@@ -277,6 +290,7 @@ where
             awaiting_history: VecDeque::new(),
             history_read: None,
             draining: None,
+            deleted: false,
             repo,
             committer,
             bus,
@@ -295,6 +309,9 @@ where
         // here to tell: read whatever follows the loaded revision (usually nothing).
         self.catch_up(Vec::new()).await;
         loop {
+            if self.deleted {
+                return self.unload(commands).await;
+            }
             if let Some(error) = self.failure.take() {
                 return self.fail(&error, &[], commands).await;
             }
@@ -372,13 +389,13 @@ where
 
     async fn handle(&mut self, command: Command<B::Connection>) {
         match command {
-            Command::Join { participant, connection, since, reply } => {
-                let outcome = if self.draining.is_some() {
+            Command::Join { participant, access, connection, since, reply } => {
+                let outcome = if self.draining.is_some() || self.deleted {
                     JoinOutcome::Stopping(connection)
                 } else if self.participants.len() >= self.settings.max_users_per_room {
                     JoinOutcome::Full(connection)
                 } else {
-                    self.join(participant, connection, since)
+                    self.join(participant, access, connection, since)
                 };
                 let _ = reply.send(outcome);
             }
@@ -404,6 +421,10 @@ where
                 let _ = reply.send(self.view());
             }
             Command::Drain { reply } => self.draining = Some(reply),
+            Command::Deleted { reply } => {
+                self.on_deleted();
+                let _ = reply.send(());
+            }
             Command::Bus(note) => self.on_bus(note).await,
             Command::Resync => {
                 self.announced_head = u64::MAX;
@@ -418,6 +439,7 @@ where
     fn join(
         &mut self,
         participant: Participant,
+        access: Access,
         connection: B::Connection,
         since: Option<u64>,
     ) -> JoinOutcome<B::Connection> {
@@ -441,6 +463,7 @@ where
                 room: self.room.id(),
                 user,
                 since,
+                access,
                 through,
                 missed: self.room.durable_ops_after(since),
                 language: self.room.language().clone(),
@@ -456,6 +479,7 @@ where
                 language: self.room.language(),
                 users: &users,
                 resumed: since.map(|_| false),
+                access,
             };
             dropped.extend(self.fanout.publish(&init, Audience::Only(user)));
             JoinOutcome::Joined
@@ -719,7 +743,24 @@ where
                 self.room.set_language(language, now());
                 self.announce_departures(dropped);
             }
+            BusMessage::Deleted => self.on_deleted(),
         }
+    }
+
+    /// The room is gone from the store (its owner deleted it, or it expired), here or in another
+    /// process: its participants are told and closed, and what it had not stored is dropped (the
+    /// store would refuse it). It stops taking commands at once, so the next request for it finds
+    /// no room.
+    fn on_deleted(&mut self) {
+        tracing::info!(room = %self.room.id(), "room deleted: closing its connections");
+        self.fanout.remove_all_deleted();
+        self.participants.clear();
+        self.remote.clear();
+        self.unsaved.clear();
+        self.awaiting_history.clear();
+        self.pending_duplicate_acks.clear();
+        self.deleted = true;
+        self.stopped();
     }
 
     /// A participant of another process is (still) there.
@@ -880,7 +921,7 @@ where
             Command::Join { connection, reply, .. } => {
                 let _ = reply.send(JoinOutcome::Stopping(connection));
             }
-            Command::Drain { reply } => {
+            Command::Drain { reply } | Command::Deleted { reply } => {
                 let _ = reply.send(());
             }
             Command::Inspect { reply } => {

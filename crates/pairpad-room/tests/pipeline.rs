@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pairpad_domain::{
-    Append, Audience, Broadcaster, BusMessage, BusNote, CommittedOp, Component, Language, NewRoom, Participant,
+    Access, Append, Audience, Broadcaster, BusMessage, BusNote, CommittedOp, Component, Language, NewRoom, Participant,
     ProcessId, RepoError, Room, RoomEvent, RoomId, RoomRepo, StoredRoom, TextOperation, Timestamp, UserId,
 };
 use pairpad_room::committer::{CommitSettings, Committer};
@@ -74,6 +74,12 @@ impl Broadcaster for Recorder {
         if let Some(i) = self.members.iter().position(|(member, _)| *member == user) {
             let (_, name) = self.members.remove(i);
             self.log.push(format!("{name} closed"));
+        }
+    }
+
+    fn remove_all_deleted(&mut self) {
+        for (_, name) in self.members.drain(..) {
+            self.log.push(format!("{name} closed: room deleted"));
         }
     }
 
@@ -167,6 +173,18 @@ impl RoomRepo for GatedStore {
     async fn set_language(&self, id: RoomId, language: &Language, at: Timestamp) -> Result<(), RepoError> {
         self.rooms.set_language(id, language, at).await
     }
+    async fn keys(&self, id: RoomId) -> Result<pairpad_domain::RoomKeys, RepoError> {
+        self.rooms.keys(id).await
+    }
+    async fn touch(&self, id: RoomId, at: Timestamp) -> Result<(), RepoError> {
+        self.rooms.touch(id, at).await
+    }
+    async fn idle_rooms(&self, before: Timestamp, limit: usize) -> Result<Vec<RoomId>, RepoError> {
+        self.rooms.idle_rooms(before, limit).await
+    }
+    async fn delete(&self, id: RoomId, idle_before: Option<Timestamp>) -> Result<bool, RepoError> {
+        self.rooms.delete(id, idle_before).await
+    }
 }
 
 fn room_settings() -> RoomSettings {
@@ -221,6 +239,8 @@ impl Pipeline {
             language: Language::plaintext(),
             code: String::new(),
             created_at: Timestamp(0),
+            view_id: RoomId::random(),
+            owner_token_hash: None,
         };
         self.store.create(&new).await.unwrap();
         let settings = room_settings();
@@ -267,7 +287,8 @@ impl TestRoom {
         let participant = Participant::new(UserId::random(), name.into());
         let user = participant.user_id;
         let (reply, outcome) = oneshot::channel();
-        self.send(Command::Join { participant, connection: name, since, reply }).await;
+        let access = Access::Edit { view_id: RoomId::random() };
+        self.send(Command::Join { participant, access, connection: name, since, reply }).await;
         (user, outcome.await.expect("the room answers"))
     }
 

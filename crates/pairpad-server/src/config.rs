@@ -23,6 +23,7 @@ pub struct Settings {
     pub rooms: RoomSettings,
     pub websocket: WebSocketSettings,
     pub history: HistorySettings,
+    pub auth: AuthSettings,
     pub autocomplete: AutocompleteSettings,
     pub log: LogSettings,
 }
@@ -70,6 +71,7 @@ pub struct RoomSettings {
     pub max_commit_batch: usize,
     pub idle_unload_secs: f64,
     pub max_users_per_room: usize,
+    pub expire_after_days: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -90,6 +92,27 @@ pub struct WebSocketSettings {
 #[serde(deny_unknown_fields)]
 pub struct HistorySettings {
     pub keep_days: u32,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Settings are logged; the secret never is.
+        f.debug_struct("AuthSettings").field("mode", &self.mode).finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Open,
+    Token,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -185,6 +208,7 @@ impl Settings {
 
     fn validate(&self) -> Result<(), SettingsError> {
         self.store_url()?;
+        self.gate()?;
         self.trusted_proxies()?;
         if self.server.rooms_per_minute > 0 && self.server.rooms_burst == 0 {
             return Err(SettingsError::Value("server.rooms_burst must be greater than 0".into()));
@@ -245,6 +269,26 @@ impl Settings {
     /// report the committer stalled.
     pub fn commit_stall(&self) -> Duration {
         Duration::from_secs_f64(self.store.commit_stall_secs)
+    }
+
+    /// Who may do what (`auth.mode`, `auth.secret`): a token mode without a secret of at least
+    /// [`crate::access::MIN_SECRET_BYTES`] is refused.
+    pub fn gate(&self) -> Result<crate::access::Gate, SettingsError> {
+        match self.auth.mode {
+            AuthMode::Open => Ok(crate::access::Gate::Open),
+            AuthMode::Token if self.auth.secret.len() < crate::access::MIN_SECRET_BYTES => {
+                Err(SettingsError::Value(format!(
+                    "auth.mode = \"token\" needs auth.secret (PAIRPAD__AUTH__SECRET) of at least {} bytes",
+                    crate::access::MIN_SECRET_BYTES
+                )))
+            }
+            AuthMode::Token => Ok(crate::access::Gate::token(self.auth.secret.as_bytes())),
+        }
+    }
+
+    /// Room expiry (`rooms.expire_after_days`); `None` keeps rooms forever.
+    pub fn expiry(&self) -> Option<crate::expiry::Expiry> {
+        crate::expiry::Expiry::for_days(self.rooms.expire_after_days)
     }
 
     /// History retention (`history.keep_days`); `None` keeps every operation.

@@ -64,6 +64,11 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code.as_str()
     }
+
+    /// The protocol's code of this error.
+    pub fn error_code(&self) -> ErrorCode {
+        self.code
+    }
 }
 
 impl ResponseError for ApiError {

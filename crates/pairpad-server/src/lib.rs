@@ -8,12 +8,16 @@
 //! - [`routes`]: one module per endpoint group; [`error`]: the JSON error type.
 //! - [`observability`]: logs and `/metrics`; [`cors`]: allowed origins.
 //! - [`client_address`], [`rate_limit`], [`head_limits`]: who is asking, how often, how much.
-//! - [`retention`]: forgetting old operations (`history.keep_days`).
+//! - [`access`]: who may do what (open mode's view ids and owner tokens, token mode's JWTs).
+//! - [`retention`]: forgetting old operations (`history.keep_days`); [`expiry`]: deleting idle
+//!   rooms (`rooms.expire_after_days`).
 
+pub mod access;
 pub mod client_address;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod expiry;
 pub mod head_limits;
 pub mod observability;
 pub mod rate_limit;

@@ -5,6 +5,7 @@
 //! the text at every checkpoint stay whole; only the text between old checkpoints goes.
 //! With `keep_days = 0` (the default) nothing is ever deleted and no task runs.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,44 +64,59 @@ pub async fn sweep(repo: &dyn RoomRepo, retention: &Retention, now: Timestamp) -
     }
 }
 
-/// Stops the task [`start`] started.
+/// Stops a task [`every`] started.
 #[derive(Clone, Debug)]
-pub struct RetentionHandle(Arc<watch::Sender<bool>>);
+pub struct SweepHandle(Arc<watch::Sender<bool>>);
 
-impl RetentionHandle {
-    /// Stops the task, between two store calls or during the one in flight.
+impl SweepHandle {
+    /// Stops the task, between two sweeps or during the one in flight.
     pub fn stop(&self) {
         self.0.send_replace(true);
     }
 }
 
-/// Starts sweeping `repo` on the current runtime: the first sweep a minute after start (not while
-/// the server is busy starting), then every `retention.every`.
-pub fn start(repo: Arc<dyn RoomRepo>, retention: Retention) -> RetentionHandle {
-    metrics::describe_counter!(FORGOTTEN_METRIC, "Operations deleted by history retention (history.keep_days).");
+/// Runs `sweep` on the current runtime until stopped: the first a minute after start (not while
+/// the server is busy starting, and sooner if `period` is shorter), then every `period`. The
+/// background sweeps of history retention and room expiry.
+pub fn every<F, Fut>(period: Duration, mut sweep: F) -> SweepHandle
+where
+    F: FnMut(Timestamp) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
     let (stop, mut stopped) = watch::channel(false);
-    let days = retention.keep.as_secs() / (24 * 60 * 60);
-    tracing::info!(keep_days = days, "history retention: operations older than {days} days will be deleted hourly");
     actix_web::rt::spawn(async move {
-        let mut wait = Duration::from_secs(60).min(retention.every);
+        let mut wait = Duration::from_secs(60).min(period);
         loop {
             tokio::select! {
                 _ = stopped.wait_for(|stop| *stop) => return,
                 () = tokio::time::sleep(wait) => {}
             }
-            wait = retention.every;
+            wait = period;
             let now = Timestamp::from(std::time::SystemTime::now());
             tokio::select! {
                 _ = stopped.wait_for(|stop| *stop) => return,
-                result = sweep(repo.as_ref(), &retention, now) => match result {
-                    Ok(0) => tracing::debug!("history retention: nothing to forget"),
-                    Ok(forgotten) => tracing::info!(forgotten, keep_days = days, "history retention: operations forgotten"),
-                    Err(e) => tracing::warn!(error = %e, "history retention failed; trying again at the next sweep"),
-                },
+                () = sweep(now) => {}
             }
         }
     });
-    RetentionHandle(Arc::new(stop))
+    SweepHandle(Arc::new(stop))
+}
+
+/// Starts sweeping `repo` every `retention.every`.
+pub fn start(repo: Arc<dyn RoomRepo>, retention: Retention) -> SweepHandle {
+    metrics::describe_counter!(FORGOTTEN_METRIC, "Operations deleted by history retention (history.keep_days).");
+    let days = retention.keep.as_secs() / (24 * 60 * 60);
+    tracing::info!(keep_days = days, "history retention: operations older than {days} days will be deleted hourly");
+    every(retention.every, move |now| {
+        let repo = repo.clone();
+        async move {
+            match sweep(repo.as_ref(), &retention, now).await {
+                Ok(0) => tracing::debug!("history retention: nothing to forget"),
+                Ok(forgotten) => tracing::info!(forgotten, keep_days = days, "history retention: operations forgotten"),
+                Err(e) => tracing::warn!(error = %e, "history retention failed; trying again at the next sweep"),
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -120,7 +136,14 @@ mod tests {
     /// `every` revisions.
     async fn room_with_history(repo: &dyn RoomRepo, count: u64, every: u64) -> RoomId {
         let id = RoomId::random();
-        let room = NewRoom { id, language: Language::plaintext(), code: String::new(), created_at: Timestamp(0) };
+        let room = NewRoom {
+            id,
+            language: Language::plaintext(),
+            code: String::new(),
+            created_at: Timestamp(0),
+            view_id: RoomId::random(),
+            owner_token_hash: None,
+        };
         repo.create(&room).await.unwrap();
         let author = UserId::random();
         let mut text = String::new();

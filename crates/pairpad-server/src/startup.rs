@@ -12,12 +12,14 @@ use pairpad_domain::Suggester;
 use pairpad_hub::Hub;
 use pairpad_suggest::{ModelSettings, ModelSuggester, RuleSuggester};
 
+use crate::access::Gate;
 use crate::client_address::ClientAddresses;
 use crate::config::Settings;
 use crate::cors::OriginPolicy;
 use crate::error::ApiError;
+use crate::expiry::Expiry;
 use crate::rate_limit::RoomCreationLimit;
-use crate::retention::RetentionHandle;
+use crate::retention::SweepHandle;
 use crate::{head_limits, routes};
 
 /// What every handler shares.
@@ -30,6 +32,10 @@ pub struct AppState {
     pub origins: OriginPolicy,
     pub client_addresses: ClientAddresses,
     pub room_creation: RoomCreationLimit,
+    /// Who may do what (`auth.mode`).
+    pub gate: Gate,
+    /// Room expiry, for `expiresAt`; `None`: rooms never expire.
+    pub expiry: Option<Expiry>,
 }
 
 /// A built application: its listener is bound, nothing is served until it runs.
@@ -37,7 +43,8 @@ pub struct Application {
     server: Server,
     port: u16,
     hub: Hub,
-    retention: Option<RetentionHandle>,
+    /// The background sweeps (history retention, room expiry) that run.
+    sweeps: Vec<SweepHandle>,
 }
 
 impl Application {
@@ -58,6 +65,8 @@ impl Application {
             hub.repo().kind(),
         );
         let retention_settings = settings.retention();
+        let expiry = settings.expiry();
+        let gate = settings.gate()?;
         let workers = settings.server.workers;
         let shutdown_timeout = settings.server.shutdown_timeout_secs;
         let origins = OriginPolicy::new(&settings.server.allowed_origins, public_hosts(&settings, port));
@@ -71,6 +80,8 @@ impl Application {
             origins,
             client_addresses,
             room_creation,
+            gate,
+            expiry,
         });
         let mut server = HttpServer::new(move || {
             App::new()
@@ -121,7 +132,9 @@ impl Application {
             server = server.workers(workers);
         }
         let retention = retention_settings.map(|retention| crate::retention::start(hub.repo().clone(), retention));
-        Ok(Self { server: server.run(), port, hub, retention })
+        let expiry = expiry.map(|expiry| crate::expiry::start(hub.clone(), expiry));
+        let sweeps = retention.into_iter().chain(expiry).collect();
+        Ok(Self { server: server.run(), port, hub, sweeps })
     }
 
     /// The bound port (useful with port 0).
@@ -131,7 +144,7 @@ impl Application {
 
     /// A handle to stop the application gracefully from elsewhere (tests).
     pub fn stopper(&self) -> Stopper {
-        Stopper { hub: self.hub.clone(), server: self.server.handle(), retention: self.retention.clone() }
+        Stopper { hub: self.hub.clone(), server: self.server.handle(), sweeps: self.sweeps.clone() }
     }
 
     /// Serves until SIGINT or SIGTERM (or a [`Stopper`]), then shuts down gracefully.
@@ -148,19 +161,19 @@ impl Application {
     }
 }
 
-/// Stops an application: history retention stops, rooms commit what they sequenced and close
+/// Stops an application: the background sweeps stop, rooms commit what they sequenced and close
 /// their connections (1001), then the HTTP server stops accepting and finishes in-flight requests.
 #[derive(Clone)]
 pub struct Stopper {
     hub: Hub,
     server: ServerHandle,
-    retention: Option<RetentionHandle>,
+    sweeps: Vec<SweepHandle>,
 }
 
 impl Stopper {
     pub async fn stop(&self) {
-        if let Some(retention) = &self.retention {
-            retention.stop();
+        for sweep in &self.sweeps {
+            sweep.stop();
         }
         if tokio::time::timeout(Duration::from_secs(30), self.hub.shutdown()).await.is_err() {
             tracing::warn!("rooms did not drain within 30 s; stopping anyway");
@@ -227,6 +240,7 @@ fn routes_config(cfg: &mut web::ServiceConfig) {
     for prefix in ["/api", ""] {
         cfg.route(&format!("{prefix}/rooms"), web::post().to(routes::rooms::create))
             .route(&format!("{prefix}/rooms/{{room_id}}"), web::get().to(routes::rooms::get))
+            .route(&format!("{prefix}/rooms/{{room_id}}"), web::delete().to(routes::rooms::delete))
             .route(
                 &format!("{prefix}/rooms/{{room_id}}/revisions/{{revision}}"),
                 web::get().to(routes::history::revision_text),

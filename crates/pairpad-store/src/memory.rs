@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use pairpad_domain::{
-    Append, CommittedOp, HistoryPoint, Language, NewRoom, RepoError, RoomId, RoomRepo, RoomSummary, Snapshot,
+    Append, CommittedOp, HistoryPoint, Language, NewRoom, RepoError, RoomId, RoomKeys, RoomRepo, RoomSummary, Snapshot,
     StoredRoom, Timestamp,
 };
 
@@ -18,11 +18,20 @@ struct MemoryRoom {
     ops: Vec<CommittedOp>,
     created_at: Timestamp,
     updated_at: Timestamp,
+    view_id: RoomId,
+    owner_token_hash: Option<String>,
+    joined_at: Timestamp,
 }
 
 impl MemoryRoom {
     fn revision(&self) -> u64 {
         self.ops.last().map_or(self.snapshot.revision, |op| op.revision)
+    }
+
+    /// The last edit or join (see `RoomKeys::active_at`).
+    fn active_at(&self) -> Timestamp {
+        let last_edit = self.ops.last().map_or(Timestamp(0), |op| op.at);
+        self.joined_at.max(self.updated_at).max(last_edit)
     }
 }
 
@@ -58,7 +67,8 @@ impl RoomRepo for MemoryRepo {
     async fn create(&self, room: &NewRoom) -> Result<(), RepoError> {
         crate::check_storable([&room.code])?;
         let mut rooms = self.rooms();
-        if rooms.contains_key(&room.id) {
+        let taken = |id: &RoomId| rooms.contains_key(id) || rooms.values().any(|other| other.view_id == *id);
+        if taken(&room.id) || taken(&room.view_id) || room.id == room.view_id {
             return Err(RepoError::AlreadyExists(room.id));
         }
         rooms.insert(
@@ -70,6 +80,9 @@ impl RoomRepo for MemoryRepo {
                 ops: Vec::new(),
                 created_at: room.created_at,
                 updated_at: room.created_at,
+                view_id: room.view_id,
+                owner_token_hash: room.owner_token_hash.clone(),
+                joined_at: room.created_at,
             },
         );
         Ok(())
@@ -184,5 +197,40 @@ impl RoomRepo for MemoryRepo {
         room.language = language.clone();
         room.updated_at = at;
         Ok(())
+    }
+
+    async fn keys(&self, id_or_view_id: RoomId) -> Result<RoomKeys, RepoError> {
+        let rooms = self.rooms();
+        let (id, room) = match rooms.get_key_value(&id_or_view_id) {
+            Some(found) => found,
+            None => rooms
+                .iter()
+                .find(|(_, room)| room.view_id == id_or_view_id)
+                .ok_or(RepoError::NotFound(id_or_view_id))?,
+        };
+        Ok(RoomKeys {
+            id: *id,
+            view_id: room.view_id,
+            owner_token_hash: room.owner_token_hash.clone(),
+            active_at: room.active_at(),
+        })
+    }
+
+    async fn touch(&self, id: RoomId, at: Timestamp) -> Result<(), RepoError> {
+        if let Some(room) = self.rooms().get_mut(&id) {
+            room.joined_at = room.joined_at.max(at);
+        }
+        Ok(())
+    }
+
+    async fn idle_rooms(&self, before: Timestamp, limit: usize) -> Result<Vec<RoomId>, RepoError> {
+        let rooms = self.rooms();
+        Ok(rooms.iter().filter(|(_, room)| room.active_at() < before).map(|(id, _)| *id).take(limit).collect())
+    }
+
+    async fn delete(&self, id: RoomId, idle_before: Option<Timestamp>) -> Result<bool, RepoError> {
+        let mut rooms = self.rooms();
+        let deletable = rooms.get(&id).is_some_and(|room| idle_before.is_none_or(|before| room.active_at() < before));
+        Ok(deletable && rooms.remove(&id).is_some())
     }
 }

@@ -290,6 +290,7 @@ enum Wire {
     PresenceWanted,
     Cursor { u: Id, v: u64, a: usize, h: usize },
     Language { u: Id, l: String },
+    Deleted,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -345,6 +346,7 @@ fn encode(room: RoomId, process: ProcessId, message: BusMessage) -> Vec<String> 
         BusMessage::Language { user, language } => {
             Wire::Language { u: Id::of(user.as_uuid()), l: language.as_str().to_owned() }
         }
+        BusMessage::Deleted => Wire::Deleted,
     };
     envelope(wire).into_iter().filter(|payload| payload.len() <= MAX_PAYLOAD).collect()
 }
@@ -374,6 +376,7 @@ fn decode(channel: &str, payload: &str) -> Option<BusNote> {
         Wire::Language { u, l } => {
             BusMessage::Language { user: UserId::from(u.uuid()?), language: Language::new(&l).ok()? }
         }
+        Wire::Deleted => BusMessage::Deleted,
     };
     Some(BusNote { room: RoomId::from(r.uuid()?), origin: ProcessId::from(o.uuid()?), message })
 }

@@ -11,6 +11,9 @@ pub mod pg {
             code_revision -> BigInt,
             created_at -> BigInt,
             updated_at -> BigInt,
+            view_id -> Uuid,
+            owner_token_hash -> Nullable<Text>,
+            joined_at -> BigInt,
         }
     }
 
@@ -47,6 +50,9 @@ pub mod sqlite {
             code_revision -> BigInt,
             created_at -> BigInt,
             updated_at -> BigInt,
+            view_id -> Text,
+            owner_token_hash -> Nullable<Text>,
+            joined_at -> BigInt,
         }
     }
 

@@ -299,6 +299,26 @@ pub(crate) fn history_points(rows: Vec<RunRow>, every: i64) -> Result<Vec<Histor
         .collect()
 }
 
+/// The condition "room `r` has been idle since `$1`": nobody joined it, changed its language or
+/// snapshot (`updated_at`), or committed an operation to it since then (its last operation is a
+/// primary-key probe). Statements using it put it first, as SQLite numbers `$` parameters in the
+/// order they first appear.
+pub(crate) const IDLE_SINCE: &str = "r.joined_at < $1 AND r.updated_at < $1 AND coalesce((SELECT o.created_at \
+    FROM operations o WHERE o.room_id = r.id ORDER BY o.revision DESC LIMIT 1), 0) < $1";
+
+/// A room id read as text (`CAST(id AS TEXT)`, the same on both backends).
+#[derive(diesel::QueryableByName)]
+pub(crate) struct IdRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub(crate) id: String,
+}
+
+impl IdRow {
+    pub(crate) fn into_room_id(self) -> Result<RoomId, RepoError> {
+        RoomId::parse(&self.id).map_err(|e| RepoError::Corrupt(e.to_string()))
+    }
+}
+
 /// How an adapter's id columns hold a UUID: PostgreSQL's native `uuid`, SQLite's hyphenated text.
 pub(crate) trait SqlId: Sized {
     fn from_uuid(id: uuid::Uuid) -> Self;
@@ -337,12 +357,14 @@ macro_rules! sql_room_repo {
         use diesel_async::pooled_connection::deadpool::Pool;
         use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
         use pairpad_domain::{
-            Append, CommittedOp, HistoryPoint, Language, NewRoom, RepoError, RoomId, RoomRepo, RoomSummary, Snapshot,
-            StoredRoom, Timestamp,
+            Append, CommittedOp, HistoryPoint, Language, NewRoom, RepoError, RoomId, RoomKeys, RoomRepo, RoomSummary,
+            Snapshot, StoredRoom, Timestamp,
         };
         use $schema::{checkpoints, operations, rooms};
 
-        use crate::sql::{OpRecord, RoomRecord, RunRow, SqlId, TxError, decode_ops, to_i64, to_u64, unavailable};
+        use crate::sql::{
+            IDLE_SINCE, IdRow, OpRecord, RoomRecord, RunRow, SqlId, TxError, decode_ops, to_i64, to_u64, unavailable,
+        };
 
         type OpRow = OpRecord<$id>;
 
@@ -424,6 +446,9 @@ macro_rules! sql_room_repo {
                             rooms::code_revision.eq(0),
                             rooms::created_at.eq(room.created_at.0),
                             rooms::updated_at.eq(room.created_at.0),
+                            rooms::view_id.eq(<$id as SqlId>::from_uuid(room.view_id.as_uuid())),
+                            rooms::owner_token_hash.eq(room.owner_token_hash.as_deref()),
+                            rooms::joined_at.eq(room.created_at.0),
                         ))
                         .execute(&mut *conn)
                         .await?;
@@ -566,6 +591,83 @@ macro_rules! sql_room_repo {
                     .await
                     .map_err(unavailable)?;
                 if updated == 0 { Err(RepoError::NotFound(id)) } else { Ok(()) }
+            }
+
+            async fn keys(&self, id_or_view_id: RoomId) -> Result<RoomKeys, RepoError> {
+                let key = <$id as SqlId>::from_uuid(id_or_view_id.as_uuid());
+                let mut conn = self.conn().await?;
+                // The log's last operation is a subquery (a primary-key probe): its time is the
+                // room's last edit.
+                let last_edit = operations::table
+                    .filter(operations::room_id.eq(rooms::id))
+                    .order(operations::revision.desc())
+                    .select(operations::created_at)
+                    .limit(1)
+                    .single_value();
+                let row: ($id, $id, Option<String>, i64, i64, Option<i64>) = rooms::table
+                    .filter(rooms::id.eq(&key).or(rooms::view_id.eq(&key)))
+                    .select((
+                        rooms::id,
+                        rooms::view_id,
+                        rooms::owner_token_hash,
+                        rooms::joined_at,
+                        rooms::updated_at,
+                        last_edit,
+                    ))
+                    .first(&mut *conn)
+                    .await
+                    .optional()
+                    .map_err(unavailable)?
+                    .ok_or(RepoError::NotFound(id_or_view_id))?;
+                let (id, view_id, owner_token_hash, joined_at, updated_at, last_edit) = row;
+                Ok(RoomKeys {
+                    id: RoomId::from(id.into_uuid()?),
+                    view_id: RoomId::from(view_id.into_uuid()?),
+                    owner_token_hash,
+                    active_at: Timestamp(joined_at.max(updated_at).max(last_edit.unwrap_or(0))),
+                })
+            }
+
+            async fn touch(&self, id: RoomId, at: Timestamp) -> Result<(), RepoError> {
+                let mut conn = self.conn().await?;
+                diesel::update(rooms::table.find(<$id as SqlId>::from_uuid(id.as_uuid())))
+                    .filter(rooms::joined_at.lt(at.0))
+                    .set(rooms::joined_at.eq(at.0))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(())
+            }
+
+            async fn idle_rooms(&self, before: Timestamp, limit: usize) -> Result<Vec<RoomId>, RepoError> {
+                let mut conn = self.conn().await?;
+                let rows: Vec<IdRow> = diesel::sql_query(format!(
+                    "SELECT CAST(r.id AS TEXT) AS id FROM rooms r WHERE {IDLE_SINCE} LIMIT $2"
+                ))
+                .bind::<diesel::sql_types::BigInt, _>(before.0)
+                .bind::<diesel::sql_types::BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
+                .load(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+                rows.into_iter().map(IdRow::into_room_id).collect()
+            }
+
+            async fn delete(&self, id: RoomId, idle_before: Option<Timestamp>) -> Result<bool, RepoError> {
+                let key = <$id as SqlId>::from_uuid(id.as_uuid());
+                let mut conn = self.conn().await?;
+                // The room's operations and checkpoints go with it (`ON DELETE CASCADE`).
+                let deleted =
+                    match idle_before {
+                        None => diesel::delete(rooms::table.find(&key)).execute(&mut *conn).await,
+                        Some(before) => diesel::sql_query(format!(
+                            "DELETE FROM rooms WHERE id IN (SELECT r.id FROM rooms r WHERE {IDLE_SINCE} AND r.id = $2)"
+                        ))
+                        .bind::<diesel::sql_types::BigInt, _>(before.0)
+                        .bind::<$id_sql, _>(&key)
+                        .execute(&mut *conn)
+                        .await,
+                    };
+                Ok(deleted.map_err(unavailable)? > 0)
             }
         }
     };

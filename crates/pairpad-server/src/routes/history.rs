@@ -14,7 +14,7 @@ use pairpad_protocol::{ErrorCode, Ops};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{parse_room_id, rfc3339};
+use super::{enter, rfc3339};
 use crate::error::{ApiError, ErrorBody};
 use crate::startup::AppState;
 
@@ -176,7 +176,8 @@ fn revision_not_found(message: String) -> ApiError {
 }
 
 fn beyond_the_head(asked: u64, room: &RoomSummary) -> ApiError {
-    revision_not_found(format!("revision {asked} is beyond room {}'s latest revision, {}", room.id, room.revision))
+    // No id in the message: a reader who came by the view id must not learn the edit id.
+    revision_not_found(format!("revision {asked} is beyond the room's latest revision, {}", room.revision))
 }
 
 /// The room's text at a revision.
@@ -203,11 +204,13 @@ fn beyond_the_head(asked: u64, room: &RoomSummary) -> ApiError {
 )]
 pub async fn revision_text(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (room_id, n) = path.into_inner();
-    let id = parse_room_id(&room_id)?;
     let n = revision("the revision", &n)?;
+    let entry = enter(&state, &req, &room_id).await?;
+    let id = entry.keys.id;
     let repo = state.hub.repo().as_ref();
     // The room (does it exist, its language and head) and the text, read side by side.
     let (room, text) = tokio::join!(repo.summary(id), async {
@@ -216,7 +219,7 @@ pub async fn revision_text(
     let room = room?;
     match text {
         Some(Ok(snapshot)) => Ok(HttpResponse::Ok().json(RevisionResponse {
-            room_id: id.to_string(),
+            room_id: entry.shown_id().to_string(),
             revision: snapshot.revision,
             code: snapshot.code,
             language: room.language.to_string(),
@@ -225,7 +228,7 @@ pub async fn revision_text(
         // Committed after the room was read, and so not found a moment ago: still beyond its head.
         _ if n > room.revision => Err(beyond_the_head(n, &room)),
         Some(Err(HistoryError::NotKept(_))) | None => Err(revision_not_found(format!(
-            "revision {n} of room {id} is no longer kept (history.keep_days); later revisions are"
+            "revision {n} of the room is no longer kept (history.keep_days); later revisions are"
         ))),
     }
 }
@@ -261,11 +264,11 @@ pub async fn operations(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_room_id(&path)?;
     let query: OperationsQuery = query(&req)?;
     let from = query.from.as_deref().map_or(Ok(0), |text| revision("from", text))?;
     let limit =
         count("limit", query.limit.as_deref(), DEFAULT_OPERATIONS_PAGE, MAX_OPERATIONS_PAGE, ErrorCode::InvalidLimit)?;
+    let id = enter(&state, &req, &path).await?.keys.id;
     let repo = state.hub.repo().as_ref();
     // One more than asked: whether it exists says whether there is a next page.
     let mut ops =
@@ -280,7 +283,7 @@ pub async fn operations(
     };
     if first.revision != from + 1 {
         let message = format!(
-            "the operations after revision {from} of room {id} are no longer kept (history.keep_days); \
+            "the operations after revision {from} of the room are no longer kept (history.keep_days); \
              the oldest kept is revision {}",
             first.revision
         );
@@ -333,9 +336,9 @@ pub async fn history(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_room_id(&path)?;
     let query: HistoryQuery = query(&req)?;
     let buckets = count("buckets", query.buckets.as_deref(), DEFAULT_BUCKETS, MAX_BUCKETS, ErrorCode::InvalidField)?;
+    let id = enter(&state, &req, &path).await?.keys.id;
     let (head, points) = history_points(state.hub.repo().as_ref(), id, buckets).await?;
     let points = points
         .into_iter()

@@ -13,7 +13,9 @@ use actix_web::{HttpMessage, HttpRequest, web};
 use pairpad_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
 
+use crate::access::Entry;
 use crate::error::ApiError;
+use crate::startup::AppState;
 
 /// Reads a JSON body of at most `limit` bytes; a blank body is `None`. A body must be declared
 /// `Content-Type: application/json` (415 `unsupported_media_type` otherwise): browsers send only
@@ -53,6 +55,13 @@ pub async fn read_json<T: DeserializeOwned>(
 fn not_json() -> ApiError {
     let message = "send the body as JSON, with Content-Type: application/json";
     ApiError::new(ErrorCode::UnsupportedMediaType, message)
+}
+
+/// The room a REST request names in its path (by id or view id) and what the caller may do in it
+/// (`404`, or in token mode `401`/`403`, when nothing).
+pub async fn enter(state: &AppState, req: &HttpRequest, path_id: &str) -> Result<Entry, ApiError> {
+    let id = parse_room_id(path_id)?;
+    state.gate.enter(state.hub.repo().as_ref(), id, crate::access::bearer(req)).await
 }
 
 /// Parses a room id from a path segment.

@@ -39,6 +39,7 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         crate::observability::metrics,
         rooms::create,
         rooms::get,
+        rooms::delete,
         history::revision_text,
         history::operations,
         history::history,
@@ -46,6 +47,7 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
         ws::connect,
     ),
     components(schemas(ErrorBody<'_>)),
+    modifiers(&BearerScheme),
     tags(
         (name = "rooms", description = "Creating and reading rooms; the WebSocket that edits them."),
         (name = "history", description = "A room's past: the text at any kept revision, its committed \
@@ -55,6 +57,27 @@ pub const OPENAPI_PATH: &str = "/api/openapi.json";
     )
 )]
 pub struct ApiDoc;
+
+/// The `bearer` security scheme: an owner token (open mode) or a JWT (token mode).
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "Open mode: a room's owner token, for DELETE. Token mode (`auth.mode = \"token\"`): an HS256 JWT \
+                 with the claims `room`, `access` (`view`, `edit`, `admin`), `exp` and optional `name`, on every \
+                 request (docs/PROTOCOL.md, \"Access\").",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
 
 /// The document, serialised once: it is fixed at compile time, so neither each worker nor each
 /// request needs to build it again. `None` only if serialisation failed, which plain data cannot.

@@ -2,9 +2,11 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use pairpad_protocol::ErrorCode;
+use pairpad_hub::session::{JoinRefusal, JoinRequest};
+use pairpad_protocol::{CloseCode, ErrorCode};
 use serde::Deserialize;
 
+use super::parse_room_id;
 use crate::error::{ApiError, ErrorBody};
 use crate::startup::AppState;
 
@@ -13,6 +15,8 @@ pub struct JoinQuery {
     name: Option<String>,
     /// Read as text, so that a malformed one gets this API's JSON error rather than actix's.
     since: Option<String>,
+    /// Token mode's JWT (browsers cannot set headers on a WebSocket handshake).
+    token: Option<String>,
 }
 
 /// Upgrades to a WebSocket on a room, after checking the browser's origin.
@@ -27,8 +31,11 @@ pub struct JoinQuery {
         or the server's own on a `Host` listed in `server.public_hosts`; a request without `Origin` (a \
         non-browser client) is allowed.",
     params(
-        ("roomId" = String, Path, description = "The room's id. An unknown or malformed id is refused after the \
-            upgrade with an `error` message and close code 4404."),
+        ("roomId" = String, Path, description = "The room's id, or its view id for a read-only connection. An \
+            unknown or malformed id is refused after the upgrade with an `error` message and close code 4404."),
+        ("token" = Option<String>, Query, description = "Token mode only: the JWT (PROTOCOL.md 1.1, \"Access\"). \
+            Missing, invalid or expired: `error` `unauthorized` and close 4401; for another room: `forbidden` and \
+            4403. Its `name` claim overrides `name`."),
         ("name" = Option<String>, Query, description = "The display name others see; generated when absent."),
         ("since" = Option<u64>, Query, description = "Resume from this revision (PROTOCOL.md 1.1, \"Resuming\"): the \
             first message is `resume`, followed by every operation after it, when the server still has them; \
@@ -61,11 +68,27 @@ pub async fn connect(
             return Err(ApiError::new(ErrorCode::OriginNotAllowed, message).into());
         }
     }
-    let JoinQuery { name, since } = query.into_inner();
+    let JoinQuery { name, since, token } = query.into_inner();
     let since = since
         .map(|since| since.parse::<u64>())
         .transpose()
         .map_err(|_| ApiError::new(ErrorCode::InvalidRevision, "`since` is a non-negative integer revision"))?;
-    let request = pairpad_hub::session::JoinRequest { room: path.into_inner(), name, since };
+    // One look-up per connection: which room, and what this connection may do in it. A refusal
+    // is told on the socket, after the upgrade (PROTOCOL.md, "Close codes").
+    let admitted = match parse_room_id(&path) {
+        Ok(id) => state.gate.enter(state.hub.repo().as_ref(), id, token.as_deref()).await,
+        Err(e) => Err(e),
+    };
+    let request = admitted
+        .map(|entry| JoinRequest { room: entry.keys.id, access: entry.access, name: entry.name.or(name), since })
+        .map_err(|e| {
+            let close = match e.error_code() {
+                ErrorCode::Unauthorized => CloseCode::Unauthorized,
+                ErrorCode::Forbidden => CloseCode::Forbidden,
+                ErrorCode::RoomNotFound | ErrorCode::InvalidRoomId => CloseCode::RoomNotFound,
+                _ => CloseCode::InternalError,
+            };
+            JoinRefusal::new(e.error_code(), e, close)
+        });
     pairpad_hub::session::serve(state.hub.clone(), &req, body, request)
 }

@@ -15,12 +15,13 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::helpers::{PATIENCE, Store, TestApp, spawn_app};
 
 /// Every REST route and the WebSocket upgrade, as `METHOD path` in OpenAPI's path syntax.
-const DOCUMENTED: [&str; 10] = [
+const DOCUMENTED: [&str; 11] = [
     "GET /health",
     "GET /ready",
     "GET /metrics",
     "POST /api/rooms",
     "GET /api/rooms/{roomId}",
+    "DELETE /api/rooms/{roomId}",
     "GET /api/rooms/{roomId}/revisions/{n}",
     "GET /api/rooms/{roomId}/operations",
     "GET /api/rooms/{roomId}/history",

@@ -71,7 +71,14 @@ async fn commits_are_announced_only_while_another_process_listens() {
     let (bus_a, heard_by_a) = (repo_a.bus(), Arc::new(Recorder::default()));
     bus_a.subscribe(heard_by_a.clone());
     let room = RoomId::random();
-    let new = NewRoom { id: room, language: Language::plaintext(), code: String::new(), created_at: Timestamp(0) };
+    let new = NewRoom {
+        id: room,
+        language: Language::plaintext(),
+        code: String::new(),
+        created_at: Timestamp(0),
+        view_id: RoomId::random(),
+        owner_token_hash: None,
+    };
     repo_a.create(&new).await.unwrap();
     heard_by_a.wait_for("a's bus to connect", |r| *r.resyncs.lock().unwrap() >= 1).await;
     append(&repo_a, room, 1).await;

@@ -15,6 +15,8 @@ pub async fn create_room(repo: &dyn RoomRepo, code: &str) -> RoomId {
         language: Language::new("rust").unwrap(),
         code: code.to_owned(),
         created_at: Timestamp(1_700_000_000_000),
+        view_id: RoomId::random(),
+        owner_token_hash: None,
     };
     repo.create(&room).await.expect("create");
     id
@@ -51,7 +53,14 @@ pub async fn created_rooms_load_back_exactly(repo: Arc<dyn RoomRepo>) {
 
 pub async fn ids_are_unique(repo: Arc<dyn RoomRepo>) {
     let id = create_room(&*repo, "").await;
-    let again = NewRoom { id, language: Language::plaintext(), code: "other".into(), created_at: Timestamp(0) };
+    let again = NewRoom {
+        id,
+        language: Language::plaintext(),
+        code: "other".into(),
+        created_at: Timestamp(0),
+        view_id: RoomId::random(),
+        owner_token_hash: None,
+    };
     assert_eq!(repo.create(&again).await, Err(RepoError::AlreadyExists(id)));
     assert_eq!(repo.load(id).await.expect("load").snapshot.code, "");
 }
@@ -104,9 +113,16 @@ pub async fn a_batch_across_rooms_is_all_or_nothing(repo: Arc<dyn RoomRepo>) {
 pub async fn a_conflict_names_the_rooms_that_conflicted(repo: Arc<dyn RoomRepo>) {
     let [good, behind, ahead, fresh] = [(); 4].map(|()| RoomId::random());
     for id in [good, behind, ahead, fresh] {
-        repo.create(&NewRoom { id, language: Language::plaintext(), code: String::new(), created_at: Timestamp(0) })
-            .await
-            .expect("create");
+        repo.create(&NewRoom {
+            id,
+            language: Language::plaintext(),
+            code: String::new(),
+            created_at: Timestamp(0),
+            view_id: RoomId::random(),
+            owner_token_hash: None,
+        })
+        .await
+        .expect("create");
     }
     for id in [good, behind, ahead] {
         let ops = vec![append_op(1, 0, "a", None), append_op(2, 1, "b", None)];
@@ -287,6 +303,8 @@ pub async fn text_with_nul_is_rejected_for_good(repo: Arc<dyn RoomRepo>) {
         language: Language::plaintext(),
         code: "a\0b".into(),
         created_at: Timestamp(0),
+        view_id: RoomId::random(),
+        owner_token_hash: None,
     };
     assert!(rejected(repo.create(&room).await), "a room's code");
     assert_eq!(repo.load(room.id).await, Err(RepoError::NotFound(room.id)));
