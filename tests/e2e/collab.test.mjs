@@ -60,10 +60,10 @@ async function waitFor(what, probe, timeout = TIMEOUT) {
   }
 }
 
-async function api(method, url, body) {
+async function api(method, url, body, headers = {}) {
   const res = await fetch(BASE + url, {
     method,
-    headers: body ? { 'content-type': 'application/json' } : {},
+    headers: body ? { 'content-type': 'application/json', ...headers } : headers,
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
@@ -215,6 +215,11 @@ async function run(browser) {
   check((await state(bob)).language === 'python', 'Bob sees the python language');
   const pages = [alice, bob];
 
+  step = 'only the browser that created the room may delete it; both may share a read-only link';
+  await alice.waitForSelector('#delete-room', { state: 'visible' });
+  check(!(await bob.isVisible('#delete-room')), 'Bob (who did not create the room) is offered "Delete room"');
+  for (const p of [alice, bob]) await p.waitForSelector('#copy-view-link', { state: 'visible' });
+
   step = 'each sees the other in the user list';
   await waitFor('Alice to see Bob in the user list', async () => (await userNames(alice)).includes('Bob'));
   await waitFor('Bob to see Alice in the user list', async () => (await userNames(bob)).includes('Alice'));
@@ -328,6 +333,8 @@ async function run(browser) {
 
   await offlineForAWhile(browser);
   await historyPanel(browser);
+  await readOnlyPage(browser);
+  await deletedRoom(browser);
 
   step = 'honest state for a room that does not exist';
   const missing = '00000000-0000-4000-8000-000000000000';
@@ -492,6 +499,179 @@ async function historyPanel(browser) {
   text = await converged(roomId, [fay, ivy], 'the undone restore to reach everyone');
   check(text === live, `after undoing the restore the text is ${show(text)}, expected ${show(live)}`);
   await Promise.all([fay, ivy].map((p) => p.context().close()));
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** What a page shows about its access, and its editor's state. */
+const accessView = (page) =>
+  page.evaluate(() => ({
+    access: window.pairpad.access,
+    viewId: window.pairpad.viewId,
+    badge: document.getElementById('view-only').hidden ? null : document.getElementById('view-only').textContent,
+    languageDisabled: document.getElementById('language').disabled,
+    copyViewLink: !document.getElementById('copy-view-link').hidden,
+    deleteRoom: !document.getElementById('delete-room').hidden,
+    editable: document.querySelector('#editor .cm-content').getAttribute('contenteditable'),
+    readOnly: window.pairpad.editor.view.state.readOnly,
+    dom: Array.from(document.querySelectorAll('#editor .cm-line'), (line) => line.textContent).join('\n'),
+  }));
+
+/** The operations a page has sent (its protocol trace). */
+const sentOperations = (page) =>
+  page.evaluate(() => window.pairpad.trace.filter((l) => / > \{"type":"(operation|code_update|language)"/.test(l)));
+
+async function readOnlyPage(browser) {
+  step = 'a read-only page follows the live text and cannot change it: a room with a view id';
+  const made = await api('POST', '/api/rooms', { language: 'python', code: 'print("hi") 👋\n' });
+  check(made.status === 201, `POST /api/rooms answered ${made.status}: ${made.text}`);
+  const { roomId, viewId, ownerToken } = made.json;
+  check(UUID.test(viewId) && viewId !== roomId, `POST /api/rooms answered viewId ${show(viewId)} for room ${roomId}`);
+  check(typeof ownerToken === 'string' && ownerToken.length > 0, `POST /api/rooms answered ownerToken ${show(ownerToken)}`);
+  const byView = await api('GET', `/api/rooms/${viewId}`);
+  check(byView.status === 200 && byView.json.code === 'print("hi") 👋\n', `GET /api/rooms/{viewId} answered ${byView.status}: ${byView.text}`);
+  check(!byView.text.includes(roomId), `GET /api/rooms/{viewId} reveals the edit id: ${byView.text}`);
+
+  step = 'read-only: an edit page and a view page';
+  const gus = await openPage(browser, 'gus', `/r/${roomId}?name=Gus`);
+  const hal = await openPage(browser, 'hal', `/r/${viewId}?name=Hal`);
+  const pages = [gus, hal];
+  await Promise.all(pages.map(connected));
+  const [g, h] = await Promise.all(pages.map(accessView));
+  check(g.access === 'edit' && g.viewId === viewId, `Gus's page: access ${show(g.access)}, viewId ${show(g.viewId)}`);
+  check(!g.badge && !g.languageDisabled && g.editable === 'true' && !g.readOnly, `Gus's page is not editable: ${show(g)}`);
+  check(g.copyViewLink && !g.deleteRoom, `Gus's page: copy read-only link ${g.copyViewLink}, delete ${g.deleteRoom} (it did not create the room)`);
+  check(h.access === 'view', `Hal's page: access ${show(h.access)}`);
+  check(/view only/i.test(h.badge || ''), `Hal's page shows no "view only" badge: ${show(h.badge)}`);
+  check(h.languageDisabled && h.editable === 'false' && h.readOnly, `Hal's editor or language picker is editable: ${show(h)}`);
+  check(!h.copyViewLink && !h.deleteRoom, `Hal's page offers copy read-only link ${h.copyViewLink}, delete ${h.deleteRoom}`);
+
+  step = 'read-only: "Copy read-only link" gives /r/{viewId}';
+  await gus.click('#copy-view-link');
+  await waitFor('the read-only link in the toast', async () => (await gus.textContent('#toast')).includes(`${BASE}/r/${viewId}`));
+
+  step = 'read-only: typing on the edit page shows on the view page';
+  let text = await converged(roomId, pages, 'both pages to show the room');
+  await cursorAt(gus, cpLen(text));
+  await type(gus, 'x = "日本" 🦀');
+  await newline(gus);
+  text = await converged(roomId, pages, "Gus's typing to reach Hal and the server");
+  check(text === 'print("hi") 👋\nx = "日本" 🦀\n', `after Gus typed the text is ${show(text)}`);
+  check((await accessView(hal)).dom === text, `Hal's page displays ${show((await accessView(hal)).dom)}`);
+  const gusId = (await state(gus)).userId;
+  await cursorAt(gus, 3);
+  await waitFor("Gus's cursor on Hal's page", () => remoteCursor(hal, gusId));
+
+  step = 'read-only: typing on the view page changes nothing anywhere';
+  const before = await room(roomId);
+  await hal.click('#editor .cm-content');
+  await type(hal, 'hacked 💥');
+  await hal.keyboard.press('Enter');
+  await hal.keyboard.press('Backspace');
+  await hal.keyboard.press('Delete');
+  await hal.keyboard.press('Control+x');
+  await hal.waitForTimeout(1000);
+  for (const p of pages) {
+    const s = await state(p);
+    check(s.text === text && s.connection === 'connected', `${p.label}'s page changed: ${show(s)}`);
+  }
+  check((await accessView(hal)).dom === text, `Hal's page displays ${show((await accessView(hal)).dom)}`);
+  const after = await room(roomId);
+  check(after.code === before.code && after.revision === before.revision, `the server's room changed: ${show(after)}`);
+  check((await sentOperations(hal)).length === 0, `Hal's page sent ${show(await sentOperations(hal))}`);
+
+  step = 'read-only: an operation sent anyway is refused as read_only, and the connection stays';
+  await hal.evaluate(
+    ({ revision, length }) => window.pairpad.socket.send({ type: 'operation', revision, ops: [length, '!'], opId: 'hal-forced' }),
+    { revision: after.revision, length: cpLen(text) },
+  );
+  await waitFor('the read_only error', async () =>
+    (await hal.evaluate(() => window.pairpad.trace.some((l) => l.includes('"code":"read_only"')))),
+  );
+  const forced = await room(roomId);
+  check(forced.code === before.code && forced.revision === before.revision, `the forced operation changed the room: ${show(forced)}`);
+  check((await state(hal)).connection === 'connected', 'the view page stays connected after read_only');
+
+  step = 'read-only: the view page still follows';
+  await cursorAt(gus, cpLen(text));
+  await type(gus, 'y = 2');
+  text = await converged(roomId, pages, "Gus's later typing to reach Hal");
+  check(text.endsWith('y = 2'), `the text is ${show(text)}`);
+  await screenshot(hal, 'view-only');
+  await Promise.all(pages.map((p) => p.context().close()));
+}
+
+/** Counts the WebSockets a page opens from now on. */
+function countSockets(page) {
+  const counter = { opened: 0 };
+  page.on('websocket', () => counter.opened++);
+  return counter;
+}
+
+async function deletedOverlay(page) {
+  return waitFor(`${page.label} to say the room was deleted`, async () => {
+    const overlay = await page.$('#overlay:not([hidden])');
+    return overlay && (await overlay.textContent()).includes('Room deleted') && (await state(page)).connection === 'gone';
+  });
+}
+
+/** After the room was deleted: the page stays "gone" and opens no socket for a while. */
+async function staysGone(page, sockets) {
+  const opened = sockets.opened;
+  await page.waitForTimeout(3000); // the first retry of a reconnect would come after 0.5 s
+  check(sockets.opened === opened, `${page.label}'s page opened ${sockets.opened - opened} sockets after the room was deleted`);
+  const s = await page.evaluate(() => ({ connection: window.pairpad.connection, socket: window.pairpad.socket.socket !== null }));
+  check(s.connection === 'gone' && !s.socket, `${page.label}'s page after the delete: ${show(s)}`);
+}
+
+async function deletedRoom(browser) {
+  step = 'deleting a room: DELETE with a wrong owner token is refused';
+  const made = await api('POST', '/api/rooms', { language: 'python', code: 'doomed 💣\n' });
+  check(made.status === 201, `POST /api/rooms answered ${made.status}: ${made.text}`);
+  const { roomId, viewId, ownerToken } = made.json;
+  const jo = await openPage(browser, 'jo', `/r/${roomId}?name=Jo`);
+  const kit = await openPage(browser, 'kit', `/r/${viewId}?name=Kit`);
+  const pages = [jo, kit];
+  const sockets = pages.map(countSockets);
+  await Promise.all(pages.map(connected));
+  const wrong = await api('DELETE', `/api/rooms/${roomId}`, null, { authorization: `Bearer ${ownerToken}x` });
+  check(wrong.status === 403, `DELETE with a wrong owner token answered ${wrong.status}: ${wrong.text}`);
+  const none = await api('DELETE', `/api/rooms/${roomId}`);
+  check(none.status === 403, `DELETE without an owner token answered ${none.status}: ${none.text}`);
+  await jo.waitForTimeout(500);
+  for (const p of pages) check((await state(p)).connection === 'connected', `${p.label}'s page is no longer connected`);
+
+  step = 'deleting a room: DELETE with the owner token; the open pages say so and do not reconnect';
+  const deleted = await api('DELETE', `/api/rooms/${roomId}`, null, { authorization: `Bearer ${ownerToken}` });
+  check(deleted.status === 204, `DELETE with the owner token answered ${deleted.status}: ${deleted.text}`);
+  await Promise.all(pages.map(deletedOverlay));
+  await screenshot(jo, 'deleted');
+  await Promise.all(pages.map((p, i) => staysGone(p, sockets[i])));
+  check((await api('GET', `/api/rooms/${roomId}`)).status === 404, 'GET of the deleted room is not a 404');
+  check((await api('GET', `/api/rooms/${viewId}`)).status === 404, 'GET of the deleted room by its view id is not a 404');
+  await Promise.all(pages.map((p) => p.context().close()));
+
+  step = 'deleting a room from the page that created it ("Delete room")';
+  const lee = await openPage(browser, 'lee', '/?name=Lee');
+  const leeSockets = countSockets(lee);
+  await lee.waitForSelector('#new-room');
+  await Promise.all([lee.waitForURL(/\/r\/[0-9a-f-]{36}/), lee.click('#new-room')]);
+  const leeRoom = new URL(lee.url()).pathname.split('/')[2];
+  await connected(lee);
+  await lee.waitForSelector('#delete-room', { state: 'visible' });
+  let asked = null;
+  lee.once('dialog', (d) => {
+    asked = d.message();
+    d.accept();
+  });
+  await lee.click('#delete-room');
+  await deletedOverlay(lee);
+  check(asked && /delete/i.test(asked), `no confirmation before deleting: ${show(asked)}`);
+  await staysGone(lee, leeSockets);
+  check((await api('GET', `/api/rooms/${leeRoom}`)).status === 404, "GET of Lee's deleted room is not a 404");
+  const kept = await lee.evaluate((id) => localStorage.getItem(`pairpad.ownerToken.${id}`), leeRoom);
+  check(kept === null, 'the owner token of the deleted room is still kept');
+  await lee.context().close();
 }
 
 async function autocomplete(roomId, page, pages) {

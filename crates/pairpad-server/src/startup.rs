@@ -137,6 +137,12 @@ impl Application {
         Ok(Self { server: server.run(), port, hub, sweeps })
     }
 
+    /// The rooms this application serves (for embedders and tests: e.g. an expiry sweep with a
+    /// clock of their own, `crate::expiry::sweep`).
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
     /// The bound port (useful with port 0).
     pub fn port(&self) -> u16 {
         self.port
