@@ -325,3 +325,97 @@ pub async fn text_with_nul_is_rejected_for_good(repo: Arc<dyn RoomRepo>) {
     repo.commit(&batch[..1]).await.expect("the other room alone");
     assert_eq!(repo.load(other).await.unwrap().revision, 1);
 }
+
+/// A room created with these keys at `created_at`.
+async fn create_keyed_room(repo: &dyn RoomRepo, created_at: Timestamp) -> NewRoom {
+    let room = NewRoom {
+        id: RoomId::random(),
+        language: Language::plaintext(),
+        code: "hello".into(),
+        created_at,
+        view_id: RoomId::random(),
+        owner_token_hash: Some("5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8".into()),
+    };
+    repo.create(&room).await.expect("create");
+    room
+}
+
+pub async fn rooms_are_found_by_id_or_view_id(repo: Arc<dyn RoomRepo>) {
+    let room = create_keyed_room(&*repo, Timestamp(1_700_000_000_000)).await;
+    let keys = repo.keys(room.id).await.expect("found by its id");
+    assert_eq!((keys.id, keys.view_id), (room.id, room.view_id));
+    assert_eq!(keys.owner_token_hash, room.owner_token_hash);
+    assert_eq!(keys.active_at, room.created_at);
+    assert_eq!(repo.keys(room.view_id).await.expect("found by its view id"), keys);
+    assert_eq!(keys.access_by(room.view_id), pairpad_domain::Access::View);
+    assert_eq!(keys.access_by(room.id), pairpad_domain::Access::Edit { view_id: room.view_id });
+    let stranger = RoomId::random();
+    assert_eq!(repo.keys(stranger).await, Err(RepoError::NotFound(stranger)));
+    // Without an owner token, a room still has a view id.
+    let plain = create_room(&*repo, "").await;
+    let plain_keys = repo.keys(plain).await.expect("found");
+    assert_eq!(plain_keys.owner_token_hash, None);
+    assert_ne!(plain_keys.view_id, plain);
+    // A view id is unique: another room cannot take it.
+    let taken = NewRoom { id: RoomId::random(), ..room.clone() };
+    assert_eq!(repo.create(&taken).await, Err(RepoError::AlreadyExists(taken.id)));
+}
+
+pub async fn idle_rooms_count_joins_and_edits(repo: Arc<dyn RoomRepo>) {
+    let t0 = 1_700_000_000_000;
+    let idle = create_keyed_room(&*repo, Timestamp(t0)).await;
+    let joined = create_keyed_room(&*repo, Timestamp(t0)).await;
+    let edited = create_keyed_room(&*repo, Timestamp(t0)).await;
+    let renamed = create_keyed_room(&*repo, Timestamp(t0)).await;
+    repo.touch(joined.id, Timestamp(t0 + 10_000)).await.expect("touch");
+    // A touch never moves the time back.
+    repo.touch(joined.id, Timestamp(t0 + 1)).await.expect("touch");
+    let mut op = append_op(1, 5, "!", None);
+    op.at = Timestamp(t0 + 10_000);
+    repo.commit(&[append(edited.id, 0, vec![op])]).await.expect("commit");
+    repo.set_language(renamed.id, &Language::new("rust").unwrap(), Timestamp(t0 + 10_000)).await.expect("language");
+    repo.touch(RoomId::random(), Timestamp(t0)).await.expect("touching an unknown room is no error");
+
+    let mut found = repo.idle_rooms(Timestamp(t0 + 5_000), 100).await.expect("idle rooms");
+    found.sort();
+    assert_eq!(found, vec![idle.id], "only the room nobody joined or changed since");
+    assert!(repo.idle_rooms(Timestamp(t0), 100).await.expect("idle rooms").is_empty(), "created at the cutoff");
+    assert_eq!(repo.idle_rooms(Timestamp(t0 + 20_000), 3).await.expect("idle rooms").len(), 3, "at most `limit`");
+    for (room, active_at) in [(&idle, t0), (&joined, t0 + 10_000), (&edited, t0 + 10_000), (&renamed, t0 + 10_000)] {
+        assert_eq!(repo.keys(room.id).await.expect("keys").active_at, Timestamp(active_at));
+    }
+}
+
+pub async fn deleting_a_room_removes_all_of_it(repo: Arc<dyn RoomRepo>) {
+    let t0 = 1_700_000_000_000;
+    let room = create_keyed_room(&*repo, Timestamp(t0)).await;
+    let neighbour = create_keyed_room(&*repo, Timestamp(t0)).await;
+    let ops = vec![append_op(1, 5, "!", Some("a")), append_op(2, 6, "?", Some("b"))];
+    let snapshot = Snapshot { code: "hello!?".into(), revision: 2 };
+    for id in [room.id, neighbour.id] {
+        let batch = Append { room: id, expected_revision: 0, ops: ops.clone(), snapshot: Some(snapshot.clone()) };
+        repo.commit(&[batch]).await.expect("commit");
+    }
+    // Only if idle since: this one was edited after the cutoff.
+    assert_eq!(repo.delete(room.id, Some(Timestamp(t0))).await, Ok(false));
+    assert!(repo.load(room.id).await.is_ok(), "a room active since the cutoff stays");
+
+    assert_eq!(repo.delete(room.id, None).await, Ok(true));
+    assert_eq!(repo.load(room.id).await, Err(RepoError::NotFound(room.id)));
+    assert_eq!(repo.keys(room.view_id).await, Err(RepoError::NotFound(room.view_id)));
+    assert_eq!(repo.summary(room.id).await, Err(RepoError::NotFound(room.id)));
+    assert!(repo.ops_since(room.id, 0, 10).await.expect("ops").is_empty(), "its operations are gone");
+    assert_eq!(repo.checkpoint(room.id, 2).await, Ok(None), "its checkpoints are gone");
+    assert!(repo.history(room.id, 1).await.expect("history").is_empty());
+    assert_eq!(repo.delete(room.id, None).await, Ok(false), "a second delete finds nothing");
+    let late = append(room.id, 2, vec![append_op(3, 7, ".", None)]);
+    assert_eq!(repo.commit(&[late]).await, Err(RepoError::NotFound(room.id)), "commits to it are refused");
+    // Its id is free again, and its neighbour is whole.
+    create_keyed_room(&*repo, Timestamp(t0)).await;
+    assert_eq!(repo.load(neighbour.id).await.expect("the neighbour loads").revision, 2);
+    assert_eq!(repo.ops_since(neighbour.id, 0, 10).await.expect("ops").len(), 2);
+
+    // An idle room goes with `idle_before` past its last activity.
+    assert_eq!(repo.delete(neighbour.id, Some(Timestamp(t0 + 1_000))).await, Ok(true));
+    assert_eq!(repo.load(neighbour.id).await, Err(RepoError::NotFound(neighbour.id)));
+}

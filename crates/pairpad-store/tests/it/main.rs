@@ -67,6 +67,9 @@ contract_tests!(
     ops_since_reads_in_order_with_a_limit,
     language_changes_are_stored,
     text_with_nul_is_rejected_for_good,
+    rooms_are_found_by_id_or_view_id,
+    idle_rooms_count_joins_and_edits,
+    deleting_a_room_removes_all_of_it,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
