@@ -606,3 +606,24 @@ async fn an_edit_on_a_revision_memory_no_longer_holds_is_sequenced_over_the_stor
     let expected = format!("b{}", "a".repeat(head as usize));
     assert_eq!(pipeline.stored_text(room.id).await, expected, "transformed over every stored operation");
 }
+
+#[tokio::test]
+async fn a_deleted_room_closes_everyone_drops_what_is_unsaved_and_stops() {
+    let mut pipeline = Pipeline::new();
+    let room = pipeline.open_room().await;
+    let ada = room.join("ada").await;
+    room.join("bob").await;
+    room.insert(ada, 0, "a", "ada-1").await;
+    pipeline.next_call().await;
+    // Deleted while an append is in flight (the store would refuse it: the room is gone).
+    let (reply, deleted) = oneshot::channel();
+    room.send(Command::Deleted { reply }).await;
+    tokio::time::timeout(PATIENCE, deleted).await.expect("answered").unwrap();
+    tokio::time::timeout(PATIENCE, room.stopped).await.expect("the room stops").unwrap();
+    pipeline.answer(Answer::Store);
+
+    let log = &pipeline.log;
+    let entries = log.entries();
+    assert_eq!((log.count("ada closed: room deleted"), log.count("bob closed: room deleted")), (1, 1), "{entries:#?}");
+    assert!(!entries.iter().any(|e| e.contains("ack") || e.contains("<- op")), "nothing follows: {entries:#?}");
+}
