@@ -2,10 +2,11 @@
 //! client and sends heartbeats; the room's frames (acks, operations, presence) do not pass
 //! through it: actix-http writes them straight from the room's queue ([`OutboundBody`]).
 //!
-//! Close codes: 4404 unknown or invalid room; 1009 frame too large; 4008 too slow (the outbound
-//! queue filled up; reconnect to resync); 4029 rate limit abused; 4503 room full or too many
-//! connections; 1001 server shutting down or client silent too long; 1011 the room stopped
-//! (reconnect and re-send unacknowledged operations).
+//! Close codes: 4404 unknown or invalid room; 4401/4403 a token refused (whoever serves the route
+//! decides, see [`JoinRefusal`]); 4410 the room was deleted; 1009 frame too large; 4008 too slow
+//! (the outbound queue filled up; reconnect to resync); 4029 rate limit abused; 4503 room full or
+//! too many connections; 1001 server shutting down or client silent too long; 1011 the room
+//! stopped (reconnect and re-send unacknowledged operations).
 
 use std::pin::Pin;
 use std::time::{Duration, Instant};
