@@ -236,3 +236,49 @@ async fn a_process_whose_listening_connection_is_cut_catches_up() {
     drop(servers);
     db.drop_database().await;
 }
+
+/// A room deleted through one process closes its connections on every process (4410, through
+/// the bus) and is gone everywhere.
+#[actix_web::test]
+async fn deleting_a_room_closes_it_on_every_process() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let Some(db) = TestDatabase::create().await else { return };
+    let servers = cluster(&db, 2).await;
+    let http = reqwest::Client::new();
+    let created: serde_json::Value =
+        http.post(format!("http://127.0.0.1:{}/api/rooms", servers[0].1)).send().await.unwrap().json().await.unwrap();
+    let (room, token) = (created["roomId"].as_str().unwrap(), created["ownerToken"].as_str().unwrap());
+    let mut sockets = Vec::new();
+    for (_, port) in &servers {
+        let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/ws/{room}", ws(*port))).await.unwrap();
+        let Some(Ok(Message::Text(init))) = socket.next().await else { panic!("init expected") };
+        assert!(init.contains(r#""type":"init""#), "{init}");
+        sockets.push(socket);
+    }
+    let deleted = http
+        .delete(format!("http://127.0.0.1:{}/api/rooms/{room}", servers[0].1))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        let mut errors = Vec::new();
+        let code = loop {
+            match tokio::time::timeout(PATIENCE, socket.next()).await.expect("closed in time") {
+                Some(Ok(Message::Text(text))) if text.contains(r#""type":"error""#) => errors.push(text.to_string()),
+                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                other => panic!("process {i}: a close was expected, got {other:?}"),
+            }
+        };
+        assert_eq!(code, Some(4410), "process {i}");
+        assert!(errors.iter().any(|e| e.contains("room_deleted")), "process {i}: {errors:?}");
+    }
+    for (_, port) in &servers {
+        let status = http.get(format!("http://127.0.0.1:{port}/api/rooms/{room}")).send().await.unwrap().status();
+        assert_eq!(status, 404, "gone on port {port}");
+    }
+}
