@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use pairpad_client::Client;
+use pairpad_hub::Hub;
 use pairpad_server::config::Settings;
 use pairpad_server::startup::{Application, Stopper};
 use pairpad_store::testing::TestDatabase;
@@ -22,6 +23,8 @@ pub struct TestApp {
     pub port: u16,
     pub http: reqwest::Client,
     pub stopper: Stopper,
+    /// The application's hub (e.g. for an expiry sweep with a clock of the test's own).
+    pub hub: Hub,
     pub store_url: String,
     _dir: Option<tempfile::TempDir>,
     db: Option<TestDatabase>,
@@ -66,8 +69,9 @@ pub async fn spawn_app_with(store: Store, adjust: impl FnOnce(&mut Settings)) ->
     let app = Application::build(settings).await.expect("build the application");
     let port = app.port();
     let stopper = app.stopper();
+    let hub = app.hub().clone();
     actix_web::rt::spawn(app.run_until_stopped());
-    Some(TestApp { port, http: reqwest::Client::new(), stopper, store_url: url, _dir: dir, db })
+    Some(TestApp { port, http: reqwest::Client::new(), stopper, hub, store_url: url, _dir: dir, db })
 }
 
 impl TestApp {
@@ -126,9 +130,11 @@ impl TestApp {
     /// Stops the server gracefully and waits until it has closed its store, whose database (and
     /// folder) is kept for a server started next: an SQLite file serves one server at a time.
     pub async fn stop_keeping_store(self) -> StoppedStore {
-        let TestApp { stopper, store_url, _dir, db, .. } = self;
+        let TestApp { stopper, hub, store_url, _dir, db, .. } = self;
         stopper.stop().await;
+        // Both hold the store open.
         drop(stopper);
+        drop(hub);
         wait_until_released(&store_url).await;
         StoppedStore { url: store_url, _dir, db }
     }
@@ -198,7 +204,8 @@ impl TestApp {
         let app = Application::build(settings).await.expect("build the application");
         let port = app.port();
         let stopper = app.stopper();
+        let hub = app.hub().clone();
         actix_web::rt::spawn(app.run_until_stopped());
-        TestApp { port, http: reqwest::Client::new(), stopper, store_url, _dir: None, db: None }
+        TestApp { port, http: reqwest::Client::new(), stopper, hub, store_url, _dir: None, db: None }
     }
 }

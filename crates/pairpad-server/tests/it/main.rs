@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // A failed unwrap is a failed test.
 
+mod access;
 mod api;
 mod helpers;
 mod history;
