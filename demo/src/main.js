@@ -157,10 +157,12 @@ const TERMINAL_TEXT = {
     started ? 'This room no longer exists on the server.' : 'There is no room at this address. Check the link, or create a new room.',
   ],
   gone: () => ['Room deleted', 'This room was deleted or has expired.'],
-  forbidden: () => ['Access denied', 'This link does not give access to this room.'],
+  // No "Create a new room" for these two: without a fitting token that cannot work either.
+  forbidden: () => ['Access denied', 'This link does not give access to this room.', false],
   unauthorized: () => [
     'Not authorized',
     'Your access token is missing, invalid or has expired. Open the room again from where you got its link.',
+    false,
   ],
 };
 

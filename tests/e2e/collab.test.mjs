@@ -4,8 +4,11 @@
 //   CHROMIUM (default /usr/bin/chromium).
 // The test kills the server with SIGKILL and restarts it itself (same port, same database).
 import { chromium } from 'playwright-core';
-import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -126,7 +129,7 @@ async function openPage(browser, label, url) {
   page.on('console', (m) => lines.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => pageErrors.push(`${label}: ${e.message}`));
   page.setDefaultTimeout(TIMEOUT);
-  await page.goto(BASE + url);
+  await page.goto(/^https?:/.test(url) ? url : BASE + url);
   return page;
 }
 
@@ -335,6 +338,7 @@ async function run(browser) {
   await historyPanel(browser);
   await readOnlyPage(browser);
   await deletedRoom(browser);
+  await tokenMode(browser);
 
   step = 'honest state for a room that does not exist';
   const missing = '00000000-0000-4000-8000-000000000000';
@@ -514,7 +518,12 @@ const accessView = (page) =>
     deleteRoom: !document.getElementById('delete-room').hidden,
     editable: document.querySelector('#editor .cm-content').getAttribute('contenteditable'),
     readOnly: window.pairpad.editor.view.state.readOnly,
-    dom: Array.from(document.querySelectorAll('#editor .cm-line'), (line) => line.textContent).join('\n'),
+    // The text on screen, without the remote cursors' name labels.
+    dom: Array.from(document.querySelectorAll('#editor .cm-line'), (line) => {
+      const copy = line.cloneNode(true);
+      for (const cursor of copy.querySelectorAll('.pp-remote-cursor')) cursor.remove();
+      return copy.textContent;
+    }).join('\n'),
   }));
 
 /** The operations a page has sent (its protocol trace). */
@@ -615,13 +624,13 @@ async function deletedOverlay(page) {
   });
 }
 
-/** After the room was deleted: the page stays "gone" and opens no socket for a while. */
-async function staysGone(page, sockets) {
+/** After a final close (the room deleted, no access): the page stays so and opens no socket for a while. */
+async function staysGone(page, sockets, expected = 'gone') {
   const opened = sockets.opened;
   await page.waitForTimeout(3000); // the first retry of a reconnect would come after 0.5 s
-  check(sockets.opened === opened, `${page.label}'s page opened ${sockets.opened - opened} sockets after the room was deleted`);
+  check(sockets.opened === opened, `${page.label}'s page opened ${sockets.opened - opened} more sockets after giving up`);
   const s = await page.evaluate(() => ({ connection: window.pairpad.connection, socket: window.pairpad.socket.socket !== null }));
-  check(s.connection === 'gone' && !s.socket, `${page.label}'s page after the delete: ${show(s)}`);
+  check(s.connection === expected && !s.socket, `${page.label}'s page after giving up: ${show(s)}, expected ${expected}`);
 }
 
 async function deletedRoom(browser) {
@@ -672,6 +681,133 @@ async function deletedRoom(browser) {
   const kept = await lee.evaluate((id) => localStorage.getItem(`pairpad.ownerToken.${id}`), leeRoom);
   check(kept === null, 'the owner token of the deleted room is still kept');
   await lee.context().close();
+}
+
+// ---- token mode: a second server -------------------------------------------------------------------
+
+const extraServers = []; // killed at exit
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Starts another pairpad-server in token mode (its own port and database). */
+async function startTokenServer() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pairpad-e2e-token-'));
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    PAIRPAD__SERVER__PORT: String(port),
+    DATABASE_URL: `sqlite://${dir}/token.db`,
+    PAIRPAD__AUTH__MODE: 'token',
+    PAIRPAD__AUTH__SECRET: randomBytes(48).toString('base64'),
+  };
+  const out = openSync(path.join(artifacts, 'server-token.log'), 'w');
+  const child = spawn(required('PAIRPAD_BIN'), [], { env, stdio: ['ignore', out, out] });
+  const server = { base: `http://127.0.0.1:${port}`, env, child, dir };
+  extraServers.push(server);
+  await waitFor('the token-mode server to answer /health', async () => {
+    try {
+      return (await fetch(server.base + '/health')).ok;
+    } catch {
+      return false;
+    }
+  }, 30000);
+  return server;
+}
+
+function stopExtraServers() {
+  for (const s of extraServers.splice(0)) {
+    s.child.kill('SIGKILL');
+    rmSync(s.dir, { recursive: true, force: true });
+  }
+}
+
+/** A token from the server's own `token` command. */
+function mint(server, room, access, name) {
+  const args = ['token', '--room', room, '--access', access, '--ttl', '10m', ...(name ? ['--name', name] : [])];
+  return execFileSync(required('PAIRPAD_BIN'), args, { env: server.env, encoding: 'utf8' }).trim();
+}
+
+async function tokenMode(browser) {
+  step = 'token mode: a second server with auth.mode=token';
+  const server = await startTokenServer();
+  const at = (p) => server.base + p;
+  const admin = mint(server, '*', 'admin');
+  const rest = async (method, url, token, body) => {
+    const res = await fetch(at(url), {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: res.status, json: await res.json().catch(() => null) };
+  };
+  check((await rest('POST', '/api/rooms', null, {})).status === 401, 'POST /api/rooms without a token is not a 401');
+
+  step = 'token mode: the home page creates a room with an admin token from its address';
+  const open = (label, url) => openPage(browser, label, at(url));
+  const max = await open('max', `/?name=Max&token=${admin}`);
+  await max.waitForSelector('#new-room');
+  await Promise.all([max.waitForURL(/\/r\/[0-9a-f-]{36}/), max.click('#new-room')]);
+  const url = new URL(max.url());
+  const roomId = url.pathname.split('/')[2];
+  check(url.searchParams.get('token') === admin, `the room's address does not carry the token: ${max.url()}`);
+  await connected(max);
+  check((await state(max)).connection === 'connected', 'Max is not connected');
+
+  step = 'token mode: an edit token edits, a view token only follows';
+  const ned = await open('ned', `/r/${roomId}?token=${mint(server, roomId, 'edit', 'Ned')}`);
+  const ola = await open('ola', `/r/${roomId}?token=${mint(server, roomId, 'view', 'Ola')}`);
+  await Promise.all([ned, ola].map(connected));
+  await waitFor('Max to see Ned by the name in his token', async () => (await userNames(max)).includes('Ned'));
+  await cursorAt(ned, 0);
+  await type(ned, 'token 🔑');
+  const synced = await waitFor('the text to reach every page', async () => {
+    const s = await Promise.all([max, ned, ola].map(state));
+    return s.every((x) => x.idle && x.text === 'token 🔑') && s;
+  });
+  check(synced.length === 3, 'not every page has the text');
+  const o = await accessView(ola);
+  check(o.access === 'view' && /view only/i.test(o.badge || '') && o.editable === 'false', `Ola's page with a view token: ${show(o)}`);
+  check((await accessView(ned)).access === 'edit', "Ned's page with an edit token is not editing");
+  const stored = await rest('GET', `/api/rooms/${roomId}`, admin);
+  check(stored.status === 200 && stored.json.code === 'token 🔑', `the server has ${show(stored)}`);
+
+  step = 'token mode: the History panel reads with the token';
+  await max.click('#history-toggle');
+  await waitFor('the history to load with the token', async () => {
+    const info = await max.evaluate(() => ({ ...document.getElementById('history-info').dataset, text: document.getElementById('history-info').textContent }));
+    return info.loading === 'false' && info.error === 'false' && info.revision !== '' && info;
+  });
+  await max.click('#history-close');
+
+  step = 'token mode: no token, or a token for another room: a clear message and no reconnect';
+  const other = await rest('POST', '/api/rooms', admin, {});
+  check(other.status === 201, `POST /api/rooms with the admin token answered ${other.status}`);
+  const pat = await open('pat', `/r/${roomId}?name=Pat`);
+  const quin = await open('quin', `/r/${roomId}?token=${mint(server, other.json.roomId, 'edit')}`);
+  const forged = await open('ray', `/r/${roomId}?token=${admin.slice(0, -4)}AAAA`);
+  for (const [page, kind, title] of [
+    [pat, 'unauthorized', 'Not authorized'],
+    [quin, 'forbidden', 'Access denied'],
+    [forged, 'unauthorized', 'Not authorized'],
+  ]) {
+    const sockets = countSockets(page);
+    await waitFor(`${page.label}'s page to say ${title}`, async () => {
+      const overlay = await page.$('#overlay:not([hidden])');
+      return overlay && (await overlay.textContent()).includes(title) && (await state(page)).connection === kind;
+    });
+    await staysGone(page, sockets, kind);
+  }
+  await screenshot(pat, 'unauthorized');
+  for (const p of [max, ned, ola, pat, quin, forged]) await p.context().close();
+  stopExtraServers();
 }
 
 async function autocomplete(roomId, page, pages) {
@@ -748,5 +884,6 @@ try {
   if (pageErrors.length) console.error('uncaught errors in the pages:\n  ' + pageErrors.join('\n  '));
 } finally {
   await browser.close().catch(() => {});
+  stopExtraServers();
 }
 process.exit(status);
