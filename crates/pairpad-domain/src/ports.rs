@@ -89,7 +89,8 @@ pub struct RoomKeys {
 impl RoomKeys {
     /// What the id it was found by grants.
     pub fn access_by(&self, id: RoomId) -> Access {
-        if id == self.view_id { Access::View } else { Access::Edit { view_id: self.view_id } }
+        let view_id = self.view_id;
+        if id == view_id { Access::View { view_id } } else { Access::Edit { view_id } }
     }
 }
 

@@ -191,12 +191,16 @@ pub struct Selection {
     pub head: usize,
 }
 
-/// What a connection may do in a room (PROTOCOL.md 1.1, "Access").
+/// What a connection may do in a room (PROTOCOL.md 1.1, "Access"). Either way it knows the room's
+/// read-only id: a reader knows the room only by it, an editor may share it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
     /// Read-only: it receives every change and may change nothing.
-    View,
-    /// It may edit; it also holds the room's read-only id (`view_id`), which it may share.
+    View {
+        /// The room's read-only id, the only one a reader is shown.
+        view_id: RoomId,
+    },
+    /// It may edit.
     Edit {
         /// The room's read-only id.
         view_id: RoomId,
@@ -207,6 +211,21 @@ impl Access {
     /// Whether it may change the room.
     pub fn may_edit(&self) -> bool {
         matches!(self, Self::Edit { .. })
+    }
+
+    /// The id to show it for the room whose id is `room`: a reader never learns the edit id.
+    pub fn shown_id(&self, room: RoomId) -> RoomId {
+        match *self {
+            Self::View { view_id } => view_id,
+            Self::Edit { .. } => room,
+        }
+    }
+
+    /// The same room, read-only.
+    pub fn read_only(self) -> Self {
+        match self {
+            Self::View { view_id } | Self::Edit { view_id } => Self::View { view_id },
+        }
     }
 }
 

@@ -159,13 +159,12 @@ async fn run(
     outbox: OutboundSender,
     inbox: OutboundReceiver,
 ) {
-    let access = request.as_ref().map_or(Access::View, |request| request.access);
     let joined = match request {
         Ok(request) => join(&hub, request, outbox).await,
         Err(refusal) => Err(refusal),
     };
     let reason = match joined {
-        Ok(Joined { user, room, handle, resumption, _guard }) => {
+        Ok(Joined { user, room, access, handle, resumption, _guard }) => {
             tracing::Span::current().record("user", tracing::field::display(user));
             tracing::debug!(resumed = resumption.is_some(), "joined");
             let caught_up = match resumption {
@@ -197,6 +196,7 @@ async fn run(
 struct Joined {
     user: UserId,
     room: RoomId,
+    access: Access,
     handle: Handle,
     /// What it missed, when it resumes.
     resumption: Option<Resumption>,
@@ -210,16 +210,27 @@ async fn join(hub: &Hub, request: JoinRequest, outbox: OutboundSender) -> Result
         hub.admit_connection().map_err(|e| JoinRefusal::new(ErrorCode::TooManyConnections, e, CloseCode::Full))?;
     let user = UserId::random();
     let participant = Participant::new(user, display_name(name, user));
+    // The messages name no room: a reader must never be shown the edit id.
     let (handle, resumption) = hub.join(id, participant, access, since, outbox).await.map_err(|e| match e {
-        HubError::NotFound(_) => JoinRefusal::new(ErrorCode::RoomNotFound, e, CloseCode::RoomNotFound),
-        HubError::RoomFull(_) | HubError::TooManyConnections => {
-            JoinRefusal::new(ErrorCode::RoomFull, e, CloseCode::Full)
+        HubError::NotFound(_) => {
+            JoinRefusal::new(ErrorCode::RoomNotFound, "the room does not exist", CloseCode::RoomNotFound)
         }
+        HubError::RoomFull(_) => JoinRefusal::new(ErrorCode::RoomFull, "the room is full", CloseCode::Full),
+        HubError::TooManyConnections => JoinRefusal::new(ErrorCode::RoomFull, e, CloseCode::Full),
         HubError::ShuttingDown => JoinRefusal::new(ErrorCode::ShuttingDown, e, CloseCode::GoingAway),
-        HubError::Store(_) => JoinRefusal::new(ErrorCode::StoreUnavailable, e, CloseCode::InternalError),
-        HubError::RoomStopping(_) => JoinRefusal::new(ErrorCode::RoomStopped, e, CloseCode::InternalError),
+        HubError::Store(error) => {
+            tracing::warn!(room = %id, %error, "a join failed: the store");
+            JoinRefusal::new(
+                ErrorCode::StoreUnavailable,
+                "the store is unavailable; try again",
+                CloseCode::InternalError,
+            )
+        }
+        HubError::RoomStopping(_) => {
+            JoinRefusal::new(ErrorCode::RoomStopped, "the room stopped; try again", CloseCode::InternalError)
+        }
     })?;
-    Ok(Joined { user, room: id, handle, resumption, _guard: guard })
+    Ok(Joined { user, room: id, access, handle, resumption, _guard: guard })
 }
 
 /// Sends a resuming client `resume` and every stored operation it missed, each with its `opId`

@@ -19,7 +19,7 @@ fn user(p: &Participant) -> WireUser<'_> {
 pub fn encode(event: &RoomEvent<'_>) -> String {
     let message = match *event {
         RoomEvent::Init { room, user_id, revision, code, language, users, resumed, access } => ServerMessage::Init {
-            room_id: room.to_string().into(),
+            room_id: access.shown_id(room).to_string().into(),
             user_id: user_id.to_string().into(),
             revision,
             code: code.into(),
@@ -58,7 +58,7 @@ pub fn encode(event: &RoomEvent<'_>) -> String {
 /// The `resume` welcome (PROTOCOL.md 1.1, "Resuming").
 pub fn resume(resumption: &Resumption) -> String {
     to_json(&ServerMessage::Resume {
-        room_id: resumption.room.to_string().into(),
+        room_id: resumption.access.shown_id(resumption.room).to_string().into(),
         user_id: resumption.user.to_string().into(),
         revision: resumption.since,
         language: resumption.language.as_str().into(),
@@ -72,7 +72,7 @@ pub fn resume(resumption: &Resumption) -> String {
 /// The `access` field's value.
 fn access_name(access: Access) -> &'static str {
     match access {
-        Access::View => "view",
+        Access::View { .. } => "view",
         Access::Edit { .. } => "edit",
     }
 }
@@ -80,7 +80,7 @@ fn access_name(access: Access) -> &'static str {
 /// The `viewId` field: an editor's only.
 fn view_id(access: Access) -> Option<Cow<'static, str>> {
     match access {
-        Access::View => None,
+        Access::View { .. } => None,
         Access::Edit { view_id } => Some(view_id.to_string().into()),
     }
 }
@@ -178,9 +178,11 @@ mod tests {
             language: &language,
             users: &[],
             resumed: None,
-            access: pairpad_domain::Access::View,
+            access: pairpad_domain::Access::View { view_id },
         });
         assert!(read_only.ends_with(r#""users":[],"access":"view"}"#), "{read_only}");
+        assert!(read_only.contains(&format!(r#""roomId":"{view_id}""#)), "a reader is shown the view id: {read_only}");
+        assert!(!read_only.contains(&room.to_string()), "and never the edit id: {read_only}");
         assert_eq!(
             encode(&RoomEvent::UserJoined { user: &ada, active_users: 2 }),
             format!(r#"{{"type":"user_joined","user":{user},"activeUsers":2}}"#)

@@ -86,7 +86,7 @@ pub struct Entry {
 impl Entry {
     /// The id to show the caller: a reader never learns the edit id.
     pub fn shown_id(&self) -> RoomId {
-        if self.access.may_edit() { self.keys.id } else { self.keys.view_id }
+        self.access.shown_id(self.keys.id)
     }
 }
 
@@ -155,7 +155,7 @@ impl Gate {
         if !grants(&claims, &keys) {
             return Err(ApiError::new(ErrorCode::Forbidden, "the token does not grant this room"));
         }
-        let access = if claims.access == TokenAccess::View { Access::View } else { by_id };
+        let access = if claims.access == TokenAccess::View { by_id.read_only() } else { by_id };
         Ok(Entry { keys, access, name: claims.name, admin: claims.access == TokenAccess::Admin })
     }
 

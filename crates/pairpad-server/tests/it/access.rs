@@ -429,22 +429,16 @@ async fn a_view_connection_never_learns_the_edit_id(store: Store) {
 }
 
 #[actix_web::test]
-#[ignore = "bug: a view connection's init (and resume) carries roomId = the room's EDIT id (wire::encode uses \
-            JoinRequest.room, always keys.id), so a view link holder learns the edit id"]
 async fn a_view_connection_never_learns_the_edit_id_memory() {
     a_view_connection_never_learns_the_edit_id(Store::Memory).await;
 }
 
 #[actix_web::test]
-#[ignore = "bug: a view connection's init (and resume) carries roomId = the room's EDIT id (wire::encode uses \
-            JoinRequest.room, always keys.id), so a view link holder learns the edit id"]
 async fn a_view_connection_never_learns_the_edit_id_sqlite() {
     a_view_connection_never_learns_the_edit_id(Store::Sqlite).await;
 }
 
 #[actix_web::test]
-#[ignore = "bug: a view connection's init (and resume) carries roomId = the room's EDIT id (wire::encode uses \
-            JoinRequest.room, always keys.id), so a view link holder learns the edit id"]
 async fn a_view_connection_never_learns_the_edit_id_postgres() {
     a_view_connection_never_learns_the_edit_id(Store::Postgres).await;
 }

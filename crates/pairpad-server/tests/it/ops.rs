@@ -224,7 +224,9 @@ async fn ready_fails_while_draining() {
 
     let path = app.store_url.strip_prefix("sqlite://").expect("an SQLite URL");
     let mut lock = SqliteConnection::establish(path).unwrap();
-    lock.batch_execute("BEGIN IMMEDIATE").unwrap();
+    // The server may be writing at this moment (a join records its time in the background): wait
+    // for the lock like the server's own connections do.
+    lock.batch_execute("PRAGMA busy_timeout = 5000; BEGIN IMMEDIATE").unwrap();
     client.splice(0, 0, "kept").await.unwrap();
     // Let the operation reach its room and the commit start (and block) before the drain begins.
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -347,7 +347,7 @@ pub async fn rooms_are_found_by_id_or_view_id(repo: Arc<dyn RoomRepo>) {
     assert_eq!(keys.owner_token_hash, room.owner_token_hash);
     assert_eq!(keys.active_at, room.created_at);
     assert_eq!(repo.keys(room.view_id).await.expect("found by its view id"), keys);
-    assert_eq!(keys.access_by(room.view_id), pairpad_domain::Access::View);
+    assert_eq!(keys.access_by(room.view_id), pairpad_domain::Access::View { view_id: room.view_id });
     assert_eq!(keys.access_by(room.id), pairpad_domain::Access::Edit { view_id: room.view_id });
     let stranger = RoomId::random();
     assert_eq!(repo.keys(stranger).await, Err(RepoError::NotFound(stranger)));
