@@ -5,6 +5,8 @@
 
 mod access;
 mod api;
+mod cli;
+mod dashboard;
 mod helpers;
 mod history;
 mod hostile;

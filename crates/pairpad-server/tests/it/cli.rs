@@ -1,0 +1,2 @@
+//! The `pairpad-server` command line: `--help`, `--version`, `serve`, `migrate`, `check-config`,
+//! `token`.
