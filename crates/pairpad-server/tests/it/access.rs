@@ -6,20 +6,16 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use pairpad_domain::Timestamp;
 use pairpad_server::access::{Claims, Gate, TokenAccess, claims_for};
 use pairpad_server::config::{AuthMode, Settings};
 use pairpad_server::expiry::{self, Expiry};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::helpers::{PATIENCE, Store, TestApp, spawn_app, spawn_app_with, test_settings};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::helpers::{Socket, Store, TestApp, next_json, spawn_app, spawn_app_with, test_settings, until_close};
 
 // ---------------------------------------------------------------------------------------------
 // REST
@@ -91,17 +87,6 @@ async fn join(app: &TestApp, path: &str) -> (Socket, Value) {
     (socket, first)
 }
 
-/// The next JSON message, skipping pings and pongs of the WebSocket protocol.
-async fn next_json(socket: &mut Socket) -> Value {
-    loop {
-        match tokio::time::timeout(PATIENCE, socket.next()).await.expect("a message in time") {
-            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).expect("JSON"),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("a text message was expected, got {other:?}"),
-        }
-    }
-}
-
 /// The next message of type `kind`, skipping others (but never an `error`, unless asked for).
 async fn next_of_type(socket: &mut Socket, kind: &str) -> Value {
     loop {
@@ -125,19 +110,6 @@ async fn next_reply(socket: &mut Socket) -> Value {
 
 async fn send(socket: &mut Socket, message: &Value) {
     socket.send(Message::text(message.to_string())).await.expect("send");
-}
-
-/// Reads until the server's close frame; answers the JSON messages before it and the close code.
-async fn until_close(socket: &mut Socket) -> (Vec<Value>, Option<u16>) {
-    let mut messages = Vec::new();
-    loop {
-        match tokio::time::timeout(PATIENCE, socket.next()).await.expect("the server closes in time") {
-            Some(Ok(Message::Text(text))) => messages.push(serde_json::from_str(&text).expect("JSON")),
-            Some(Ok(Message::Close(frame))) => return (messages, frame.map(|f| u16::from(f.code))),
-            Some(Ok(_)) => {}
-            other => panic!("a close frame was expected, got {other:?}"),
-        }
-    }
 }
 
 /// The server says `code` and closes with `close` (after whatever it sent before).

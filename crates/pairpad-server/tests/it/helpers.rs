@@ -209,3 +209,34 @@ impl TestApp {
         TestApp { port, http: reqwest::Client::new(), stopper, hub, store_url, _dir: None, db: None }
     }
 }
+
+/// A raw WebSocket, for tests that send what they like and read close codes.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next JSON message, skipping pings and pongs of the WebSocket protocol.
+pub async fn next_json(socket: &mut Socket) -> Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(PATIENCE, socket.next()).await.expect("a message in time") {
+            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).expect("JSON"),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("a text message was expected, got {other:?}"),
+        }
+    }
+}
+
+/// Reads until the server's close frame; answers the JSON messages before it and the close code.
+pub async fn until_close(socket: &mut Socket) -> (Vec<Value>, Option<u16>) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut messages = Vec::new();
+    loop {
+        match tokio::time::timeout(PATIENCE, socket.next()).await.expect("the server closes in time") {
+            Some(Ok(Message::Text(text))) => messages.push(serde_json::from_str(&text).expect("JSON")),
+            Some(Ok(Message::Close(frame))) => return (messages, frame.map(|f| u16::from(f.code))),
+            Some(Ok(_)) => {}
+            other => panic!("a close frame was expected, got {other:?}"),
+        }
+    }
+}

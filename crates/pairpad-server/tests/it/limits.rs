@@ -8,43 +8,15 @@ use futures_util::{SinkExt, StreamExt};
 use pairpad_client::{Client, ClientError, Event};
 use pairpad_server::config::Settings;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::helpers::{PATIENCE, Store, TestApp, spawn_app_with};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::helpers::{PATIENCE, Socket, Store, TestApp, next_json, spawn_app_with, until_close};
 
 /// A bare WebSocket, for abusers: it sends what it likes and sees the close code.
 async fn open(app: &TestApp, room: &str) -> Socket {
     tokio_tungstenite::connect_async(format!("{}/ws/{room}", app.ws_base())).await.expect("connect").0
-}
-
-/// The next JSON message, skipping pings and pongs.
-async fn next_json(socket: &mut Socket) -> Value {
-    loop {
-        match tokio::time::timeout(PATIENCE, socket.next()).await.expect("a message in time") {
-            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).expect("JSON"),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("a text message was expected, got {other:?}"),
-        }
-    }
-}
-
-/// Reads until the server's close frame; returns the JSON messages before it and the close code.
-async fn until_close(socket: &mut Socket) -> (Vec<Value>, Option<u16>) {
-    let mut messages = Vec::new();
-    loop {
-        match tokio::time::timeout(PATIENCE, socket.next()).await.expect("the server closes in time") {
-            Some(Ok(Message::Text(text))) => messages.push(serde_json::from_str(&text).expect("JSON")),
-            Some(Ok(Message::Close(frame))) => return (messages, frame.map(|f| u16::from(f.code))),
-            Some(Ok(_)) => {}
-            other => panic!("a close frame was expected, got {other:?}"),
-        }
-    }
 }
 
 /// Sends `message` over and over, as fast as the socket takes it, reading whatever comes back,
