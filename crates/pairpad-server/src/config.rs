@@ -12,10 +12,11 @@ use pairpad_room::committer::CommitSettings;
 use pairpad_room::room::RoomSettings as RoomOwnerSettings;
 use pairpad_store::StoreUrl;
 use pairpad_suggest::ModelApi;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
-/// Every setting of the server. Field docs live in `config/default.toml`.
-#[derive(Clone, Debug, Deserialize)]
+/// Every setting of the server. Field docs live in `config/default.toml`. Serialized (for
+/// `check-config`), secrets are masked: `auth.secret`, and any password in a URL.
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -28,7 +29,7 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub host: String,
@@ -43,9 +44,10 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
+    #[serde(serialize_with = "masked_url")]
     pub url: String,
     pub pool_size: usize,
     pub durability: DurabilitySetting,
@@ -53,14 +55,27 @@ pub struct StoreSettings {
     pub commit_stall_secs: f64,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("StoreSettings")
+            .field("url", &mask_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("durability", &self.durability)
+            .field("commit_retry_limit_secs", &self.commit_retry_limit_secs)
+            .field("commit_stall_secs", &self.commit_stall_secs)
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum DurabilitySetting {
     Disk,
     Process,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoomSettings {
     pub max_document_chars: usize,
@@ -74,7 +89,7 @@ pub struct RoomSettings {
     pub expire_after_days: u32,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebSocketSettings {
     pub outbound_queue: usize,
@@ -88,16 +103,17 @@ pub struct WebSocketSettings {
     pub max_rate_violations: u32,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HistorySettings {
     pub keep_days: u32,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     pub mode: AuthMode,
+    #[serde(serialize_with = "masked_secret")]
     pub secret: String,
 }
 
@@ -108,46 +124,92 @@ impl std::fmt::Debug for AuthSettings {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     Open,
     Token,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AutocompleteSettings {
     pub max_code_bytes: usize,
     pub model: AutocompleteModelSettings,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 /// `[autocomplete.model]`: what the server reads; `pairpad_suggest::ModelSettings` is what the
 /// suggester runs with (built from this in `startup`).
 pub struct AutocompleteModelSettings {
     pub enabled: bool,
+    #[serde(serialize_with = "masked_url")]
     pub endpoint: String,
     pub model: String,
+    #[serde(serialize_with = "model_api_name")]
     pub api: ModelApi,
     pub api_key_env: String,
     pub timeout_ms: u64,
     pub max_tokens: u32,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub filter: String,
     pub format: LogFormat,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// `***` for a secret that is set; an unset one stays empty.
+fn masked_secret<S: Serializer>(secret: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(if secret.is_empty() { "" } else { "***" })
+}
+
+fn masked_url<S: Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&mask_url(url))
+}
+
+/// `url` with the password of its user information (`scheme://user:***@host`) and the value of any
+/// `password` query parameter (`?password=***`, which PostgreSQL's URLs accept) masked.
+pub fn mask_url(url: &str) -> String {
+    let (url, query) = url.split_once('?').map_or((url, None), |(url, query)| (url, Some(query)));
+    let mut masked = match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        masked.push('?');
+        masked.push_str(&params.join("&"));
+    }
+    masked
+}
+
+fn model_api_name<S: Serializer>(api: &ModelApi, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(match api {
+        ModelApi::Completions => "completions",
+        ModelApi::Chat => "chat",
+    })
 }
 
 /// A setting that cannot be used.
@@ -400,6 +462,32 @@ mod tests {
         assert!(bad(&[("PAIRPAD__SERVER__TRUSTED_PROXIES", "proxy.local")]).to_string().contains("proxy.local"));
         assert!(bad(&[("PAIRPAD__SERVER__ROOMS_BURST", "0")]).to_string().contains("server.rooms_burst"));
         assert!(bad(&[("PAIRPAD__AUTOCOMPLETE__MODEL__API", "grpc")]).to_string().contains("grpc"));
+    }
+
+    #[test]
+    fn urls_are_shown_without_their_passwords() {
+        assert_eq!(mask_url("postgres://bob:secret@db:5432/x"), "postgres://bob:***@db:5432/x");
+        assert_eq!(mask_url("postgres://bob:p@ss@db/x"), "postgres://bob:***@db/x");
+        assert_eq!(mask_url("postgres://bob@db/x"), "postgres://bob@db/x");
+        assert_eq!(mask_url("postgres://db/x?user=bob&password=secret"), "postgres://db/x?user=bob&password=***");
+        assert_eq!(mask_url("sqlite://data/pairpad.db"), "sqlite://data/pairpad.db");
+        assert_eq!(mask_url("memory"), "memory");
+    }
+
+    #[test]
+    fn serialized_and_debug_settings_show_no_secret() {
+        let secret = "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t";
+        let vars = env(&[
+            ("PAIRPAD__AUTH__MODE", "token"),
+            ("PAIRPAD__AUTH__SECRET", secret),
+            ("DATABASE_URL", "postgres://bob:hunter2@db/x"),
+        ]);
+        let s = Settings::load_from(Path::new("/nonexistent"), &vars).unwrap();
+        let shown = [toml::to_string(&s).unwrap(), format!("{s:?}")];
+        for shown in shown {
+            assert!(!shown.contains(secret) && !shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("bob:***@db/x"), "{shown}");
+        }
     }
 
     #[test]

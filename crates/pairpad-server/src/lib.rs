@@ -3,6 +3,7 @@
 //! `pairpad-suggest`, and the model in `pairpad-domain`.
 //!
 //! Layout:
+//! - [`cli`]: the command line (`serve`, `migrate`, `check-config`, `token`).
 //! - [`config`]: settings from `config/*.toml` and the environment.
 //! - [`startup`]: [`startup::Application`] builds everything and runs until stopped.
 //! - [`routes`]: one module per endpoint group; [`error`]: the JSON error type.
@@ -13,6 +14,7 @@
 //!   rooms (`rooms.expire_after_days`).
 
 pub mod access;
+pub mod cli;
 pub mod client_address;
 pub mod config;
 pub mod cors;
