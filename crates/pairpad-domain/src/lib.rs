@@ -3,6 +3,8 @@
 //!
 //! This crate is embeddable in any service: it has no web framework, no database driver, no async
 //! runtime, no JSON and no I/O. Adapters implement its ports; the server wires them together.
+//! `examples/embed.rs` shows a service sequencing two users' concurrent edits through a [`Room`]
+//! on its own (`cargo run -p pairpad-domain --example embed`).
 //!
 //! Layout:
 //! - [`ot`]: text operations (retain / insert / delete in Unicode code points) and their algebra.

@@ -174,7 +174,18 @@ impl TextOperation {
         Ok(self)
     }
 
-    /// Applies the operation to a string.
+    /// Applies the operation to a string. Lengths count code points, not bytes.
+    ///
+    /// ```
+    /// use pairpad_domain::{OtError, TextOperation};
+    ///
+    /// let mut op = TextOperation::new();
+    /// op.retain(3)?.delete(2)?.insert("e!")?;
+    /// assert_eq!((op.base_len(), op.target_len()), (5, 5));
+    /// assert_eq!(op.apply("héllo")?, "héle!");
+    /// assert_eq!(op.apply("hello, world"), Err(OtError::BaseLengthMismatch { expected: 5, actual: 12 }));
+    /// # Ok::<(), OtError>(())
+    /// ```
     pub fn apply(&self, text: &str) -> Result<String, OtError> {
         let actual = text.chars().count();
         self.check_base(actual)?;
@@ -261,6 +272,21 @@ impl TextOperation {
     /// Transforms two concurrent operations on the same document into `(a', b')` such that
     /// `b'` applies after `a` and `a'` after `b`, with the same result. When both insert at the same
     /// position, `a`'s text goes first.
+    ///
+    /// ```
+    /// use pairpad_domain::TextOperation;
+    ///
+    /// // Two users edit "cat" at once: one makes it "cats", the other "a cat".
+    /// let mut plural = TextOperation::new();
+    /// plural.retain(3)?.insert("s")?;
+    /// let mut article = TextOperation::new();
+    /// article.insert("a ")?.retain(3)?;
+    ///
+    /// let (plural_after, article_after) = TextOperation::transform(&plural, &article)?;
+    /// assert_eq!(plural_after.apply(&article.apply("cat")?)?, "a cats");
+    /// assert_eq!(article_after.apply(&plural.apply("cat")?)?, "a cats");
+    /// # Ok::<(), pairpad_domain::OtError>(())
+    /// ```
     pub fn transform(a: &TextOperation, b: &TextOperation) -> Result<(TextOperation, TextOperation), OtError> {
         if a.base_len != b.base_len {
             return Err(OtError::Incompatible("concurrent operations must share their base length"));

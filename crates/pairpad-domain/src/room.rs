@@ -459,6 +459,37 @@ impl Room {
     /// checks it, applies it and records it. `older` holds operations the caller read from the
     /// store when [`Room::has_history_since`] was false; they are used only where memory has
     /// nothing.
+    ///
+    /// Two edits made on the same revision: the first applies as it is, the second is transformed
+    /// over it.
+    ///
+    /// ```
+    /// use pairpad_domain::{Component, Edit, EditOutcome, Language, Room, RoomId, RoomLimits, TextOperation};
+    /// use pairpad_domain::{Timestamp, UserId};
+    ///
+    /// let limits = RoomLimits { max_document_chars: 1000, history_window: 100 };
+    /// let mut room = Room::new(RoomId::random(), Language::plaintext(), "cat", 0, Timestamp(0), limits);
+    /// let on_revision_0 = |operation| Edit {
+    ///     base_revision: 0,
+    ///     operation,
+    ///     op_id: None,
+    ///     author: UserId::random(),
+    ///     author_name: "Ada".into(),
+    /// };
+    /// let mut article = TextOperation::new();
+    /// article.insert("a ")?.retain(3)?;
+    /// let mut plural = TextOperation::new();
+    /// plural.retain(3)?.insert("s")?;
+    ///
+    /// room.submit(on_revision_0(article), &[], Timestamp(1))?;
+    /// let EditOutcome::Applied(committed) = room.submit(on_revision_0(plural), &[], Timestamp(2))? else {
+    ///     panic!("not a duplicate: it has no op id");
+    /// };
+    /// assert_eq!(committed.revision, 2);
+    /// assert_eq!(committed.operation.components(), [Component::Retain(5), Component::Insert("s".into())]);
+    /// assert_eq!(room.text(), "a cats");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn submit(&mut self, edit: Edit, older: &[CommittedOp], at: Timestamp) -> Result<EditOutcome, EditError> {
         for component in edit.operation.components() {
             if let Component::Insert(text) = component {
