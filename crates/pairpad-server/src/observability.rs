@@ -59,6 +59,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_ops".into()), &sizes));
             match builder.and_then(|b| b.install_recorder()) {
                 Ok(handle) => {
+                    show_rare_counters();
                     let upkeep = handle.clone();
                     let spawned = std::thread::Builder::new().name("pairpad-metrics".into()).spawn(move || {
                         loop {
@@ -76,4 +77,24 @@ pub fn metrics_handle() -> PrometheusHandle {
             }
         })
         .clone()
+}
+
+/// Counters of rare events, shown at 0 from start-up: the exporter prints a series only once it
+/// has been recorded (a description alone does not), and the dashboard's panels and the alerting
+/// rules in `docker/` should find them on a healthy server too (a `rate()` over a series that
+/// appears with its first event misses that event).
+fn show_rare_counters() {
+    for name in [
+        "pairpad_slow_client_disconnects_total",
+        "pairpad_flooding_disconnects_total",
+        "pairpad_throttled_messages_total",
+        "pairpad_store_errors_total",
+        "pairpad_commit_conflicts_total",
+        crate::retention::FORGOTTEN_METRIC,
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for reason in ["owner", "expired"] {
+        metrics::counter!(crate::expiry::DELETED_METRIC, "reason" => reason).increment(0);
+    }
 }
