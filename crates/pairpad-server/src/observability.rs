@@ -38,6 +38,10 @@ pub fn init_logging(settings: &LogSettings) {
 )]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     metrics::gauge!("pairpad_rooms_in_memory").set(state.hub.loaded_rooms() as f64);
+    // How long edits have waited for the store with no commit succeeding (0 while none waits): a
+    // commit that hangs without failing shows here, for alerting as well as on /health.
+    let waiting = state.hub.commit_waiting_for().unwrap_or_default();
+    metrics::gauge!("pairpad_commit_waiting_seconds").set(waiting.as_secs_f64());
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
 }
 
