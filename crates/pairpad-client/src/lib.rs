@@ -133,15 +133,49 @@ pub struct Client {
     user_id: String,
     users: Vec<User>,
     language: String,
+    /// What the server lets this connection do (PROTOCOL.md 1.1, "Access").
+    access: Access,
+}
+
+/// What a connection may do, as its `init` or `resume` says (PROTOCOL.md 1.1, "Access").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Read-only (a view id or a `view` token): edits are refused with `read_only`.
+    View,
+    /// Edit; `view_id` is the room's read-only id, to share (when the server says it).
+    Edit { view_id: Option<String> },
+}
+
+impl Access {
+    /// From a welcome's `access` and `viewId`: a server before 1.1 sends neither (edit).
+    fn from_welcome(access: Option<&str>, view_id: Option<String>) -> Self {
+        if access == Some("view") { Self::View } else { Self::Edit { view_id } }
+    }
 }
 
 impl Client {
     /// Connects to `{base}/ws/{room}` (`base` like `ws://127.0.0.1:8080`) and waits for `init`.
     pub async fn connect(base: &str, room: &str, name: Option<&str>) -> Result<Self, ClientError> {
+        Self::connect_with_token(base, room, name, None).await
+    }
+
+    /// Like [`Client::connect`], with a token for a server in token mode (`?token=`; PROTOCOL.md
+    /// 1.1, "Access"). A refused token is [`ClientError::Refused`] with `unauthorized` or
+    /// `forbidden`. The token is sent again on every reconnect.
+    pub async fn connect_with_token(
+        base: &str,
+        room: &str,
+        name: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<Self, ClientError> {
         let mut url = format!("{}/ws/{room}", base.trim_end_matches('/'));
-        if let Some(name) = name {
-            url.push_str("?name=");
-            url.push_str(&encode_query(name));
+        let query: Vec<String> = [("name", name), ("token", token)]
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|value| format!("{key}={}", encode_query(value))))
+            .collect();
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&query.join("&"));
         }
         let (socket, welcome) = open(&url).await?;
         let Welcome::Init(init) = welcome else {
@@ -156,7 +190,13 @@ impl Client {
             user_id: init.user_id,
             users: init.users,
             language: init.language,
+            access: init.access,
         })
+    }
+
+    /// What the server lets this connection do.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     /// The local text: the server's plus local edits not yet acknowledged.
@@ -385,12 +425,13 @@ impl Client {
         self.socket = socket;
         self.offline = false;
         let (rejoined, resend) = match welcome {
-            Welcome::Resume { revision, user_id, users, language } => {
-                (self.user_id, self.users, self.language) = (user_id, users, language);
+            Welcome::Resume { revision, user_id, users, language, access } => {
+                (self.user_id, self.users, self.language, self.access) = (user_id, users, language, access);
                 (Rejoined::Resumed, self.doc.resumed(revision)?)
             }
             Welcome::Init(init) => {
-                (self.user_id, self.users, self.language) = (init.user_id, init.users, init.language);
+                (self.user_id, self.users, self.language, self.access) =
+                    (init.user_id, init.users, init.language, init.access);
                 let rebased = self.doc.restart(&init.code, init.revision)?;
                 (Rejoined::Restarted { rebased: rebased.is_some() }, rebased)
             }
@@ -415,6 +456,7 @@ struct Init {
     code: String,
     language: String,
     users: Vec<User>,
+    access: Access,
 }
 
 /// The first message of a connection.
@@ -422,7 +464,7 @@ enum Welcome {
     /// `init`: the room as it is now.
     Init(Init),
     /// `resume`: the operations after `revision` follow.
-    Resume { revision: u64, user_id: String, users: Vec<User>, language: String },
+    Resume { revision: u64, user_id: String, users: Vec<User>, language: String, access: Access },
 }
 
 /// `url` asking to resume after `revision`.
@@ -441,15 +483,17 @@ async fn open(url: &str) -> Result<(Socket, Welcome), ClientError> {
     loop {
         match socket.next().await {
             Some(Ok(Message::Text(text))) => match parse(&text)? {
-                ServerMessage::Init { user_id, revision, code, language, users, .. } => {
+                ServerMessage::Init { user_id, revision, code, language, users, access, view_id, .. } => {
                     let users = users.into_iter().map(User::from).collect();
                     let (user_id, code, language) = (user_id.into_owned(), code.into_owned(), language.into_owned());
-                    return Ok((socket, Welcome::Init(Init { user_id, revision, code, language, users })));
+                    let access = Access::from_welcome(access.as_deref(), view_id.map(Cow::into_owned));
+                    return Ok((socket, Welcome::Init(Init { user_id, revision, code, language, users, access })));
                 }
-                ServerMessage::Resume { user_id, revision, language, users, .. } => {
+                ServerMessage::Resume { user_id, revision, language, users, access, view_id, .. } => {
                     let users = users.into_iter().map(User::from).collect();
                     let (user_id, language) = (user_id.into_owned(), language.into_owned());
-                    return Ok((socket, Welcome::Resume { revision, user_id, users, language }));
+                    let access = Access::from_welcome(access.as_deref(), view_id.map(Cow::into_owned));
+                    return Ok((socket, Welcome::Resume { revision, user_id, users, language, access }));
                 }
                 ServerMessage::Error { code, message } => {
                     return Err(ClientError::Refused { code: code.into_owned(), message: message.into_owned() });

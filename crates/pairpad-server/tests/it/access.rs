@@ -887,3 +887,45 @@ async fn rooms_that_never_expire_have_no_expiry_date() {
     }
     app.stop().await;
 }
+
+/// The Rust client: a view id gives a read-only connection it knows about, and in token mode it
+/// connects (and reconnects) with its token, and is refused without one.
+#[actix_web::test]
+async fn the_rust_client_knows_its_access_and_carries_its_token() {
+    use pairpad_client::{Access, Client, ClientError};
+
+    let Some(app) = spawn_app(Store::Memory).await else { return };
+    let (room, view) = ids(&create_open(&app, "rust", "fn main() {}").await);
+    let editor = Client::connect(&app.ws_base(), &room, Some("Ada")).await.expect("edit connection");
+    assert_eq!(editor.access(), &Access::Edit { view_id: Some(view.clone()) });
+    let mut reader = Client::connect(&app.ws_base(), &view, Some("Rex")).await.expect("view connection");
+    assert_eq!(reader.access(), &Access::View);
+    reader.reconnect().await.expect("a reader resumes");
+    assert_eq!(reader.access(), &Access::View, "and stays read-only");
+    app.stop().await;
+
+    let Some(app) = spawn_app_with(Store::Memory, token_mode).await else { return };
+    let created = app
+        .http
+        .post(app.url("/api/rooms"))
+        .bearer_auth(token("*", TokenAccess::Admin))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let room = created["roomId"].as_str().expect("roomId").to_owned();
+    let refused = Client::connect(&app.ws_base(), &room, None).await.err().expect("no token, no connection");
+    assert!(matches!(&refused, ClientError::Refused { code, .. } if code == "unauthorized"), "{refused:?}");
+    let edit = token(&room, TokenAccess::Edit);
+    let mut client =
+        Client::connect_with_token(&app.ws_base(), &room, Some("Ada"), Some(&edit)).await.expect("a valid token");
+    assert!(matches!(client.access(), Access::Edit { .. }));
+    client.reconnect().await.expect("the token is sent again on reconnecting");
+    let viewer = Client::connect_with_token(&app.ws_base(), &room, None, Some(&token(&room, TokenAccess::View)))
+        .await
+        .expect("a view token");
+    assert_eq!(viewer.access(), &Access::View);
+    app.stop().await;
+}
