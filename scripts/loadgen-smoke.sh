@@ -80,6 +80,18 @@ run fanout "0 lost, CONVERGED" -- fanout --readers 20 --rate 50 --warmup 0.5 --d
 run fanout-2rooms "0 lost, CONVERGED" -- fanout --rooms 2 --readers 10 --rate 100 --warmup 0.2 --duration 1
 run typing "CONVERGED" -- typing --rooms 5 --clients 2 --warmup 0.5 --duration 2
 run typing-open "CONVERGED" -- typing --rooms 3 --clients 3 --rate 300 --warmup 0.2 --duration 2
+# One crowded room (issue 17), its result also written as a file (--json-out) and charted.
+run authors "0 lost, CONVERGED" -- authors --authors 20 --rate 3 --warmup 0.5 --duration 1 --json-out "$tmp/authors.json"
+echo
+echo "==> chart: pairpad-loadgen chart --input $tmp/authors.json --out $tmp/charts"
+if "$bin/pairpad-loadgen" chart --input "$tmp/authors.json" --out "$tmp/charts" >"$tmp/chart.out" 2>&1 &&
+  grep -q '<svg' "$tmp/charts/authors-latency-sqlite.svg" && grep -q '| SQLite | 20 |' "$tmp/chart.out"; then
+  grep '^wrote' "$tmp/chart.out"
+else
+  cat "$tmp/chart.out"
+  echo "FAILED: chart"
+  failed=$((failed + 1))
+fi
 # Several --url's (here the same server twice): the spreading paths of fanout and typing.
 run fanout-2urls "0 lost, CONVERGED" -- fanout --url "$url,$url" --readers 10 --rate 50 --warmup 0.2 --duration 1
 run typing-2urls "CONVERGED" -- typing --url "$url,$url" --rooms 3 --placement split --warmup 0.2 --duration 1

@@ -55,7 +55,12 @@ pub struct Typist {
 
 impl Typist {
     pub fn new(seed: u64) -> Self {
-        Self { rng: Rng::new(seed), cursor: 0 }
+        Self::starting_at(seed, 0)
+    }
+
+    /// A typist whose cursor starts at `cursor` (moved into the document if it is shorter).
+    pub fn starting_at(seed: u64, cursor: usize) -> Self {
+        Self { rng: Rng::new(seed), cursor }
     }
 
     /// The next keystroke on a document of `len` characters. Never a no-op.

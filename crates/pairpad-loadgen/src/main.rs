@@ -1,23 +1,33 @@
 //! `pairpad-loadgen`: drives a running Pairpad server through its public protocol and measures it.
 //!
 //! Every scenario prints a readable summary and then one line `RESULT {json}` holding every
-//! figure, so scripts can `grep '^RESULT '` and parse the rest. The exit code is non-zero when a
-//! correctness check fails (DIVERGED, MISMATCH, lost messages, failed connections): speed never
-//! fails a run, since a benchmark is not a timed test.
+//! figure, so scripts can `grep '^RESULT '` and parse the rest; `--json-out PATH` also writes
+//! that JSON to a file, and `chart` turns such files into SVG charts. On a terminal, long runs
+//! show a progress line a second on stderr. The exit code is non-zero when a correctness check
+//! fails (DIVERGED, MISMATCH, lost messages, failed connections): speed never fails a run, since
+//! a benchmark is not a timed test.
 //!
 //! Layout:
-//! - [`scenarios`]: one module per scenario (fanout, typing, trace, idle, join, churn, history).
+//! - [`scenarios`]: one module per scenario (fanout, typing, authors, trace, idle, join, churn,
+//!   history). `authors`: N clients in one room, each typing at a human rate and reading everyone
+//!   else: ack and delivery latency, losses, convergence, server CPU per delivered message.
 //! - [`driver`]: helpers over [`pairpad_client::Client`]: connecting many, typing, settling.
 //! - [`rest`]: the REST calls (create a room, read it back, health, a `/metrics` counter).
-//! - [`procfs`]: the servers' CPU time and memory over the measured window, from `/proc`.
+//! - [`procfs`]: the servers', this process's and the machine's CPU time and the servers' memory
+//!   over the measured window, from `/proc`.
 //! - [`stats`]: latency histograms and the report every scenario prints.
+//! - [`progress`]: the progress line on a terminal.
+//! - [`chart`]: SVG charts and a Markdown table from JSON results.
 
+mod chart;
 mod driver;
 mod procfs;
+mod progress;
 mod rest;
 mod scenarios;
 mod stats;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -33,6 +43,10 @@ use clap::{Args, Parser, Subcommand};
 struct Cli {
     #[command(flatten)]
     target: Target,
+    /// Also writes the result's JSON (the `RESULT` line's, indented) to this file, whether the
+    /// checks passed or not; its folder must exist. For `chart` and scripts.
+    #[arg(long, global = true, value_name = "PATH")]
+    json_out: Option<PathBuf>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -65,6 +79,9 @@ enum Scenario {
     Fanout(scenarios::fanout::FanoutArgs),
     /// R rooms x C clients typing random edits: acked operations/s, ack latency, convergence.
     Typing(scenarios::typing::TypingArgs),
+    /// N authors in one room, each typing at a human rate: ack and delivery latency, losses,
+    /// convergence, server CPU per delivered message.
+    Authors(scenarios::authors::AuthorsArgs),
     /// Replays an editing trace through one connection: wall time, keystrokes/s, final text.
     Trace(scenarios::trace::TraceArgs),
     /// N idle connections across M rooms: the server's memory per connection.
@@ -75,10 +92,22 @@ enum Scenario {
     Churn(scenarios::churn::ChurnArgs),
     /// Kept history and resuming: text at random revisions of a replayed trace, resume latency.
     History(scenarios::history::HistoryArgs),
+    /// Not a scenario: draws SVG charts from JSON results (`--json-out`) and prints the authors
+    /// table. No server needed.
+    Chart(chart::ChartArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Scenario::Chart(args) = &cli.scenario {
+        return match chart::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pairpad-loadgen chart: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -86,16 +115,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let target = cli.target;
+    let (target, json_out, scenario) = (cli.target, cli.json_out, cli.scenario);
     let outcome = runtime.block_on(async move {
-        match cli.scenario {
+        progress::start(target.server_pid.first().copied());
+        match scenario {
             Scenario::Fanout(args) => scenarios::fanout::run(&target, args).await,
             Scenario::Typing(args) => scenarios::typing::run(&target, args).await,
+            Scenario::Authors(args) => scenarios::authors::run(&target, args).await,
             Scenario::Trace(args) => scenarios::trace::run(&target, args).await,
             Scenario::Idle(args) => scenarios::idle::run(&target, args).await,
             Scenario::Join(args) => scenarios::join::run(&target, args).await,
             Scenario::Churn(args) => scenarios::churn::run(&target, args).await,
             Scenario::History(args) => scenarios::history::run(&target, args).await,
+            Scenario::Chart(_) => unreachable!("charts are drawn without a runtime"),
         }
     });
     // Connections still open in tasks are dropped with the runtime; don't wait for them.
@@ -103,7 +135,13 @@ fn main() -> ExitCode {
     match outcome {
         Ok(report) => {
             let passed = report.passed();
-            report.print();
+            let figures = report.print();
+            if let Some(path) = &json_out
+                && let Err(e) = write_json(path, &figures)
+            {
+                eprintln!("pairpad-loadgen: --json-out: {e:#}");
+                return ExitCode::from(2);
+            }
             if passed { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
         Err(e) => {
@@ -111,6 +149,14 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Writes a result's figures, indented, with a final newline.
+fn write_json(path: &Path, figures: &serde_json::Value) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut text = serde_json::to_string_pretty(figures)?;
+    text.push('\n');
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]
@@ -133,5 +179,28 @@ mod tests {
         // Global: also after the scenario's name.
         let after = target(&["loadgen", "fanout", "--url", "http://a:1,http://b:2", "--readers", "4"]);
         assert_eq!(after.urls, ["http://a:1", "http://b:2"]);
+    }
+
+    #[test]
+    fn json_out_is_global_and_chart_takes_files_or_folders() {
+        let cli =
+            Cli::try_parse_from(["loadgen", "authors", "--authors", "20", "--json-out", "r.json"]).expect("valid");
+        assert_eq!(cli.json_out.as_deref(), Some(std::path::Path::new("r.json")));
+        assert!(matches!(cli.scenario, super::Scenario::Authors(_)));
+        let cli = Cli::try_parse_from(["loadgen", "chart", "--input", "a.json", "dir", "--out", "docs/bench"]);
+        assert!(matches!(cli.expect("valid").scenario, super::Scenario::Chart(_)));
+        assert!(Cli::try_parse_from(["loadgen", "chart", "--out", "docs/bench"]).is_err(), "--input is required");
+    }
+
+    #[test]
+    fn the_json_file_holds_the_figures() {
+        let dir = std::env::temp_dir().join(format!("loadgen-json-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        let path = dir.join("result.json");
+        super::write_json(&path, &serde_json::json!({ "scenario": "authors", "passed": true })).expect("written");
+        let back: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("readable")).expect("JSON");
+        assert_eq!(back["scenario"], "authors");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

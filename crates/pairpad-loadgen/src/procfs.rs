@@ -4,7 +4,8 @@
 //! (`VmRSS`, `VmHWM`). The peak over the window is the larger of two readings: `VmRSS` sampled
 //! every 20 ms, and `VmHWM` after resetting it at the window's start by writing `5` to
 //! `/proc/PID/clear_refs` (allowed for our own processes or as root; when refused, only the
-//! samples count, and the report says so).
+//! samples count, and the report says so). The whole machine's CPU use over the window comes from
+//! `/proc/stat` (every process: a database server too).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -86,11 +87,12 @@ impl Watched {
     }
 }
 
-/// A measured window over the servers (those whose pid is known) and this process.
+/// A measured window over the servers (those whose pid is known), this process and the machine.
 pub struct Window {
     servers: Vec<Watched>,
     started: Instant,
     own_start: Sample,
+    machine_start: Option<MachineTicks>,
     stop: Arc<AtomicBool>,
 }
 
@@ -118,7 +120,13 @@ impl Window {
                 Watched { pid, start, hwm_reset, peak }
             })
             .collect();
-        Self { servers, started: Instant::now(), own_start: sample(None).unwrap_or_default(), stop }
+        Self {
+            servers,
+            started: Instant::now(),
+            own_start: sample(None).unwrap_or_default(),
+            machine_start: machine_ticks(),
+            stop,
+        }
     }
 
     /// The first server's RSS now, if its pid is known.
@@ -142,6 +150,9 @@ impl Window {
         });
         let each: Vec<Value> = self.servers.iter().map(|s| s.finish(wall)).collect();
         let mut window = json!({ "window_s": round3(wall), "loadgen": loadgen });
+        if let (Some(start), Some(end)) = (self.machine_start, machine_ticks()) {
+            window["machine"] = json!({ "cores": cores(), "busy_pct": round3(start.busy_pct_until(end)) });
+        }
         window["server"] = match each.as_slice() {
             [] => Value::Null,
             [one] => one.clone(),
@@ -175,7 +186,10 @@ fn total(servers: &[Value]) -> Value {
 pub fn describe(window: &Value) -> String {
     let server = &window["server"];
     let loadgen = &window["loadgen"];
-    let own = format!("loadgen CPU {}% of one core", loadgen["cpu_pct"]);
+    let mut own = format!("loadgen CPU {}% of one core", loadgen["cpu_pct"]);
+    if let Some(busy) = window["machine"]["busy_pct"].as_f64() {
+        own.push_str(&format!("; machine {busy:.0}% busy ({} cores)", window["machine"]["cores"]));
+    }
     if server.is_null() {
         return format!("{own}; server: pass --server-pid for its CPU and memory");
     }
@@ -200,6 +214,49 @@ pub fn describe(window: &Value) -> String {
     )
 }
 
+/// The machine's CPU time since boot, summed over its cores, in clock ticks (`/proc/stat`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MachineTicks {
+    busy: u64,
+    total: u64,
+}
+
+impl MachineTicks {
+    /// Parses the first line of `/proc/stat` (`cpu user nice system idle iowait irq softirq
+    /// steal ...`): idle and iowait are idle, the rest up to steal busy (guest time is already
+    /// counted in user).
+    fn parse(stat: &str) -> Option<Self> {
+        let line = stat.lines().next()?.strip_prefix("cpu ")?;
+        let ticks: Vec<u64> = line.split_whitespace().take(8).map(|f| f.parse().ok()).collect::<Option<_>>()?;
+        let total: u64 = ticks.iter().sum();
+        let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+        Some(Self { busy: total - idle, total })
+    }
+
+    /// How busy every core was, on average, from `self` until `end`: 100 is all of them.
+    pub fn busy_pct_until(self, end: Self) -> f64 {
+        let total = end.total.saturating_sub(self.total);
+        if total == 0 { 0.0 } else { 100.0 * end.busy.saturating_sub(self.busy) as f64 / total as f64 }
+    }
+}
+
+/// The machine's CPU ticks now.
+pub fn machine_ticks() -> Option<MachineTicks> {
+    MachineTicks::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// The cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// The load average over 1, 5 and 15 minutes (`/proc/loadavg`).
+pub fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().ok());
+    Some([fields.next()??, fields.next()??, fields.next()??])
+}
+
 /// The soft limit on open files of this process, from `/proc/self/limits`.
 pub fn open_files_limit() -> Option<u64> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
@@ -211,7 +268,17 @@ pub fn open_files_limit() -> Option<u64> {
 mod tests {
     use serde_json::json;
 
-    use super::{describe, total};
+    use super::{MachineTicks, describe, total};
+
+    #[test]
+    fn machine_ticks_count_idle_and_iowait_as_idle() {
+        let start = MachineTicks::parse("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3\n").expect("a cpu line");
+        assert_eq!(start, MachineTicks { busy: 150, total: 1000 });
+        let end = MachineTicks::parse("cpu  250 0 100 900 50 0 0 0 0 0\n").expect("a cpu line");
+        // 200 busy ticks of 300.
+        assert!((start.busy_pct_until(end) - 66.666).abs() < 0.01);
+        assert_eq!(MachineTicks::parse("intr 1 2 3"), None);
+    }
 
     #[test]
     fn several_servers_are_summed_and_each_is_kept() {

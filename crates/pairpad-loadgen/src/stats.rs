@@ -113,7 +113,8 @@ impl Report {
         self.failures.is_empty()
     }
 
-    pub fn print(mut self) {
+    /// Prints the summary and the `RESULT` line; returns the figures (for `--json-out`).
+    pub fn print(mut self) -> Value {
         self.figures.insert("passed".into(), json!(self.passed()));
         self.figures.insert("failures".into(), json!(self.failures));
         let mut out = format!("== {} ==\n", self.scenario);
@@ -123,7 +124,9 @@ impl Report {
         for failure in &self.failures {
             let _ = writeln!(out, "  FAILED: {failure}");
         }
-        let _ = writeln!(out, "RESULT {}", Value::Object(self.figures));
+        let figures = Value::Object(self.figures);
+        let _ = writeln!(out, "RESULT {figures}");
         print!("{out}");
+        figures
     }
 }

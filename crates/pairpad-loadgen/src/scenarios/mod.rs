@@ -1,6 +1,7 @@
 //! The scenarios, one module each. Every `run` sets up what it needs through the REST API,
 //! measures a window, checks correctness and returns a [`crate::stats::Report`].
 
+pub mod authors;
 pub mod churn;
 pub mod fanout;
 pub mod history;
@@ -44,6 +45,10 @@ pub(crate) async fn begin_spread(name: &'static str, target: &crate::Target) -> 
         rests.push(rest);
     }
     report.set("url", target.urls[0].clone());
+    // When and on what: so a result file read later says under which conditions it was taken.
+    report.set("started_at", humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
+    report.set("cores", crate::procfs::cores());
+    report.set("load_average_start", crate::procfs::load_average().map(Vec::from));
     report.set("store", stores[0].clone());
     if target.urls.len() > 1 {
         report.set("urls", target.urls.clone());
