@@ -16,13 +16,50 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 const _: () = assert!(TextOperation::MAX_LEN as u128 <= i64::MAX as u128);
 
 /// One component of an operation on the wire: `n > 0` retains, `-n` deletes, a string inserts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum WireComponent {
     /// A retain or delete count.
     Count(i64),
     /// Inserted text.
     Text(String),
+}
+
+/// Decoded by the JSON value's own type rather than `#[serde(untagged)]`, which buffers every
+/// component and, for each string, first fails to read it as a number (building an error
+/// message): every operation from a client, in the store and to the Rust client passes here.
+impl<'de> Deserialize<'de> for WireComponent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ComponentVisitor;
+
+        impl serde::de::Visitor<'_> for ComponentVisitor {
+            type Value = WireComponent;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer (a retain or delete count) or a string (inserted text)")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<WireComponent, E> {
+                Ok(WireComponent::Count(n))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<WireComponent, E> {
+                i64::try_from(n)
+                    .map(WireComponent::Count)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(n), &self))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<WireComponent, E> {
+                Ok(WireComponent::Text(text.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<WireComponent, E> {
+                Ok(WireComponent::Text(text))
+            }
+        }
+
+        deserializer.deserialize_any(ComponentVisitor)
+    }
 }
 
 impl WireComponent {
@@ -175,6 +212,24 @@ mod tests {
     use serde_json::Value;
 
     const LIMITS: OperationLimits = OperationLimits { max_components: 4, max_count: 10 };
+
+    #[test]
+    fn a_component_is_an_integer_or_a_string_and_nothing_else() {
+        let parse = |json: &str| serde_json::from_str::<Vec<WireComponent>>(json);
+        assert_eq!(
+            parse(r#"[5, "🦀\u0041", -2, 9223372036854775807]"#).unwrap(),
+            [
+                WireComponent::Count(5),
+                WireComponent::Text("🦀A".into()),
+                WireComponent::Count(-2),
+                WireComponent::Count(i64::MAX)
+            ]
+        );
+        for refused in ["[1.5]", "[1e3]", "[true]", "[null]", "[[1]]", r#"[{"n":1}]"#, "[9223372036854775808]"] {
+            let error = parse(refused).expect_err(refused);
+            assert!(error.is_data(), "{refused}: {error}");
+        }
+    }
 
     fn op(components: impl IntoIterator<Item = Component>) -> TextOperation {
         TextOperation::from_components(components).unwrap()
