@@ -10,7 +10,7 @@ use pairpad_hub::HubSettings;
 use pairpad_hub::session::SessionSettings;
 use pairpad_room::committer::CommitSettings;
 use pairpad_room::room::RoomSettings as RoomOwnerSettings;
-use pairpad_store::StoreUrl;
+use pairpad_store::{StoreUrl, mask_url};
 use pairpad_suggest::ModelApi;
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -175,34 +175,6 @@ fn masked_secret<S: Serializer>(secret: &str, serializer: S) -> Result<S::Ok, S:
 
 fn masked_url<S: Serializer>(url: &str, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&mask_url(url))
-}
-
-/// `url` with the password of its user information (`scheme://user:***@host`) and the value of any
-/// `password` query parameter (`?password=***`, which PostgreSQL's URLs accept) masked.
-pub fn mask_url(url: &str) -> String {
-    let (url, query) = url.split_once('?').map_or((url, None), |(url, query)| (url, Some(query)));
-    let mut masked = match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    };
-    if let Some(query) = query {
-        let params: Vec<String> = query
-            .split('&')
-            .map(|param| match param.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                _ => param.to_owned(),
-            })
-            .collect();
-        masked.push('?');
-        masked.push_str(&params.join("&"));
-    }
-    masked
 }
 
 fn model_api_name<S: Serializer>(api: &ModelApi, serializer: S) -> Result<S::Ok, S::Error> {

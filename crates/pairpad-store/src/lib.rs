@@ -63,21 +63,37 @@ impl StoreUrl {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self::Postgres(url.to_owned()))
         } else {
-            Err(UnsupportedUrl(Self::masked(url)))
+            Err(UnsupportedUrl(mask_url(url)))
         }
     }
+}
 
-    fn masked(url: &str) -> String {
-        match (url.find("://"), url.rfind('@')) {
-            (Some(scheme_end), Some(at)) if at > scheme_end => {
-                let userinfo = &url[scheme_end + 3..at];
-                let user = userinfo.split(':').next().unwrap_or_default();
-                let password = if userinfo.contains(':') { ":***" } else { "" };
-                format!("{}{user}{password}{}", &url[..scheme_end + 3], &url[at..])
+/// `url` with the password of its user information (`scheme://user:***@host`) and the value of any
+/// `password` query parameter (`?password=***`, which PostgreSQL's URLs accept) masked.
+pub fn mask_url(url: &str) -> String {
+    let (url, query) = url.split_once('?').map_or((url, None), |(url, query)| (url, Some(query)));
+    let mut masked = match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
             }
-            _ => url.to_owned(),
         }
+        _ => url.to_owned(),
+    };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        masked.push('?');
+        masked.push_str(&params.join("&"));
     }
+    masked
 }
 
 /// Shows the URL with any password masked, for logs.
@@ -86,7 +102,7 @@ impl fmt::Display for StoreUrl {
         match self {
             Self::Memory => f.write_str("memory"),
             Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
-            Self::Postgres(url) => f.write_str(&Self::masked(url)),
+            Self::Postgres(url) => f.write_str(&mask_url(url)),
         }
     }
 }
