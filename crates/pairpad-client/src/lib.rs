@@ -149,7 +149,7 @@ pub enum Access {
 impl Access {
     /// From a welcome's `access` and `viewId`: a server before 1.1 sends neither (edit).
     fn from_welcome(access: Option<&str>, view_id: Option<String>) -> Self {
-        if access == Some("view") { Self::View } else { Self::Edit { view_id } }
+        if access == Some(pairpad_protocol::ACCESS_VIEW) { Self::View } else { Self::Edit { view_id } }
     }
 }
 

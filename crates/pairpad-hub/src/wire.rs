@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use pairpad_domain::{Access, Participant, RoomEvent};
-use pairpad_protocol::{ErrorCode, Ops, ServerMessage, WireSelection, WireUser};
+use pairpad_protocol::{ErrorCode, Ops, ServerMessage, WireSelection, WireUser, access_name};
 use pairpad_room::room::Resumption;
 
 fn user(p: &Participant) -> WireUser<'_> {
@@ -67,14 +67,6 @@ pub fn resume(resumption: &Resumption) -> String {
         access: Some(access_name(resumption.access).into()),
         view_id: view_id(resumption.access),
     })
-}
-
-/// The `access` field's value.
-fn access_name(access: Access) -> &'static str {
-    match access {
-        Access::View { .. } => "view",
-        Access::Edit { .. } => "edit",
-    }
 }
 
 /// The `viewId` field: an editor's only.

@@ -11,5 +11,5 @@ mod messages;
 mod operation;
 
 pub use codes::{CloseCode, ErrorCode};
-pub use messages::{ClientMessage, ServerMessage, WireSelection, WireUser};
+pub use messages::{ACCESS_EDIT, ACCESS_VIEW, ClientMessage, ServerMessage, WireSelection, WireUser, access_name};
 pub use operation::{InvalidOperation, OperationLimits, Ops, WireComponent, from_stored, to_operation};

@@ -187,6 +187,16 @@ pub enum ServerMessage<'a> {
     Unknown,
 }
 
+/// How `init`, `resume` and `GET /api/rooms/{id}` name a read-only connection's access.
+pub const ACCESS_VIEW: &str = "view";
+/// How they name an editing connection's.
+pub const ACCESS_EDIT: &str = "edit";
+
+/// The `access` field's value for `access` (PROTOCOL.md 1.1, "Access").
+pub fn access_name(access: pairpad_domain::Access) -> &'static str {
+    if access.may_edit() { ACCESS_EDIT } else { ACCESS_VIEW }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,12 +39,18 @@ impl MemoryRoom {
 #[derive(Default)]
 pub struct MemoryRepo {
     rooms: Mutex<HashMap<RoomId, MemoryRoom>>,
+    /// Each room's id by its view id. Locked only while `rooms` is, and after it.
+    view_ids: Mutex<HashMap<RoomId, RoomId>>,
 }
 
 impl MemoryRepo {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn view_ids(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, RoomId>> {
+        self.view_ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, MemoryRoom>> {
@@ -67,10 +73,12 @@ impl RoomRepo for MemoryRepo {
     async fn create(&self, room: &NewRoom) -> Result<(), RepoError> {
         crate::check_storable([&room.code])?;
         let mut rooms = self.rooms();
-        let taken = |id: &RoomId| rooms.contains_key(id) || rooms.values().any(|other| other.view_id == *id);
+        let mut view_ids = self.view_ids();
+        let taken = |id: &RoomId| rooms.contains_key(id) || view_ids.contains_key(id);
         if taken(&room.id) || taken(&room.view_id) || room.id == room.view_id {
             return Err(RepoError::AlreadyExists(room.id));
         }
+        view_ids.insert(room.view_id, room.id);
         rooms.insert(
             room.id,
             MemoryRoom {
@@ -201,13 +209,8 @@ impl RoomRepo for MemoryRepo {
 
     async fn keys(&self, id_or_view_id: RoomId) -> Result<RoomKeys, RepoError> {
         let rooms = self.rooms();
-        let (id, room) = match rooms.get_key_value(&id_or_view_id) {
-            Some(found) => found,
-            None => rooms
-                .iter()
-                .find(|(_, room)| room.view_id == id_or_view_id)
-                .ok_or(RepoError::NotFound(id_or_view_id))?,
-        };
+        let id = self.view_ids().get(&id_or_view_id).copied().unwrap_or(id_or_view_id);
+        let (id, room) = rooms.get_key_value(&id).ok_or(RepoError::NotFound(id_or_view_id))?;
         Ok(RoomKeys {
             id: *id,
             view_id: room.view_id,
@@ -231,6 +234,8 @@ impl RoomRepo for MemoryRepo {
     async fn delete(&self, id: RoomId, idle_before: Option<Timestamp>) -> Result<bool, RepoError> {
         let mut rooms = self.rooms();
         let deletable = rooms.get(&id).is_some_and(|room| idle_before.is_none_or(|before| room.active_at() < before));
-        Ok(deletable && rooms.remove(&id).is_some())
+        let Some(room) = deletable.then(|| rooms.remove(&id)).flatten() else { return Ok(false) };
+        self.view_ids().remove(&room.view_id);
+        Ok(true)
     }
 }

@@ -175,7 +175,7 @@ pub async fn get(
         room_id: entry.shown_id().to_string(),
         view_id: entry.access.may_edit().then(|| entry.keys.view_id.to_string()),
         owner_token: None,
-        access: Some(if entry.access.may_edit() { "edit" } else { "view" }),
+        access: Some(pairpad_protocol::access_name(entry.access)),
         language: view.language.to_string(),
         code: view.code,
         revision: view.revision,
