@@ -20,6 +20,7 @@
 //! - [`chart`]: SVG charts and a Markdown table from JSON results.
 
 mod chart;
+mod completions;
 mod driver;
 mod procfs;
 mod progress;
@@ -95,6 +96,9 @@ enum Scenario {
     /// Not a scenario: draws SVG charts from JSON results (`--json-out`) and prints the authors
     /// table. No server needed.
     Chart(chart::ChartArgs),
+    /// Not a scenario: how often the rule suggester completes real files' identifiers, and how
+    /// fast. No server needed.
+    Completions(completions::CompletionsArgs),
 }
 
 fn main() -> ExitCode {
@@ -104,6 +108,15 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("pairpad-loadgen chart: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    if let Scenario::Completions(args) = &cli.scenario {
+        return match completions::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pairpad-loadgen completions: {e:#}");
                 ExitCode::from(2)
             }
         };
@@ -127,7 +140,7 @@ fn main() -> ExitCode {
             Scenario::Join(args) => scenarios::join::run(&target, args).await,
             Scenario::Churn(args) => scenarios::churn::run(&target, args).await,
             Scenario::History(args) => scenarios::history::run(&target, args).await,
-            Scenario::Chart(_) => unreachable!("charts are drawn without a runtime"),
+            Scenario::Chart(_) | Scenario::Completions(_) => unreachable!("these run without a runtime"),
         }
     });
     // Connections still open in tasks are dropped with the runtime; don't wait for them.

@@ -18,6 +18,7 @@
 //! [`Suggestions::source`]: pairpad_domain::Suggestions::source
 #![warn(missing_docs)]
 
+pub mod evaluation;
 pub mod model;
 pub mod rules;
 

@@ -10,15 +10,23 @@
 //! a keyword.
 
 mod lang;
+mod library;
 mod scan;
+pub(crate) mod syntax;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use pairpad_domain::{Suggester, Suggestion, SuggestionKind, SuggestionRequest, Suggestions};
 
-use lang::{Lang, MODIFIERS, PYTHON_BLOCK_KEYWORDS, Place, Vocabulary};
+use lang::{MODIFIERS, PYTHON_BLOCK_KEYWORDS, Place, Vocabulary};
+use library::Library;
 use scan::{Mode, Occurrences, Scan, Wanted, is_ident_char};
+use syntax::Syntax;
+
+pub(crate) use lang::Lang;
+pub use library::check_tables;
 
 /// What [`Suggestions::source`] says when the rules answered.
 pub const SOURCE: &str = "rules";
@@ -27,6 +35,9 @@ pub const SOURCE: &str = "rules";
 const WINDOW_BEFORE: usize = 48 * 1024;
 /// Bytes after the cursor that are scanned.
 const WINDOW_AFTER: usize = 16 * 1024;
+/// Bytes before and after the cursor that are parsed (a parse costs about 0.1 ms per kilobyte).
+const PARSE_BEFORE: usize = 12 * 1024;
+const PARSE_AFTER: usize = 4 * 1024;
 /// The longest list returned.
 const MAX_ITEMS: usize = 12;
 
@@ -40,13 +51,30 @@ const KEYWORD_AT_STATEMENT: f32 = 72.0;
 const KEYWORD: f32 = 60.0;
 /// One or two typed letters say little about a document name but usually mean a keyword.
 const SHORT_PREFIX_KEYWORD_BONUS: f32 = 8.0;
-const BUILTIN: f32 = 55.0;
-const MEMBER_BUILTIN: f32 = 50.0;
+/// A library name the document does not use: below a name it uses, above nothing.
+const BUILTIN: f32 = 48.0;
+/// A member of the receiver's module or type, as the library knows it.
+const LIBRARY_KNOWN_MEMBER: f32 = 70.0;
+/// A member of some type of the library, when the receiver's type is unknown.
+const LIBRARY_ANY_MEMBER: f32 = 50.0;
+/// A method a class usually defines, while a method's name is typed in a class.
+const CLASS_METHOD: f32 = 75.0;
+/// A library name the document uses too.
+const USED_LIBRARY_BONUS: f32 = 2.0;
+/// How much each doubling of a name's uses that fit the place adds: uses after the same token,
+/// of the same grammatical kind, on the same receiver, in the same function.
+const FIT_PREV: f32 = 5.0;
+const FIT_NEXT: f32 = 5.0;
+const FIT_KIND: f32 = 4.0;
+const FIT_RECEIVER: f32 = 8.0;
+const FIT_SCOPE: f32 = 3.0;
+/// A name never used the way the place needs (a type where a value goes, a member where a
+/// variable goes, and the reverse).
+const MISFIT: f32 = 12.0;
 const SNIPPET_PARTIAL: f32 = 45.0;
 const NAME_BASE: f32 = 40.0;
 const NAME_MAX_FREQUENCY: f32 = 25.0;
 const NAME_MAX_PROXIMITY: f32 = 35.0;
-const MEMBER_NAME_BONUS: f32 = 15.0;
 const CLOSE_QUOTE: f32 = 30.0;
 /// Closing a bracket after a typed name: only when nothing completes the name.
 const CLOSE_AFTER_NAME: f32 = 25.0;
@@ -165,6 +193,9 @@ struct Context<'a> {
     /// Where a statement may start: keywords such as `return` and snippets fit.
     statement: bool,
     scan: Scan<'a>,
+    /// The parser's reading of the window, when the language has a grammar.
+    syntax: Option<Syntax<'a>>,
+    library: &'static Library,
 }
 
 fn complete<'a>(lang: Lang, text: &'a str, cursor: usize, blank_document: bool, out: &mut Candidates<'a>) {
@@ -196,7 +227,7 @@ fn complete<'a>(lang: Lang, text: &'a str, cursor: usize, blank_document: bool, 
     let vocabulary = lang.vocabulary();
     let unit = scan.indent_unit.clone().unwrap_or_else(|| vocabulary.default_indent.to_owned());
     let indent_len = line_before.len() - line_before.trim_start_matches([' ', '\t']).len();
-    let context = Context {
+    let mut context = Context {
         lang,
         vocabulary,
         before,
@@ -209,7 +240,13 @@ fn complete<'a>(lang: Lang, text: &'a str, cursor: usize, blank_document: bool, 
         member,
         statement: !member && statement_position(lead, lang),
         scan,
+        syntax: None,
+        library: library::library(lang),
     };
+    if matches!(context.scan.mode, Mode::Code) && !number && (member || !context.prefix.is_empty()) {
+        let (start, end) = window(text, cursor, PARSE_BEFORE, PARSE_AFTER);
+        context.syntax = Some(syntax::analyse(&text[start..end], cursor - start, context.prefix, lang));
+    }
 
     match context.scan.mode {
         Mode::LineComment | Mode::BlockComment { .. } => words(&context, out),
@@ -222,10 +259,10 @@ fn complete<'a>(lang: Lang, text: &'a str, cursor: usize, blank_document: bool, 
         Mode::Code => {
             if !number {
                 if context.member {
-                    members(&context, out);
+                    names(&context, out);
                 } else if !context.prefix.is_empty() {
                     keywords(&context, out);
-                    names_and_builtins(&context, out);
+                    names(&context, out);
                     snippets(&context, out);
                 } else {
                     block_continuation(&context, out);
@@ -308,63 +345,193 @@ fn keywords<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
     }
 }
 
-/// Names from the document, and built-ins (which rank higher when the document uses them).
-fn names_and_builtins<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
-    let prefix = context.prefix;
-    let names = &context.scan.identifiers;
-    let mut merged = Vec::new();
-    for (index, &builtin) in context.vocabulary.builtins.iter().enumerate() {
-        let name = builtin.trim_end_matches('!');
-        if !name.starts_with(prefix) || builtin.len() == prefix.len() {
-            continue;
-        }
-        let used = names.get(name).map_or(0.0, |occurrences| name_score(occurrences) + 2.0);
-        merged.push(name);
-        let score = BUILTIN.max(used);
-        out.push(builtin, &builtin[prefix.len()..], SuggestionKind::Builtin, score, ORDER_BUILTIN + index as u32);
-    }
-    for (&name, occurrences) in names {
-        if !merged.contains(&name) {
-            out.push(name, &name[prefix.len()..], SuggestionKind::Identifier, name_score(occurrences), ORDER_NAME);
-        }
-    }
+/// What the parser says about one name: how it is used in the parsed window compared with the
+/// place being typed.
+#[derive(Clone, Copy, Debug, Default)]
+struct Usage {
+    /// Occurrences in the parsed window.
+    parsed: u32,
+    /// ... of the same grammatical kind as the word being typed (a type, a field, a name).
+    same_kind: u32,
+    /// ... after the same token (`let`, `(`, `.`, `fn`).
+    same_prev: u32,
+    /// ... before the same token (`(`, `[`, `=`).
+    same_next: u32,
+    /// ... as a member of the same receiver (`self.items`, `event.target`).
+    same_receiver: u32,
+    /// ... as a member of anything, or where a field or method is declared.
+    as_member: u32,
+    /// ... inside the function around the cursor.
+    in_scope: u32,
 }
 
-/// After `.`, `::` or `->`: names used as members in the document, then common member names.
-fn members<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
-    let prefix = context.prefix;
-    let names = &context.scan.identifiers;
-    let mut merged = Vec::new();
-    for (index, &member) in context.vocabulary.members.iter().enumerate() {
-        if !member.starts_with(prefix) || member.len() == prefix.len() {
+/// How the document uses each name that completes the prefix, as the parser sees it.
+fn usages<'a>(syntax: &Syntax<'a>, prefix: &str) -> HashMap<&'a str, Usage> {
+    let at = &syntax.at_cursor;
+    let mut usages: HashMap<&str, Usage> = HashMap::new();
+    for (index, leaf) in syntax.leaves.iter().enumerate() {
+        if !leaf.name || Some(index) == syntax.typed || leaf.end - leaf.start <= prefix.len() {
             continue;
         }
-        let used = names.get(member).map_or(0.0, member_score);
-        merged.push(member);
-        let score = MEMBER_BUILTIN.max(used);
-        out.push(member, &member[prefix.len()..], SuggestionKind::Builtin, score, ORDER_BUILTIN + index as u32);
+        let text = syntax.text_of(index);
+        if !text.starts_with(prefix) {
+            continue;
+        }
+        let prev = syntax.previous(index).map_or("", |i| syntax.leaves[i].kind);
+        let member = syntax::MEMBER_ACCESS.contains(&prev);
+        // A method or field declared here is a member where it is used.
+        let member_like = member || syntax::declares_member(leaf.kind) || syntax::DEFINES_FUNCTION.contains(&prev);
+        let usage = usages.entry(text).or_default();
+        usage.parsed += 1;
+        usage.same_kind += u32::from(at.kind == Some(leaf.kind));
+        usage.same_prev += u32::from(prev == at.prev);
+        usage.same_next += u32::from(syntax.next(index).map_or("", |i| syntax.leaves[i].kind) == at.next);
+        usage.as_member += u32::from(member_like);
+        usage.same_receiver += u32::from(member && at.receiver.is_some() && syntax.receiver_of(index) == at.receiver);
+        usage.in_scope += u32::from(at.scope.is_some_and(|(start, end)| start <= leaf.start && leaf.end <= end));
     }
-    // After a path separator (`std::`, `Vec::`) come types and functions as well as members.
-    if context.lead.ends_with("::") {
-        for (index, &builtin) in context.vocabulary.builtins.iter().enumerate() {
-            let name = builtin.trim_end_matches('!');
-            if name.starts_with(prefix) && builtin.len() > prefix.len() {
-                let score = names.get(name).map_or(MEMBER_BUILTIN, member_score);
-                merged.push(name);
-                let order = ORDER_BUILTIN + context.vocabulary.members.len() as u32 + index as u32;
-                out.push(builtin, &builtin[prefix.len()..], SuggestionKind::Builtin, score, order);
+    usages
+}
+
+/// The score of a name the document uses: how often and how near (the lexer's count over the wide
+/// window), and how well its uses fit the place being typed (the parser's, over the parsed one).
+fn usage_score(occurrences: Option<&Occurrences>, usage: Usage, place: Wants) -> f32 {
+    let log = |n: u32| (1.0 + n as f32).log2();
+    let mut score = occurrences.map_or(NAME_BASE, name_score);
+    score += FIT_PREV * log(usage.same_prev)
+        + FIT_NEXT * log(usage.same_next)
+        + FIT_KIND * log(usage.same_kind)
+        + FIT_RECEIVER * log(usage.same_receiver)
+        + FIT_SCOPE * log(usage.in_scope);
+    // A name being defined may be anything used elsewhere (a method defined here is a member
+    // where it is called): only names typed where they are used are held to their kind.
+    if usage.parsed > 0 && !place.defining {
+        if place.typed_kind && usage.same_kind == 0 {
+            score -= MISFIT;
+        }
+        if place.member && usage.as_member == 0 || !place.member && usage.as_member == usage.parsed {
+            score -= MISFIT;
+        }
+    }
+    score
+}
+
+/// What the place being typed asks of a name.
+#[derive(Clone, Copy)]
+struct Wants {
+    /// After `.`, `::` or `->`.
+    member: bool,
+    /// The parser read the word being typed (so its kind can be compared).
+    typed_kind: bool,
+    /// The name of a function being defined.
+    defining: bool,
+}
+
+/// Names from the document, the library's names that fit the place, and the methods a class
+/// usually defines, all on one scale.
+fn names<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
+    let prefix = context.prefix;
+    let at = context.syntax.as_ref().map(|syntax| &syntax.at_cursor);
+    let member = context.member;
+    let place = Wants {
+        member,
+        typed_kind: at.is_some_and(|at| at.kind.is_some()),
+        defining: at.is_some_and(|at| at.defining_function),
+    };
+    let usages = context.syntax.as_ref().map(|syntax| usages(syntax, prefix)).unwrap_or_default();
+    let lexical = &context.scan.identifiers;
+    let library = context.library;
+
+    // The library's names for this place, best first, with the score they start from.
+    let mut offered: Vec<(&'static str, f32)> = Vec::new();
+    let completes = |name: &str| name.trim_end_matches('!').starts_with(prefix) && name.len() > prefix.len();
+    if member {
+        let receiver = at.and_then(|at| at.receiver).or_else(|| receiver_before(context.lead));
+        let aliases = context.syntax.as_ref().map_or(&[][..], |syntax| syntax.aliases.as_slice());
+        let known = receiver.and_then(|receiver| {
+            library.module(receiver, aliases).or_else(|| {
+                let (after, before) = context.syntax.as_ref().map_or((None, None), |s| declaration(s, receiver));
+                library
+                    .types
+                    .get(receiver)
+                    .or_else(|| library.type_of(receiver, after, before))
+                    .map(|table| table.members.as_slice())
+            })
+        });
+        match known {
+            Some(members) => offered.extend(members.iter().map(|m| (m.as_str(), LIBRARY_KNOWN_MEMBER))),
+            None => {
+                for table in library.types.values() {
+                    offered.extend(table.members.iter().map(|m| (m.as_str(), LIBRARY_ANY_MEMBER)));
+                }
             }
         }
-    }
-    for (&name, occurrences) in names {
-        if !merged.contains(&name) {
-            out.push(name, &name[prefix.len()..], SuggestionKind::Identifier, member_score(occurrences), ORDER_NAME);
+    } else {
+        if at.is_some_and(|at| at.in_class && (at.defining_function || context.statement)) {
+            offered.extend(library.class_methods.iter().map(|m| (m.as_str(), CLASS_METHOD)));
         }
+        offered.extend(library.globals.iter().map(|g| (g.as_str(), BUILTIN)));
+    }
+
+    let mut merged: Vec<&str> = Vec::new();
+    for (index, &(entry, base)) in offered.iter().enumerate() {
+        let name = entry.trim_end_matches('!');
+        if !completes(entry) || merged.contains(&name) {
+            continue;
+        }
+        merged.push(name);
+        // A library name the document uses ranks as the better of both. It is the library's when
+        // the library knows it belongs here; a guess from some type's members is the document's.
+        let used = lexical.get(name).is_some() || usages.contains_key(name);
+        let score = if used {
+            let usage = usages.get(name).copied().unwrap_or_default();
+            base.max(usage_score(lexical.get(name), usage, place) + USED_LIBRARY_BONUS)
+        } else {
+            base
+        };
+        let kind =
+            if used && base == LIBRARY_ANY_MEMBER { SuggestionKind::Identifier } else { SuggestionKind::Builtin };
+        out.push(entry, &entry[prefix.len()..], kind, score, ORDER_BUILTIN + index as u32);
+    }
+    let document_names = lexical.keys().copied().chain(usages.keys().copied());
+    for name in document_names {
+        if merged.contains(&name) || name.len() <= prefix.len() {
+            continue;
+        }
+        merged.push(name);
+        let usage = usages.get(name).copied().unwrap_or_default();
+        let score = usage_score(lexical.get(name), usage, place);
+        out.push(name, &name[prefix.len()..], SuggestionKind::Identifier, score, ORDER_NAME);
     }
 }
 
-fn member_score(occurrences: &Occurrences) -> f32 {
-    name_score(occurrences) + if occurrences.as_member { MEMBER_NAME_BONUS } else { 0.0 }
+/// The name before a trailing `.`, `::` or `->` of `lead`, when the parser did not say.
+fn receiver_before(lead: &str) -> Option<&str> {
+    let object = lead.trim_end_matches(['.', ':', '-', '>', '?']);
+    let start = object.trim_end_matches(|c: char| c.is_alphanumeric() || c == '_' || c == '$').len();
+    let name = &object[start..];
+    (!name.is_empty()).then_some(name)
+}
+
+/// How `variable` is declared in the parsed window: the text after its first assignment or type
+/// annotation (`: HashMap<..>`, `= []`), and the text before it on that line (`List<String> `).
+fn declaration<'a>(syntax: &Syntax<'a>, variable: &str) -> (Option<&'a str>, Option<&'a str>) {
+    let declared = (0..syntax.leaves.len()).find(|&i| {
+        syntax.leaves[i].name
+            && Some(i) != syntax.typed
+            && syntax.text_of(i) == variable
+            && syntax.previous(i).is_none_or(|p| !syntax::MEMBER_ACCESS.contains(&syntax.leaves[p].kind))
+    });
+    let Some(index) = declared else {
+        return (None, None);
+    };
+    let leaf = syntax.leaves[index];
+    let text = syntax.text;
+    let line_start = text[..leaf.start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[leaf.end..].find('\n').map_or(text.len(), |i| leaf.end + i);
+    let assigns = syntax.next(index).is_some_and(|next| matches!(syntax.leaves[next].kind, "=" | ":=" | ":"));
+    let after = assigns.then(|| &text[leaf.end..line_end]);
+    (after, Some(text[line_start..leaf.start].trim()))
 }
 
 fn snippets<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
