@@ -20,6 +20,10 @@ pub struct CompletionsArgs {
     /// The seed that draws them.
     #[arg(long, default_value_t = SEED)]
     seed: u64,
+    /// Repeats each file's text until it is at least this many bytes long: the latency of a
+    /// document that size (the figures of accuracy are then of a file that repeats itself).
+    #[arg(long, value_name = "BYTES")]
+    pad_to: Option<usize>,
     /// Also list, after each file, the identifiers that were not the first suggestion.
     #[arg(long)]
     misses: bool,
@@ -40,7 +44,14 @@ pub fn run(args: &CompletionsArgs) -> anyhow::Result<()> {
     println!("| file | language | KB | asked | top-1 | top-5 | p50 | p99 | max |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for (path, language) in files {
-        let code = evaluation::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut code = evaluation::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        if let Some(bytes) = args.pad_to {
+            let original = code.clone();
+            while code.len() < bytes && !original.is_empty() {
+                code.push('\n');
+                code.push_str(&original);
+            }
+        }
         let language = Language::new(&language).with_context(|| format!("language {language:?}"))?;
         let report = evaluation::evaluate(&code, &language, args.samples, args.seed);
         println!(
