@@ -1,13 +1,22 @@
 //! The rule-based suggester: deterministic, no I/O, bounded work.
 //!
-//! It scans a window of text around the cursor (`scan`), decides what the user is doing there
-//! (typing a name, a member after `.`, a preprocessor directive, prose in a comment or string, or
-//! nothing yet at the end of a block opener) and ranks what fits from the language's vocabulary
-//! (`lang`) and the document's own words.
+//! Two readings of the text around the cursor:
+//! - `syntax`: tree-sitter parses a window of a few kilobytes (under a time budget) and tells the
+//!   grammatical kind of the word being typed (a name, a type, a field), the tokens just before and
+//!   after it, the receiver of a member access, the enclosing function and class, and the imported
+//!   module aliases, and the same facts for every name of the window.
+//! - `scan`: a lexer over a wider window for what a lexer does better on half-typed text: whether
+//!   the cursor sits in a comment or an unterminated string, which brackets and quotes are left
+//!   open, the indentation style, and how often and how near each name occurs.
 //!
-//! Scores are on one scale so that every kind of candidate competes fairly; the constants below
-//! are tuned so that a keyword beats a rarely used name, while a name used often and nearby beats
-//! a keyword.
+//! From them it decides what the user is doing (typing a name, a member after `.`, a preprocessor
+//! directive, prose in a comment or string, or nothing yet at the end of a block opener) and ranks
+//! what fits: the document's names by how their uses fit the place, the language's keywords and
+//! snippets (`lang`), and its standard library's names (`library`, data files per language).
+//!
+//! Scores are on one scale so that every kind of candidate competes fairly: a keyword beats a
+//! rarely used name, a name used often, nearby and in the same way beats a keyword, and a member
+//! of the receiver's known type beats a guess.
 
 mod lang;
 mod library;
