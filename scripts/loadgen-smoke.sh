@@ -102,6 +102,18 @@ run history "MATCH" -- history --limit 600 --samples 50 --missed 100 --resumes 2
 run idle "per connection" -- idle --connections 300 --rooms 6 --hold 1
 run join "all had init" -- join --clients 20 --doc-bytes 262144
 run churn "rooms loaded" -- churn --rooms 60 --ops 3 --settle-timeout 15 --rest 0
+# The completion evaluation (issue 18; no server): a few identifiers of two corpus files.
+echo
+echo "==> completions: pairpad-loadgen completions --samples 20"
+if "$bin/pairpad-loadgen" completions --samples 20 tests/traces/rustcode.json.gz:rust \
+  crates/pairpad-suggest/tests/corpus/inventory.py:python >"$tmp/completions.out" 2>&1 &&
+  [[ $(grep -c '| 20 | ' "$tmp/completions.out") -eq 2 ]]; then
+  cat "$tmp/completions.out"
+else
+  cat "$tmp/completions.out"
+  echo "FAILED: completions"
+  failed=$((failed + 1))
+fi
 
 if ! kill -0 "$server_pid" 2>/dev/null; then
   echo "FAILED: the server died during the smoke test" >&2
