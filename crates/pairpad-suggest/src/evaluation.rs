@@ -4,7 +4,8 @@
 //!
 //! Identifiers are what the language's grammar calls one (names of any kind, never keywords, nor
 //! words in comments or strings), at least three characters long so there is something to
-//! complete; in a language without a grammar, every word of three characters or more. Which
+//! complete; in markup (Svelte, Vue, HTML), those of its script; in a language without a grammar,
+//! every word of three characters or more. Which
 //! occurrences are asked about is drawn by a seeded generator, so a run is repeatable.
 
 use std::io::Read;
@@ -111,9 +112,7 @@ fn percent(part: usize, whole: usize) -> f64 {
 pub fn identifiers(code: &str, language: &Language) -> Vec<(usize, usize)> {
     let long_enough = |(start, end): &(usize, usize)| code[*start..*end].chars().count() > KEPT;
     let lang = Lang::from_name(language.as_str());
-    if let Some(tree) = syntax::parse_unbounded(code, lang) {
-        let mut spans = Vec::new();
-        syntax::names(tree.root_node(), lang, &mut spans);
+    if let Some(mut spans) = syntax::names(code, lang) {
         spans.retain(long_enough);
         return spans;
     }

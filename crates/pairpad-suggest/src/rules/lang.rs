@@ -13,6 +13,9 @@ pub(crate) enum Lang {
     Java,
     C,
     Cpp,
+    /// A component or page that embeds script in markup (Svelte, Vue, HTML): its `<script>`
+    /// blocks and `{...}` expressions are JavaScript or TypeScript, the rest is lexed as text.
+    Markup,
     Other,
 }
 
@@ -77,6 +80,7 @@ impl Lang {
             "java" => Self::Java,
             "c" | "h" => Self::C,
             "cpp" | "c++" | "cxx" | "cc" | "hpp" | "hxx" | "hh" => Self::Cpp,
+            "svelte" | "vue" | "html" | "htm" => Self::Markup,
             _ => Self::Other,
         }
     }
@@ -91,7 +95,7 @@ impl Lang {
             Self::Java => &JAVA,
             Self::C => &C,
             Self::Cpp => &CPP,
-            Self::Other => &OTHER,
+            Self::Markup | Self::Other => &OTHER,
         }
     }
 
@@ -100,7 +104,7 @@ impl Lang {
     }
 
     pub(crate) fn slash_comments(self) -> bool {
-        !matches!(self, Self::Python | Self::Other)
+        !matches!(self, Self::Python | Self::Markup | Self::Other)
     }
 
     pub(crate) fn nested_block_comments(self) -> bool {

@@ -49,7 +49,8 @@ pub(crate) struct Library {
 fn source(lang: Lang) -> Option<&'static str> {
     Some(match lang {
         Lang::Python => include_str!("../../data/library/python.json"),
-        Lang::JavaScript => include_str!("../../data/library/javascript.json"),
+        // Markup's scripts are JavaScript (or TypeScript, whose own names matter less there).
+        Lang::JavaScript | Lang::Markup => include_str!("../../data/library/javascript.json"),
         Lang::TypeScript => include_str!("../../data/library/typescript.json"),
         Lang::Rust => include_str!("../../data/library/rust.json"),
         Lang::Go => include_str!("../../data/library/go.json"),
@@ -60,7 +61,7 @@ fn source(lang: Lang) -> Option<&'static str> {
     })
 }
 
-const LANGS: [Lang; 9] = [
+const LANGS: [Lang; 10] = [
     Lang::Python,
     Lang::JavaScript,
     Lang::TypeScript,
@@ -69,6 +70,7 @@ const LANGS: [Lang; 9] = [
     Lang::Java,
     Lang::C,
     Lang::Cpp,
+    Lang::Markup,
     Lang::Other,
 ];
 

@@ -72,10 +72,10 @@ const CLASS_METHOD: f32 = 75.0;
 const USED_LIBRARY_BONUS: f32 = 2.0;
 /// How much each doubling of a name's uses that fit the place adds: uses after the same token,
 /// of the same grammatical kind, on the same receiver, in the same function.
-const FIT_PREV: f32 = 5.0;
-const FIT_NEXT: f32 = 5.0;
+const FIT_PREV: f32 = 10.0;
+const FIT_NEXT: f32 = 10.0;
 const FIT_KIND: f32 = 4.0;
-const FIT_RECEIVER: f32 = 8.0;
+const FIT_RECEIVER: f32 = 16.0;
 const FIT_SCOPE: f32 = 3.0;
 /// A name never used the way the place needs (a type where a value goes, a member where a
 /// variable goes, and the reverse).
@@ -252,12 +252,20 @@ fn complete<'a>(lang: Lang, text: &'a str, cursor: usize, blank_document: bool, 
         syntax: None,
         library: library::library(lang),
     };
-    if matches!(context.scan.mode, Mode::Code) && !number && (member || !context.prefix.is_empty()) {
+    let markup = lang == Lang::Markup;
+    if (markup || matches!(context.scan.mode, Mode::Code)) && !number && (member || !context.prefix.is_empty()) {
         let (start, end) = window(text, cursor, PARSE_BEFORE, PARSE_AFTER);
         context.syntax = Some(syntax::analyse(&text[start..end], cursor - start, context.prefix, lang));
     }
+    // In markup the lexer cannot tell script from text (an apostrophe in prose opens no string):
+    // the parser's view of the script decides, and everything else is prose.
+    let mode = match &context.syntax {
+        Some(syntax) if markup && syntax.at_cursor.in_script && !syntax.at_cursor.in_prose => Mode::Code,
+        _ if markup => Mode::LineComment,
+        _ => context.scan.mode,
+    };
 
-    match context.scan.mode {
+    match mode {
         Mode::LineComment | Mode::BlockComment { .. } => words(&context, out),
         Mode::String(_) if include_header(&context, out) => {}
         Mode::String(literal) => {
@@ -366,6 +374,8 @@ struct Usage {
     same_prev: u32,
     /// ... before the same token (`(`, `[`, `=`).
     same_next: u32,
+    /// ... with the same member used on it (`items` in `items.push`, when `.push` follows).
+    same_next_member: u32,
     /// ... as a member of the same receiver (`self.items`, `event.target`).
     same_receiver: u32,
     /// ... as a member of anything, or where a field or method is declared.
@@ -394,7 +404,10 @@ fn usages<'a>(syntax: &Syntax<'a>, prefix: &str) -> HashMap<&'a str, Usage> {
         usage.parsed += 1;
         usage.same_kind += u32::from(at.kind == Some(leaf.kind));
         usage.same_prev += u32::from(prev == at.prev);
-        usage.same_next += u32::from(syntax.next(index).map_or("", |i| syntax.leaves[i].kind) == at.next);
+        let next = syntax.next(index);
+        usage.same_next += u32::from(next.map_or("", |i| syntax.leaves[i].kind) == at.next);
+        usage.same_next_member +=
+            u32::from(at.next_member.is_some() && next.and_then(|i| syntax.member_after(i)) == at.next_member);
         usage.as_member += u32::from(member_like);
         usage.same_receiver += u32::from(member && at.receiver.is_some() && syntax.receiver_of(index) == at.receiver);
         usage.in_scope += u32::from(at.scope.is_some_and(|(start, end)| start <= leaf.start && leaf.end <= end));
@@ -411,6 +424,7 @@ fn usage_score(occurrences: Option<&Occurrences>, usage: Usage, place: Wants) ->
         + FIT_NEXT * log(usage.same_next)
         + FIT_KIND * log(usage.same_kind)
         + FIT_RECEIVER * log(usage.same_receiver)
+        + FIT_RECEIVER * log(usage.same_next_member)
         + FIT_SCOPE * log(usage.in_scope);
     // A name being defined may be anything used elsewhere (a method defined here is a member
     // where it is called): only names typed where they are used are held to their kind.
@@ -421,6 +435,10 @@ fn usage_score(occurrences: Option<&Occurrences>, usage: Usage, place: Wants) ->
         if place.member && usage.as_member == 0 || !place.member && usage.as_member == usage.parsed {
             score -= MISFIT;
         }
+    }
+    // Markup's lexer reads its text and styles as words: a word its script never uses is prose.
+    if place.script_only && usage.parsed == 0 {
+        score -= MISFIT;
     }
     score
 }
@@ -434,6 +452,8 @@ struct Wants {
     typed_kind: bool,
     /// The name of a function being defined.
     defining: bool,
+    /// Only the script's names are names (markup).
+    script_only: bool,
 }
 
 /// Names from the document, the library's names that fit the place, and the methods a class
@@ -446,6 +466,7 @@ fn names<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
         member,
         typed_kind: at.is_some_and(|at| at.kind.is_some()),
         defining: at.is_some_and(|at| at.defining_function),
+        script_only: context.lang == Lang::Markup,
     };
     let usages = context.syntax.as_ref().map(|syntax| usages(syntax, prefix)).unwrap_or_default();
     let lexical = &context.scan.identifiers;

@@ -482,7 +482,7 @@ impl<'a> Lexer<'a, '_> {
                 self.significant(quote);
                 return;
             }
-            (Lang::Other, b'\'') if self.i > 0 && self.bytes[self.i - 1].is_ascii_alphanumeric() => {
+            (Lang::Markup | Lang::Other, b'\'') if self.i > 0 && self.bytes[self.i - 1].is_ascii_alphanumeric() => {
                 // An apostrophe in prose (`don't`), not a quote.
                 self.i += 1;
                 return;

@@ -9,6 +9,7 @@
 //! error recovery gives a usable tree for half-typed code; when there is no grammar (an unknown
 //! language) or the budget runs out, the rules answer from the lexer alone.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::ops::ControlFlow;
 use std::sync::OnceLock;
@@ -55,8 +56,94 @@ fn load_grammar(lang: Lang) -> Option<Language> {
         Lang::Java => tree_sitter_java::LANGUAGE.into(),
         Lang::C => tree_sitter_c::LANGUAGE.into(),
         Lang::Cpp => tree_sitter_cpp::LANGUAGE.into(),
-        Lang::Other => return None,
+        Lang::Markup | Lang::Other => return None,
     })
+}
+
+/// What a window of `lang` is parsed as, and the text the grammar reads: markup's script, at the
+/// same offsets, as JavaScript (TypeScript when a `<script lang="ts">` is in sight).
+fn script_of(text: &str, lang: Lang) -> (Lang, Cow<'_, str>) {
+    if lang != Lang::Markup {
+        return (lang, Cow::Borrowed(text));
+    }
+    let typescript = text.contains("lang=\"ts\"") || text.contains("lang='ts'");
+    (if typescript { Lang::TypeScript } else { Lang::JavaScript }, Cow::Owned(script_view(text)))
+}
+
+/// `text` with everything but its script blanked byte for byte (line breaks kept), so the script
+/// parses as one program at the same offsets: the content of `<script>` elements, and each
+/// `{...}` expression elsewhere as a statement of its own (without Svelte's `#if`, `:else`,
+/// `/each` or `@html`). Tags, text, comments and `<style>` elements become spaces.
+pub(crate) fn script_view(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let find = |from: usize, needle: &[u8]| {
+        bytes
+            .get(from..)
+            .and_then(|rest| rest.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle)))
+            .map(|at| from + at)
+    };
+    let mut view = vec![b' '; bytes.len()];
+    let copy = |view: &mut Vec<u8>, start: usize, end: usize| view[start..end].copy_from_slice(&bytes[start..end]);
+    // A window that starts inside a script element sees its end before any start.
+    let mut i = match (find(0, b"</script"), find(0, b"<script")) {
+        (Some(end), start) if start.is_none_or(|start| end < start) => {
+            copy(&mut view, 0, end);
+            end
+        }
+        _ => 0,
+    };
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        let starts = |prefix: &[u8]| rest.len() >= prefix.len() && rest[..prefix.len()].eq_ignore_ascii_case(prefix);
+        if starts(b"<script") {
+            let body = find(i, b">").map_or(bytes.len(), |end| end + 1);
+            let end = find(body, b"</script").unwrap_or(bytes.len());
+            copy(&mut view, body, end);
+            i = end + 1;
+        } else if starts(b"<style") {
+            i = find(i, b"</style").map_or(bytes.len(), |end| end + 1);
+        } else if starts(b"<!--") {
+            i = find(i, b"-->").map_or(bytes.len(), |end| end + 3);
+        } else if bytes[i] == b'{' {
+            let mut depth = 0usize;
+            let mut end = i;
+            while end < bytes.len() {
+                match bytes[end] {
+                    b'{' => depth += 1,
+                    b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                end += 1;
+            }
+            let mut start = i + 1;
+            if bytes.get(start).is_some_and(|b| matches!(b, b'#' | b':' | b'/' | b'@')) {
+                start += 1;
+                while bytes.get(start).is_some_and(u8::is_ascii_alphabetic) {
+                    start += 1;
+                }
+            }
+            let end = end.min(bytes.len());
+            copy(&mut view, start.min(end), end);
+            if end < bytes.len() {
+                view[end] = b';';
+            }
+            i = end + 1;
+        } else {
+            i += 1;
+        }
+    }
+    for (at, byte) in bytes.iter().enumerate() {
+        if *byte == b'\n' {
+            view[at] = b'\n';
+        }
+    }
+    // Copied ranges begin and end at ASCII bytes, so they hold whole characters.
+    String::from_utf8(view).unwrap_or_default()
 }
 
 thread_local! {
@@ -67,11 +154,6 @@ thread_local! {
 /// Parses `text` as `lang` within the time budget.
 pub(crate) fn parse(text: &str, lang: Lang) -> Option<Tree> {
     parse_within(text, lang, PARSE_BUDGET)
-}
-
-/// Parses a whole file, however long it takes (the evaluation's own reading of a file).
-pub(crate) fn parse_unbounded(text: &str, lang: Lang) -> Option<Tree> {
-    parse_within(text, lang, Duration::MAX)
 }
 
 fn parse_within(text: &str, lang: Lang, budget: Duration) -> Option<Tree> {
@@ -123,10 +205,14 @@ pub(crate) struct AtCursor<'a> {
     /// The kind of the token after the cursor (the text after the cursor is part of the document:
     /// a name typed into `f(‸)` is followed by `)`).
     pub next: &'static str,
+    /// The member used right after the cursor (`push` in `ite‸.push(1)`).
+    pub next_member: Option<&'a str>,
     /// After `.`, `::`, `->` or `?.`: the name before that, when it is a name (`self`, `event`).
     pub receiver: Option<&'a str>,
     /// In a comment or in a string's text (not in an interpolation).
     pub in_prose: bool,
+    /// In script: always, but for markup's tags and text.
+    pub in_script: bool,
     /// Directly inside a class body (Python's `class`, Java's, JavaScript's, C++'s).
     pub in_class: bool,
     /// Typing the name of a function being defined (`def __in`, `fn ne`).
@@ -163,6 +249,16 @@ impl<'a> Syntax<'a> {
         (index + 1..self.leaves.len()).find(|&i| !self.leaves[i].kind.contains("comment"))
     }
 
+    /// The member that follows leaf `index`, when it is `.`, `::` or `->` and a name: what the
+    /// name before it is used for (`push` in `items.push`).
+    pub(crate) fn member_after(&self, access: usize) -> Option<&'a str> {
+        if !MEMBER_ACCESS.contains(&self.leaves[access].kind) {
+            return None;
+        }
+        let member = self.next(access)?;
+        self.leaves[member].name.then(|| self.text_of(member))
+    }
+
     /// The receiver of the member at leaf `index`: the name before its `.`, `::` or `->`.
     pub(crate) fn receiver_of(&self, index: usize) -> Option<&'a str> {
         let access = self.previous(index)?;
@@ -180,10 +276,11 @@ impl<'a> Syntax<'a> {
 /// Without a grammar (or when the parse ran out of time) the window is split into words and
 /// punctuation instead, so the ranking still knows what comes before and after each name.
 pub(crate) fn analyse<'a>(text: &'a str, cursor: usize, prefix: &str, lang: Lang) -> Syntax<'a> {
-    let tree = parse(text, lang);
+    let (script, source) = script_of(text, lang);
+    let tree = parse(&source, script);
     let mut leaves = Vec::with_capacity(text.len() / 4);
     let mut aliases = Vec::new();
-    match (&tree, grammar(lang)) {
+    match (&tree, grammar(script)) {
         (Some(tree), Some(grammar)) => collect(tree.root_node(), grammar, text, &mut leaves, &mut aliases),
         _ => tokens(text, &mut leaves),
     }
@@ -199,17 +296,27 @@ pub(crate) fn analyse<'a>(text: &'a str, cursor: usize, prefix: &str, lang: Lang
     };
     let prev = before.map_or("", |i| syntax.leaves[i].kind);
     let after = syntax.leaves.partition_point(|leaf| leaf.start < cursor);
-    let next = (after..syntax.leaves.len())
-        .find(|&i| !syntax.leaves[i].kind.contains("comment"))
-        .map_or("", |i| syntax.leaves[i].kind);
+    let next_index = (after..syntax.leaves.len()).find(|&i| !syntax.leaves[i].kind.contains("comment"));
+    let next = next_index.map_or("", |i| syntax.leaves[i].kind);
+    let next_member = next_index.and_then(|i| syntax.member_after(i));
     let member = MEMBER_ACCESS.contains(&prev);
     let receiver = before
         .filter(|_| member)
         .and_then(|access| syntax.previous(access))
         .and_then(|object| syntax.leaves[object].name.then(|| syntax.text_of(object)));
 
-    syntax.at_cursor =
-        AtCursor { kind: typed.map(|i| syntax.leaves[i].kind), prev, next, receiver, ..AtCursor::default() };
+    // Markup's view blanks what is not script; the typed word (or the `.` before a member) shows.
+    let last = cursor.checked_sub(1);
+    let in_script = last.is_none_or(|last| source.as_bytes().get(last) == text.as_bytes().get(last));
+    syntax.at_cursor = AtCursor {
+        kind: typed.map(|i| syntax.leaves[i].kind),
+        prev,
+        next,
+        next_member,
+        receiver,
+        in_script,
+        ..AtCursor::default()
+    };
     if let Some(tree) = &tree {
         enclosing(&mut syntax.at_cursor, tree.root_node(), cursor, typed.is_some());
     }
@@ -365,14 +472,14 @@ fn collect<'a>(
     }
 }
 
-/// Appends the byte ranges of the names under `root`, in text order.
-pub(crate) fn names(root: Node<'_>, lang: Lang, spans: &mut Vec<(usize, usize)>) {
-    let Some(grammar) = grammar(lang) else {
-        return;
-    };
+/// The byte ranges of the names of a whole file, in text order, as its grammar reads them (for
+/// markup, those of its script); `None` without a grammar.
+pub(crate) fn names(code: &str, lang: Lang) -> Option<Vec<(usize, usize)>> {
+    let (script, source) = script_of(code, lang);
+    let tree = parse_within(&source, script, Duration::MAX)?;
     let mut leaves = Vec::new();
-    collect(root, grammar, "", &mut leaves, &mut Vec::new());
-    spans.extend(leaves.iter().filter(|leaf| leaf.name).map(|leaf| (leaf.start, leaf.end)));
+    collect(tree.root_node(), grammar(script)?, code, &mut leaves, &mut Vec::new());
+    Some(leaves.iter().filter(|leaf| leaf.name).map(|leaf| (leaf.start, leaf.end)).collect())
 }
 
 /// `import numpy as np` (Python), `import str "strings"` (Go): the alias and the module.
