@@ -21,11 +21,14 @@ export function serverCompletions(getLanguage, headers = () => ({})) {
     const word = context.matchBefore(/[\p{L}\p{N}_$]+/u);
     const before = context.state.sliceDoc(Math.max(0, context.pos - 1), context.pos);
     if (!context.explicit && !word && before !== '.') return null;
-    await sleep(DEBOUNCE_MS);
-    if (context.aborted) return null;
-    const code = context.state.doc.toString();
+    // Every keystroke aborts the pending request (`onDocChange`), so only the last one is sent.
+    // Without it CodeMirror keeps waiting for a stale request when a fast typist's last key lands
+    // before its (empty) answer, and asks no more: the popup never opens.
     const controller = new AbortController();
-    context.addEventListener?.('abort', () => controller.abort());
+    context.addEventListener?.('abort', () => controller.abort(), { onDocChange: true });
+    await sleep(DEBOUNCE_MS);
+    if (context.aborted || controller.signal.aborted) return null;
+    const code = context.state.doc.toString();
     let answer;
     try {
       const res = await fetch('/api/autocomplete', {

@@ -337,6 +337,7 @@ async function run(browser) {
   await offlineForAWhile(browser);
   await historyPanel(browser);
   await readOnlyPage(browser);
+  await javascriptMemberCompletion(browser);
   await deletedRoom(browser);
   await tokenMode(browser);
 
@@ -608,6 +609,38 @@ async function readOnlyPage(browser) {
   check(text.endsWith('y = 2'), `the text is ${show(text)}`);
   await screenshot(hal, 'view-only');
   await Promise.all(pages.map((p) => p.context().close()));
+}
+
+async function javascriptMemberCompletion(browser) {
+  step = 'javascript completion: a room in JavaScript';
+  const head = "form.addEventListener('submit', (event) => {\n  ";
+  const made = await api('POST', '/api/rooms', { language: 'javascript', code: head + '\n});\n' });
+  check(made.status === 201, `POST /api/rooms answered ${made.status}: ${made.text}`);
+  const roomId = made.json.roomId;
+  const sam = await openPage(browser, 'sam', `/r/${roomId}?name=Sam`);
+  await connected(sam);
+  check((await state(sam)).language === 'javascript', `Sam's page has the language ${show((await state(sam)).language)}`);
+  check((await sam.inputValue('#language')) === 'javascript', 'the language picker does not show JavaScript');
+
+  step = 'javascript completion: "event.prev" offers preventDefault in the popup';
+  await cursorAt(sam, cpLen(head));
+  // A fast typist: each key aborts the query still waiting, so the last one always answers (a
+  // stale, empty answer for "event" once kept CodeMirror from asking again).
+  await type(sam, 'event.prev', 30);
+  const option = '.cm-tooltip-autocomplete li:has(.cm-completionLabel:text-is("preventDefault"))';
+  await sam.waitForSelector(option, { state: 'visible' });
+  await sam.waitForSelector(`${option}[aria-selected="true"]`);
+  await screenshot(sam, 'completion');
+
+  step = 'javascript completion: Enter inserts it';
+  await sam.waitForTimeout(150); // CodeMirror ignores Enter for 75 ms after the popup opens
+  await sam.keyboard.press('Enter');
+  const text = await converged(roomId, [sam], 'the completion to reach the server');
+  const expected = head + 'event.preventDefault\n});\n';
+  check(text === expected, `after accepting the completion the text is ${show(text)}, expected ${show(expected)}`);
+  await sam.waitForSelector('.cm-tooltip-autocomplete', { state: 'detached' });
+  log('javascript completion: "event.prev" offered preventDefault; Enter gave', show(text.split('\n')[1]));
+  await sam.context().close();
 }
 
 /** Counts the WebSockets a page opens from now on. */
