@@ -61,12 +61,13 @@ fn load_grammar(lang: Lang) -> Option<Language> {
 }
 
 /// What a window of `lang` is parsed as, and the text the grammar reads: markup's script, at the
-/// same offsets, as JavaScript (TypeScript when a `<script lang="ts">` is in sight).
-fn script_of(text: &str, lang: Lang) -> (Lang, Cow<'_, str>) {
+/// same offsets, as JavaScript, or TypeScript when `around` (the window or more of the document)
+/// shows a `<script lang="ts">`. (Either grammar's error recovery on the other's code is slow.)
+fn script_of<'t>(text: &'t str, around: &str, lang: Lang) -> (Lang, Cow<'t, str>) {
     if lang != Lang::Markup {
         return (lang, Cow::Borrowed(text));
     }
-    let typescript = text.contains("lang=\"ts\"") || text.contains("lang='ts'");
+    let typescript = around.contains("lang=\"ts\"") || around.contains("lang='ts'");
     (if typescript { Lang::TypeScript } else { Lang::JavaScript }, Cow::Owned(script_view(text)))
 }
 
@@ -270,13 +271,13 @@ impl<'a> Syntax<'a> {
     }
 }
 
-/// Parses `text` (a window starting at a line) with the cursor at byte `cursor`, after a typed
-/// `prefix`.
+/// Parses `text` (a window starting at a line, within `around`, more of the document) with the
+/// cursor at byte `cursor`, after a typed `prefix`.
 ///
 /// Without a grammar (or when the parse ran out of time) the window is split into words and
 /// punctuation instead, so the ranking still knows what comes before and after each name.
-pub(crate) fn analyse<'a>(text: &'a str, cursor: usize, prefix: &str, lang: Lang) -> Syntax<'a> {
-    let (script, source) = script_of(text, lang);
+pub(crate) fn analyse<'a>(text: &'a str, around: &str, cursor: usize, prefix: &str, lang: Lang) -> Syntax<'a> {
+    let (script, source) = script_of(text, around, lang);
     let tree = parse(&source, script);
     let mut leaves = Vec::with_capacity(text.len() / 4);
     let mut aliases = Vec::new();
@@ -475,7 +476,7 @@ fn collect<'a>(
 /// The byte ranges of the names of a whole file, in text order, as its grammar reads them (for
 /// markup, those of its script); `None` without a grammar.
 pub(crate) fn names(code: &str, lang: Lang) -> Option<Vec<(usize, usize)>> {
-    let (script, source) = script_of(code, lang);
+    let (script, source) = script_of(code, code, lang);
     let tree = parse_within(&source, script, Duration::MAX)?;
     let mut leaves = Vec::new();
     collect(tree.root_node(), grammar(script)?, code, &mut leaves, &mut Vec::new());
