@@ -25,9 +25,11 @@ pub(crate) mod syntax;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use pairpad_domain::{Suggester, Suggestion, SuggestionKind, SuggestionRequest, Suggestions};
+use tokio::sync::Semaphore;
 
 use lang::{MODIFIERS, PYTHON_BLOCK_KEYWORDS, Place, Vocabulary};
 use library::Library;
@@ -98,9 +100,20 @@ const ORDER_OTHER: u32 = 3_000;
 const ORDER_NAME: u32 = 4_000;
 
 /// Suggests completions from the language's vocabulary and the document's own names.
-#[derive(Clone, Debug, Default)]
+///
+/// Through the [`Suggester`] port it works on tokio's blocking threads (a request takes a
+/// millisecond or two of parsing, which must not hold up the task that awaits it), at most one
+/// request per core at a time: a flood of requests waits its turn instead of adding threads.
+#[derive(Clone, Debug)]
 pub struct RuleSuggester {
-    _private: (),
+    permits: Arc<Semaphore>,
+}
+
+impl Default for RuleSuggester {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self { permits: Arc::new(Semaphore::new(cores)) }
+    }
 }
 
 impl RuleSuggester {
@@ -127,7 +140,19 @@ impl RuleSuggester {
 #[async_trait]
 impl Suggester for RuleSuggester {
     async fn suggest(&self, request: &SuggestionRequest) -> Suggestions {
-        self.suggest_now(request)
+        // Outside a tokio runtime (an embedding service's own executor) there is no blocking pool.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.suggest_now(request);
+        }
+        let Ok(_permit) = self.permits.acquire().await else {
+            return self.suggest_now(request);
+        };
+        let (rules, request) = (self.clone(), request.clone());
+        match tokio::task::spawn_blocking(move || rules.suggest_now(&request)).await {
+            Ok(suggestions) => suggestions,
+            // Only a panic gets here, and the rules do not panic (property-tested): answer nothing.
+            Err(_) => Suggestions { items: Vec::new(), source: SOURCE },
+        }
     }
 }
 

@@ -151,3 +151,20 @@ fn the_evaluation_asks_about_identifiers_only() {
     let names: Vec<&str> = spans.iter().map(|&(start, end)| &code[start..end]).collect();
     assert_eq!(names, ["value", "print", "value"]);
 }
+
+#[tokio::test]
+async fn through_the_port_many_requests_at_once_get_the_same_answers() {
+    use pairpad_domain::Suggester;
+    let rules = RuleSuggester::new();
+    let request = request("python", "import os\n\nroot = os.getc‸", None);
+    let expected = rules.suggest_now(&request);
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let (rules, request) = (rules.clone(), request.clone());
+            tokio::spawn(async move { rules.suggest(&request).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("no panic"), expected);
+    }
+}
