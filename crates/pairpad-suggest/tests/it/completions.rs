@@ -168,3 +168,16 @@ async fn through_the_port_many_requests_at_once_get_the_same_answers() {
         assert_eq!(task.await.expect("no panic"), expected);
     }
 }
+
+#[test]
+fn hostile_nesting_and_bytes_get_an_answer_in_every_language() {
+    let rules = RuleSuggester::new();
+    let nests = ["(", "[", "{", "<", "\"${", "`${", "/*", "f(", "a.", "if (x) {", "<div>{", "#"];
+    for language in ["python", "javascript", "typescript", "rust", "go", "java", "c", "cpp", "svelte", "other"] {
+        for nest in nests {
+            let marked = format!("{}name_{}‸", nest.repeat(20_000), ")".repeat(10));
+            let answer = rules.suggest_now(&request(language, &marked, None));
+            assert!(answer.items.len() <= 12, "{language} {nest}");
+        }
+    }
+}
