@@ -279,17 +279,31 @@ fn complete<'a>(lang: Lang, text: &'a str, cursor: usize, blank_document: bool, 
         library: library::library(lang),
     };
     let markup = lang == Lang::Markup;
-    if (markup || matches!(context.scan.mode, Mode::Code)) && !number && (member || !context.prefix.is_empty()) {
+    if !number && (member || !context.prefix.is_empty()) {
         let (start, end) = window(text, cursor, PARSE_BEFORE, PARSE_AFTER);
         context.syntax = Some(syntax::analyse(&text[start..end], text, cursor - start, context.prefix, lang));
     }
-    // In markup the lexer cannot tell script from text (an apostrophe in prose opens no string):
-    // the parser's view of the script decides, and everything else is prose.
-    let mode = match &context.syntax {
-        Some(syntax) if markup && syntax.at_cursor.in_script && !syntax.at_cursor.in_prose => Mode::Code,
+    let mode = match context.syntax.as_ref().map(|syntax| &syntax.at_cursor) {
+        // In markup the lexer cannot tell script from text (an apostrophe in prose opens no
+        // string): the parser's view of the script decides, and everything else is prose.
+        Some(at) if markup => {
+            if at.in_script && !at.in_prose {
+                Mode::Code
+            } else {
+                Mode::LineComment
+            }
+        }
         _ if markup => Mode::LineComment,
+        // Where the parser read the place without error recovery and finds a comment or a
+        // string's text that the lexer took for code (a C++ raw string, a Python f-string's
+        // text), it is right. The other way round it is not to be trusted: a string being typed
+        // is unterminated, and the grammars read the rest of the line in odd ways.
+        Some(at) if at.trusted && at.in_prose && matches!(context.scan.mode, Mode::Code) => Mode::LineComment,
         _ => context.scan.mode,
     };
+    if context.syntax.as_ref().is_some_and(|syntax| syntax.at_cursor.in_parameters) {
+        context.statement = false;
+    }
 
     match mode {
         Mode::LineComment | Mode::BlockComment { .. } => words(&context, out),

@@ -214,6 +214,11 @@ pub(crate) struct AtCursor<'a> {
     pub in_prose: bool,
     /// In script: always, but for markup's tags and text.
     pub in_script: bool,
+    /// No error recovery around the cursor: the parser's reading of the place is sound (where it
+    /// is not, a half-typed string or comment, the lexer decides).
+    pub trusted: bool,
+    /// In a function's parameter list: a name is being declared, no statement starts here.
+    pub in_parameters: bool,
     /// Directly inside a class body (Python's `class`, Java's, JavaScript's, C++'s).
     pub in_class: bool,
     /// Typing the name of a function being defined (`def __in`, `fn ne`).
@@ -288,7 +293,10 @@ pub(crate) fn analyse<'a>(text: &'a str, around: &str, cursor: usize, prefix: &s
     let mut syntax = Syntax { text, leaves, typed: None, at_cursor: AtCursor::default(), aliases };
 
     let typed = (!prefix.is_empty()).then(|| syntax.leaves.partition_point(|leaf| leaf.end < cursor)).filter(|&i| {
-        syntax.leaves.get(i).is_some_and(|leaf| leaf.end == cursor && leaf.start + prefix.len() == cursor)
+        // The word being typed is a token of its own: a name, or a keyword it starts (`ret`
+        // may read as `return`), never the text of a string or comment that ends there.
+        let word = |leaf: &Leaf| leaf.name || text.get(leaf.start..leaf.end) == Some(leaf.kind);
+        syntax.leaves.get(i).is_some_and(|leaf| leaf.end == cursor && leaf.start + prefix.len() == cursor && word(leaf))
     });
     syntax.typed = typed;
     let before = match typed {
@@ -331,13 +339,19 @@ fn enclosing(at_cursor: &mut AtCursor<'_>, root: Node<'_>, cursor: usize, typed:
     let at = root.descendant_for_byte_range(probe, cursor).unwrap_or(root);
     let mut in_prose = false;
     let mut in_class = false;
+    let mut in_parameters = false;
+    let mut trusted = true;
     let mut scope = None;
     let mut node = Some(at);
     let mut depth = 0;
     while let Some(current) = node {
         let kind = current.kind();
         let inside = current.start_byte() < cursor && cursor <= current.end_byte();
+        trusted &= !current.is_error() && !current.is_missing();
         if inside {
+            if scope.is_none() && kind.contains("parameter") {
+                in_parameters = true;
+            }
             if kind.contains("comment") || is_string_text(kind) {
                 in_prose = !typed || kind.contains("comment");
             }
@@ -374,6 +388,8 @@ fn enclosing(at_cursor: &mut AtCursor<'_>, root: Node<'_>, cursor: usize, typed:
         });
     }
     at_cursor.in_prose = in_prose;
+    at_cursor.trusted = trusted;
+    at_cursor.in_parameters = in_parameters;
     at_cursor.in_class = in_class;
     at_cursor.defining_function = defining_function;
     at_cursor.scope = scope;
@@ -435,7 +451,12 @@ fn is_function(kind: &str) -> bool {
 fn is_string_text(kind: &str) -> bool {
     matches!(
         kind,
-        "string_content" | "string_fragment" | "raw_string_literal_content" | "interpreted_string_literal_content"
+        "string_content"
+            | "string_fragment"
+            | "raw_string_content"
+            | "raw_string_literal"
+            | "raw_string_literal_content"
+            | "interpreted_string_literal_content"
     ) || kind == "string_literal"
         || kind == "template_string"
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use pairpad_domain::Language;
+use pairpad_domain::{Language, SuggestionKind};
 use pairpad_suggest::RuleSuggester;
 use pairpad_suggest::evaluation::{self, CORPUS, SAMPLES, SEED};
 
@@ -77,6 +77,16 @@ fn the_parser_tells_the_place() {
     assert_first("rust", code, "Config");
     let code = "struct Config;\nfn make() {\n    let config_value = 1;\n    let other = con‸\n}";
     assert_first("rust", code, "config_value");
+    // A parameter list spread over lines (closed, as editors close brackets): a name is declared
+    // there, no statement starts.
+    let labels = offered("python", "retries = 3\n\ndef connect(\n    host,\n    ret‸\n):\n    pass\n");
+    assert_eq!(labels.first().map(String::as_str), Some("retries"), "{labels:?}");
+    assert!(!labels.contains(&"return".to_owned()), "{labels:?}");
+    // A quote inside a C++ raw string fools a lexer, not the parser: words, no keyword.
+    let code = "int main() {\n    auto s = R\"(say \"hi retu‸)\";\n    return 0;\n}\n";
+    let answer = RuleSuggester::new().suggest_now(&request("cpp", code, None));
+    assert!(answer.items.iter().all(|item| item.kind == SuggestionKind::Word), "{:?}", answer.items);
+    assert!(!answer.items.is_empty(), "the document's words");
     // No code completions inside a string or a comment.
     let labels = offered("javascript", "const greeting = 'event.prev‸';");
     assert!(!labels.contains(&"preventDefault".to_owned()), "{labels:?}");
