@@ -103,20 +103,17 @@ enum Scenario {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Scenario::Chart(args) = &cli.scenario {
-        return match chart::run(args) {
+    // The commands that need no server run without a runtime.
+    let offline = match &cli.scenario {
+        Scenario::Chart(args) => Some(("chart", chart::run(args))),
+        Scenario::Completions(args) => Some(("completions", completions::run(args))),
+        _ => None,
+    };
+    if let Some((command, outcome)) = offline {
+        return match outcome {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("pairpad-loadgen chart: {e:#}");
-                ExitCode::from(2)
-            }
-        };
-    }
-    if let Scenario::Completions(args) = &cli.scenario {
-        return match completions::run(args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("pairpad-loadgen completions: {e:#}");
+                eprintln!("pairpad-loadgen {command}: {e:#}");
                 ExitCode::from(2)
             }
         };
