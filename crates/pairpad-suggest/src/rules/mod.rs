@@ -597,11 +597,14 @@ fn declaration<'a>(syntax: &Syntax<'a>, variable: &str) -> (Option<&'a str>, Opt
     };
     let leaf = syntax.leaves[index];
     let text = syntax.text;
-    let line_start = text[..leaf.start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[leaf.end..].find('\n').map_or(text.len(), |i| leaf.end + i);
+    let (Some(head), Some(tail)) = (text.get(..leaf.start), text.get(leaf.end..)) else {
+        return (None, None);
+    };
+    let line_start = head.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = tail.find('\n').map_or(tail.len(), |i| i);
     let assigns = syntax.next(index).is_some_and(|next| matches!(syntax.leaves[next].kind, "=" | ":=" | ":"));
-    let after = assigns.then(|| &text[leaf.end..line_end]);
-    (after, Some(text[line_start..leaf.start].trim()))
+    let after = assigns.then(|| &tail[..line_end]);
+    (after, Some(head[line_start..].trim()))
 }
 
 fn snippets<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {

@@ -242,7 +242,9 @@ impl<'a> Syntax<'a> {
     /// The text of leaf `index`.
     pub(crate) fn text_of(&self, index: usize) -> &'a str {
         let leaf = self.leaves[index];
-        &self.text[leaf.start..leaf.end]
+        // Token boundaries fall between characters; should a grammar ever disagree, the name is
+        // empty rather than a panic.
+        self.text.get(leaf.start..leaf.end).unwrap_or_default()
     }
 
     /// The index of the first significant (non-comment) leaf before leaf `index`.

@@ -499,7 +499,7 @@ proptest! {
     fn any_text_and_cursor_gets_a_well_formed_answer(
         code in "(\\PC|[\n\t \"'`/*#{}()\\[\\]\\\\$.:;<>]){0,200}",
         cursor_fraction in 0.0f64..=1.0,
-        language in prop::sample::select(vec!["python", "javascript", "typescript", "rust", "go", "java", "c", "cpp", "text"]),
+        language in prop::sample::select(vec!["python", "javascript", "typescript", "rust", "go", "java", "c", "cpp", "svelte", "text"]),
     ) {
         let len = code.chars().count();
         let cursor = ((len as f64) * cursor_fraction) as usize;
@@ -507,6 +507,26 @@ proptest! {
             .expect("in range");
         let answer = RuleSuggester::new().suggest_now(&request);
         prop_assert_eq!(answer.source, "rules");
+        prop_assert!(answer.items.len() <= 12);
+        prop_assert!(answer.items.iter().all(|item| !item.insert_text.is_empty()));
+    }
+
+    /// Markup cut anywhere: script tags, expressions and multi-byte text in any order.
+    #[test]
+    fn any_markup_gets_a_well_formed_answer(
+        parts in prop::collection::vec(prop::sample::select(vec![
+            "<script lang=\"ts\">", "<script>", "</script>", "<style>", "</style>", "<!--", "-->", "{", "}",
+            "{#if ", "{:else}", "{/if}", "{@html ", "let naïve = 1;", "naïve.", "é", "👋🏽", "日本", "'", "\"", "\n",
+            "count", "co", "(", ")", ".", " ",
+        ]), 0..60),
+        cursor_fraction in 0.0f64..=1.0,
+    ) {
+        let code: String = parts.concat();
+        let len = code.chars().count();
+        let cursor = ((len as f64) * cursor_fraction) as usize;
+        let request = SuggestionRequest::new(code, cursor.min(len), Language::new("svelte").expect("valid"), None)
+            .expect("in range");
+        let answer = RuleSuggester::new().suggest_now(&request);
         prop_assert!(answer.items.len() <= 12);
         prop_assert!(answer.items.iter().all(|item| !item.insert_text.is_empty()));
     }
