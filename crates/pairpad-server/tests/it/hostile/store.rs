@@ -125,7 +125,9 @@ async fn a_stalled_committer_is_reported_unhealthy() {
     let mut client = app.connect(&room, "waiting").await;
     let path = app.store_url.strip_prefix("sqlite://").expect("an SQLite URL");
     let mut lock = <diesel::SqliteConnection as diesel::Connection>::establish(path).unwrap();
-    diesel::connection::SimpleConnection::batch_execute(&mut lock, "BEGIN IMMEDIATE").unwrap();
+    // The server may be writing at this moment (its start-up, the room's creation): wait for it.
+    diesel::connection::SimpleConnection::batch_execute(&mut lock, "PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")
+        .unwrap();
 
     client.splice(0, 0, "late").await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
