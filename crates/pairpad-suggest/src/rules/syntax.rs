@@ -7,7 +7,9 @@
 //! tree-sitter parses a bounded window (a few kilobytes either side of the cursor, starting at a
 //! line) under a time budget, so a large or hostile document costs the same as a small one. Its
 //! error recovery gives a usable tree for half-typed code; when there is no grammar (an unknown
-//! language) or the budget runs out, the rules answer from the lexer alone.
+//! language) or the budget runs out, the window is split into words and punctuation, which still
+//! tells what comes before and after each name. Markup (Svelte, Vue, HTML) is parsed through a
+//! copy in which everything but its script is blanked, so offsets stay those of the document.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -75,7 +77,7 @@ fn script_of<'t>(text: &'t str, around: &str, lang: Lang) -> (Lang, Cow<'t, str>
 /// parses as one program at the same offsets: the content of `<script>` elements, and each
 /// `{...}` expression elsewhere as a statement of its own (without Svelte's `#if`, `:else`,
 /// `/each` or `@html`). Tags, text, comments and `<style>` elements become spaces.
-pub(crate) fn script_view(text: &str) -> String {
+fn script_view(text: &str) -> String {
     let bytes = text.as_bytes();
     let find = |from: usize, needle: &[u8]| {
         bytes
@@ -153,7 +155,7 @@ thread_local! {
 }
 
 /// Parses `text` as `lang` within the time budget.
-pub(crate) fn parse(text: &str, lang: Lang) -> Option<Tree> {
+fn parse(text: &str, lang: Lang) -> Option<Tree> {
     parse_within(text, lang, PARSE_BUDGET)
 }
 
