@@ -88,21 +88,18 @@ pub(crate) struct Open {
     resume: Option<StringLit>,
 }
 
-/// How often, how near and how a word occurs.
+/// How often and how near a word occurs. (How it is used is the parser's to tell.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Occurrences {
     pub count: u32,
     /// Lines between the cursor and the nearest occurrence.
     pub nearest: u32,
-    /// Whether it ever follows `.`, `::` or `->`: a field or method name.
-    pub as_member: bool,
 }
 
 impl Occurrences {
-    fn record(&mut self, distance: u32, as_member: bool) {
+    fn record(&mut self, distance: u32) {
         self.nearest = if self.count == 0 { distance } else { self.nearest.min(distance) };
         self.count = self.count.saturating_add(1);
-        self.as_member |= as_member;
     }
 }
 
@@ -421,10 +418,10 @@ impl<'a> Lexer<'a, '_> {
         let as_member = matches!(self.last, [b'.', _] | [b':', b':'] | [b'>', b'-']);
         let distance = self.distance();
         if wanted.words && word.len() >= MIN_WORD_LEN {
-            self.words.entry(word).or_default().record(distance, false);
+            self.words.entry(word).or_default().record(distance);
         }
         if wanted.identifiers && (!wanted.members_only || as_member) && !self.vocabulary.is_keyword(word) {
-            self.identifiers.entry(word).or_default().record(distance, as_member);
+            self.identifiers.entry(word).or_default().record(distance);
         }
     }
 
@@ -439,7 +436,7 @@ impl<'a> Lexer<'a, '_> {
         let starts_with_letter = word.chars().next().is_some_and(|c| !c.is_numeric());
         if starts_with_letter && word.len() >= MIN_WORD_LEN && word.len() > prefix.len() && word.starts_with(prefix) {
             let distance = self.distance();
-            self.words.entry(word).or_default().record(distance, false);
+            self.words.entry(word).or_default().record(distance);
         }
     }
 
