@@ -294,13 +294,23 @@ async fn a_revision_newer_than_the_room_gets_a_fresh_init_and_offline_work_is_re
     stopped.drop_database().await;
 }
 
-/// Waits until every connection to an SQLite database is closed: the last one checkpoints its
-/// log and deletes it, so the database file alone holds everything and may be copied.
+/// Makes the database file alone hold everything, so it may be copied: once every connection is
+/// closed the last one has folded the log into it and deleted it. A connection of the stopped
+/// server may outlive it for a while (the writer is gone: `stop_keeping_store` waited for that),
+/// so the log is folded in by a connection of our own, until it is empty.
 async fn closed_sqlite(database: &std::path::Path) {
-    let log = |suffix: &str| std::path::PathBuf::from(format!("{}{suffix}", database.display()));
+    use diesel::connection::SimpleConnection;
+    let log = std::path::PathBuf::from(format!("{}-wal", database.display()));
     let deadline = Instant::now() + PATIENCE;
-    while log("-wal").exists() || log("-shm").exists() {
-        assert!(Instant::now() < deadline, "the database is still open");
+    loop {
+        if std::fs::metadata(&log).map_or(true, |log| log.len() == 0) {
+            return;
+        }
+        let path = database.to_str().expect("a UTF-8 path");
+        if let Ok(mut connection) = <diesel::SqliteConnection as diesel::Connection>::establish(path) {
+            let _ = connection.batch_execute("PRAGMA busy_timeout = 1000; PRAGMA wal_checkpoint(TRUNCATE);");
+        }
+        assert!(Instant::now() < deadline, "the database's log cannot be folded into it");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
