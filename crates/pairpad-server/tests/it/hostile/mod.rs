@@ -2,6 +2,7 @@
 //! case must get a clear error, lose nothing, and never hurt another connection or room.
 //! Add a case to the module of the surface it attacks.
 
+mod completions;
 mod http;
 mod operations;
 mod store;
