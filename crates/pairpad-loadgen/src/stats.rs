@@ -75,6 +75,11 @@ impl Latency {
     }
 }
 
+/// Nanoseconds since `epoch`, plus one: a time kept in an `AtomicU64` in which 0 means "not yet".
+pub fn stamp(epoch: std::time::Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1
+}
+
 pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }

@@ -110,26 +110,8 @@ fn percent(part: usize, whole: usize) -> f64 {
 
 /// The byte ranges of the identifiers of `code` that are at least `KEPT + 1` characters long.
 pub fn identifiers(code: &str, language: &Language) -> Vec<(usize, usize)> {
-    let long_enough = |(start, end): &(usize, usize)| code[*start..*end].chars().count() > KEPT;
-    let lang = Lang::from_name(language.as_str());
-    if let Some(mut spans) = syntax::names(code, lang) {
-        spans.retain(long_enough);
-        return spans;
-    }
-    let mut spans = Vec::new();
-    let mut start = None;
-    for (index, c) in code.char_indices().chain([(code.len(), ' ')]) {
-        let part = c.is_alphanumeric() || c == '_' || c == '$';
-        match (start, part) {
-            (None, true) if !c.is_ascii_digit() => start = Some(index),
-            (Some(begun), false) => {
-                spans.push((begun, index));
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    spans.retain(long_enough);
+    let mut spans = syntax::names(code, Lang::from_name(language.as_str()));
+    spans.retain(|&(start, end)| code[start..end].chars().count() > KEPT);
     spans
 }
 

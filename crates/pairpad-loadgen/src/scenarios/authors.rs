@@ -43,7 +43,7 @@ use tokio::time::Instant;
 use crate::driver::{Typist, catch_up, close_all, connect_many, first_difference, sample_code};
 use crate::procfs::{Window, describe};
 use crate::progress::{self, COUNTERS};
-use crate::stats::{Latency, round3};
+use crate::stats::{Latency, round3, stamp};
 
 #[derive(Args, Debug)]
 pub struct AuthorsArgs {
@@ -133,7 +133,7 @@ struct Shared {
 
 impl Shared {
     fn now(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1
+        stamp(self.epoch)
     }
 
     fn slot(&self, author: usize, k: usize) -> Option<usize> {

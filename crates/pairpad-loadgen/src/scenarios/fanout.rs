@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::driver::{SendTracker, Typist, close_all, connect_many, first_difference, next_event_until, settle};
 use crate::procfs::{Window, describe};
-use crate::stats::{Latency, round3};
+use crate::stats::{Latency, round3, stamp};
 
 #[derive(Args, Debug)]
 pub struct FanoutArgs {
@@ -59,7 +59,7 @@ struct Shared {
 
 impl Shared {
     fn now(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1
+        stamp(self.epoch)
     }
 
     fn sent_at(&self, revision: u64) -> Option<u64> {

@@ -279,7 +279,10 @@ fn complete<'a>(lang: Lang, text: &'a str, cursor: usize, blank_document: bool, 
         library: library::library(lang),
     };
     let markup = lang == Lang::Markup;
-    if !number && (member || !context.prefix.is_empty()) {
+    // In a comment or string as the lexer reads it, nothing the parser could add changes the
+    // answer (it overrides the lexer only the other way round): no parse.
+    let code_for_lexer = matches!(context.scan.mode, Mode::Code);
+    if (markup || code_for_lexer) && !number && (member || !context.prefix.is_empty()) {
         let (start, end) = window(text, cursor, PARSE_BEFORE, PARSE_AFTER);
         context.syntax = Some(syntax::analyse(&text[start..end], text, cursor - start, context.prefix, lang));
     }
@@ -513,7 +516,7 @@ fn names<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
     let library = context.library;
 
     // The library's names for this place, best first, with the score they start from.
-    let mut offered: Vec<(&'static str, f32)> = Vec::new();
+    let mut offered: Vec<Offer<'static>> = Vec::new();
     let completes = |name: &str| name.trim_end_matches('!').starts_with(prefix) && name.len() > prefix.len();
     if member {
         let receiver = at.and_then(|at| at.receiver).or_else(|| receiver_before(context.lead));
@@ -529,22 +532,26 @@ fn names<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
             })
         });
         match known {
-            Some(members) => offered.extend(members.iter().map(|m| (m.as_str(), LIBRARY_KNOWN_MEMBER))),
+            Some(members) => offered.extend(members.iter().map(|m| Offer::sure(m, LIBRARY_KNOWN_MEMBER))),
             None => {
                 for table in library.types.values() {
-                    offered.extend(table.members.iter().map(|m| (m.as_str(), LIBRARY_ANY_MEMBER)));
+                    offered.extend(table.members.iter().map(|m| Offer {
+                        name: m,
+                        base: LIBRARY_ANY_MEMBER,
+                        guess: true,
+                    }));
                 }
             }
         }
     } else {
         if at.is_some_and(|at| at.in_class && (at.defining_function || context.statement)) {
-            offered.extend(library.class_methods.iter().map(|m| (m.as_str(), CLASS_METHOD)));
+            offered.extend(library.class_methods.iter().map(|m| Offer::sure(m, CLASS_METHOD)));
         }
-        offered.extend(library.globals.iter().map(|g| (g.as_str(), BUILTIN)));
+        offered.extend(library.globals.iter().map(|g| Offer::sure(g, BUILTIN)));
     }
 
     let mut merged: Vec<&str> = Vec::new();
-    for (index, &(entry, base)) in offered.iter().enumerate() {
+    for (index, &Offer { name: entry, base, guess }) in offered.iter().enumerate() {
         let name = entry.trim_end_matches('!');
         if !completes(entry) || merged.contains(&name) {
             continue;
@@ -559,8 +566,7 @@ fn names<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
         } else {
             base
         };
-        let kind =
-            if used && base == LIBRARY_ANY_MEMBER { SuggestionKind::Identifier } else { SuggestionKind::Builtin };
+        let kind = if used && guess { SuggestionKind::Identifier } else { SuggestionKind::Builtin };
         out.push(entry, &entry[prefix.len()..], kind, score, ORDER_BUILTIN + index as u32);
     }
     let document_names = lexical.keys().copied().chain(usages.keys().copied());
@@ -572,6 +578,21 @@ fn names<'a>(context: &Context<'a>, out: &mut Candidates<'a>) {
         let usage = usages.get(name).copied().unwrap_or_default();
         let score = usage_score(lexical.get(name), usage, place);
         out.push(name, &name[prefix.len()..], SuggestionKind::Identifier, score, ORDER_NAME);
+    }
+}
+
+/// A library name offered for the place, with the score it starts from.
+#[derive(Clone, Copy)]
+struct Offer<'l> {
+    name: &'l str,
+    base: f32,
+    /// Offered because some type has such a member, the receiver's type being unknown.
+    guess: bool,
+}
+
+impl<'l> Offer<'l> {
+    fn sure(name: &'l str, base: f32) -> Self {
+        Self { name, base, guess: false }
     }
 }
 

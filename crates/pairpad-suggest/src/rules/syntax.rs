@@ -499,13 +499,15 @@ fn collect<'a>(
 }
 
 /// The byte ranges of the names of a whole file, in text order, as its grammar reads them (for
-/// markup, those of its script); `None` without a grammar.
-pub(crate) fn names(code: &str, lang: Lang) -> Option<Vec<(usize, usize)>> {
+/// markup, those of its script); without a grammar, its words.
+pub(crate) fn names(code: &str, lang: Lang) -> Vec<(usize, usize)> {
     let (script, source) = script_of(code, code, lang);
-    let tree = parse_within(&source, script, Duration::MAX)?;
     let mut leaves = Vec::new();
-    collect(tree.root_node(), grammar(script)?, code, &mut leaves, &mut Vec::new());
-    Some(leaves.iter().filter(|leaf| leaf.name).map(|leaf| (leaf.start, leaf.end)).collect())
+    match (parse_within(&source, script, Duration::MAX), grammar(script)) {
+        (Some(tree), Some(grammar)) => collect(tree.root_node(), grammar, code, &mut leaves, &mut Vec::new()),
+        _ => tokens(code, &mut leaves),
+    }
+    leaves.iter().filter(|leaf| leaf.name).map(|leaf| (leaf.start, leaf.end)).collect()
 }
 
 /// `import numpy as np` (Python), `import str "strings"` (Go): the alias and the module.
