@@ -21,7 +21,7 @@ pub mod room;
 pub use history::{HistoryError, text_at};
 pub use ot::{Component, OtError, TextOperation};
 pub use ports::{
-    Append, Audience, Broadcaster, BusListener, BusMessage, BusNote, CursorOutOfRange, HistoryPoint, NewRoom,
+    Append, Audience, Broadcaster, BusListener, BusMessage, BusNote, CursorOutOfRange, Flush, HistoryPoint, NewRoom,
     ProcessId, RepoError, RoomBus, RoomEvent, RoomKeys, RoomRepo, RoomSummary, Snapshot, StoredRoom, Suggester,
     Suggestion, SuggestionKind, SuggestionRequest, Suggestions,
 };

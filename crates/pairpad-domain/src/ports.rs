@@ -481,6 +481,16 @@ impl Audience<'_> {
     }
 }
 
+/// Whose gathered events a [`Broadcaster::flush`] hands over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// Every participant's.
+    Everything,
+    /// Those of participants with an event addressed to them alone ([`Audience::Only`]: an ack,
+    /// a reply, `init`), with everything gathered for them before it, so their order holds.
+    Direct,
+}
+
 /// Fans a room's events out to its participants' connections. One per loaded room, owned by the
 /// task that sequences the room, so it needs no locks.
 pub trait Broadcaster: Send {
@@ -498,10 +508,29 @@ pub trait Broadcaster: Send {
     /// queued for it.
     fn remove_all_deleted(&mut self);
 
-    /// Delivers `event` to `audience` **without waiting**, encoding it once however many receive it.
-    /// A participant whose queue is full has fallen too far behind: it is removed, its connection
-    /// closed (it may reconnect and resync), and it is returned so the room can announce it left.
+    /// Delivers `event` to `audience` **without waiting**, encoding it once however many receive it,
+    /// at the next [`flush`](Self::flush) at the latest (each participant's events in the order
+    /// published). A participant whose queue is full has fallen too far behind: it is removed, its
+    /// connection closed (it may reconnect and resync), and it is returned so the room can announce
+    /// it left.
     fn publish(&mut self, event: &RoomEvent<'_>, audience: Audience<'_>) -> Vec<UserId>;
+
+    /// Hands over what [`publish`](Self::publish) has gathered for the participants `scope`
+    /// names, so a transport may write each connection's events at once: in a crowded room, one
+    /// write and one wake-up per connection for several operations instead of one per operation.
+    /// The room flushes [`Flush::Direct`] at the end of every turn (what woke it: a commit's
+    /// verdict, a command), so acks and replies never wait, and [`Flush::Everything`] at most
+    /// every few milliseconds. Returns the participants dropped, as `publish` does. The default
+    /// delivers nothing more (for transports that deliver as they publish).
+    fn flush(&mut self, scope: Flush) -> Vec<UserId> {
+        let _ = scope;
+        Vec::new()
+    }
+
+    /// Whether events wait for a [`Flush::Everything`].
+    fn has_gathered(&self) -> bool {
+        false
+    }
 
     /// How many participants are connected.
     fn len(&self) -> usize;

@@ -1,11 +1,12 @@
 //! The outbound path, from a room's event to the socket. The hub's [`Broadcaster`] encodes an
-//! event once, as a whole WebSocket frame, and puts the same bytes in the bounded queue of every
-//! recipient. The connection's response body ([`OutboundBody`]) is that queue: actix-http's
-//! dispatcher polls it and writes the frames itself, so a delivery wakes only the connection's
-//! dispatcher, not a session task as well.
+//! event once, as a whole WebSocket frame, and adds the same bytes to what each recipient gathers;
+//! [`Broadcaster::flush`] then puts each recipient's frames in its bounded queue as one chunk. The connection's response body ([`OutboundBody`]) is that queue:
+//! actix-http's dispatcher polls it and writes the chunks itself, so a turn of the room wakes only
+//! each connection's dispatcher, once, and costs it one write, however many operations the turn
+//! committed (in a crowded room a commit holds several).
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -13,15 +14,60 @@ use actix_http::ws::{OpCode, Parser};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::web::{Bytes, BytesMut};
 use futures_util::task::AtomicWaker;
-use pairpad_domain::{Audience, Broadcaster, RoomEvent, UserId};
+use pairpad_domain::{Audience, Broadcaster, Flush, RoomEvent, UserId};
 use tokio::sync::{Notify, mpsc};
 
 use crate::wire;
 
-/// The room's end of one connection's outbound queue: it sends the connection's frames.
+/// A connection gets what it gathered so far handed to its queue once this many frames wait,
+/// even before the room's turn ends (a catch-up of thousands of operations is not one chunk).
+const GATHER_AT_MOST: usize = 64;
+
+/// The room's end of one connection's outbound queue: it gathers the connection's frames and
+/// hands them over.
 pub struct OutboundSender {
-    queue: mpsc::Sender<Bytes>,
+    queue: mpsc::UnboundedSender<Chunk>,
     receiver: OutboundReceiver,
+    /// Frames gathered and not handed over yet (the bytes are shared with the other recipients).
+    gathered: Chunk,
+    /// Whether one of them was addressed to this connection alone (see [`Flush::Direct`]).
+    direct: bool,
+}
+
+/// Frames handed over together: the body hands them all to actix-http's dispatcher at once, which
+/// writes them with one write.
+type Chunk = Vec<Bytes>;
+
+/// Why a connection's queue took no more.
+enum Refused {
+    /// The client is `capacity` frames behind.
+    Full,
+    /// The connection is gone.
+    Closed,
+}
+
+impl OutboundSender {
+    /// Adds a frame to what the connection gets at the next hand-over.
+    fn gather(&mut self, frame: &Bytes) -> Result<(), Refused> {
+        self.gathered.push(frame.clone());
+        if self.gathered.len() >= GATHER_AT_MOST { self.hand_over() } else { Ok(()) }
+    }
+
+    /// Puts the gathered frames in the connection's queue as one chunk, unless that would take it
+    /// past its capacity (in frames, as before gathering: the client's lag is what is bounded).
+    fn hand_over(&mut self) -> Result<(), Refused> {
+        if self.gathered.is_empty() {
+            return Ok(());
+        }
+        self.direct = false;
+        // Taken, not cleared: an idle connection keeps no buffer.
+        let chunk = std::mem::take(&mut self.gathered);
+        let state = &self.receiver.0;
+        if state.queued.fetch_add(chunk.len(), Ordering::AcqRel) + chunk.len() > state.capacity {
+            return Err(Refused::Full);
+        }
+        self.queue.send(chunk).map_err(|_| Refused::Closed)
+    }
 }
 
 /// The connection's end, shared by its response body, which writes the frames, and its session,
@@ -31,7 +77,11 @@ pub struct OutboundReceiver(Arc<OutboundState>);
 
 struct OutboundState {
     /// The frames to write, in order; gone once the connection is over.
-    frames: Mutex<Option<mpsc::Receiver<Bytes>>>,
+    frames: Mutex<Option<Queue>>,
+    /// Frames handed over and not yet taken by the body (a chunk is taken whole).
+    queued: AtomicUsize,
+    /// How many may be.
+    capacity: usize,
     /// Why the room let go: `OutboundReceiver::STAYING` until it does.
     reason: AtomicU8,
     /// Wakes the session when `reason` is set.
@@ -46,15 +96,25 @@ struct OutboundState {
 /// A bounded queue of `capacity` frames between a room and a connection; `held`: the room's
 /// frames wait for [`OutboundReceiver::release`].
 pub fn outbound_queue(capacity: usize, held: bool) -> (OutboundSender, OutboundReceiver) {
-    let (queue, frames) = mpsc::channel(capacity.max(1));
+    let (queue, frames) = mpsc::unbounded_channel();
     let receiver = OutboundReceiver(Arc::new(OutboundState {
-        frames: Mutex::new(Some(frames)),
+        frames: Mutex::new(Some(Queue { chunks: frames, current: Vec::new().into_iter() })),
+        queued: AtomicUsize::new(0),
+        capacity: capacity.max(1),
         reason: AtomicU8::new(OutboundReceiver::STAYING),
         notify: Notify::new(),
         held: AtomicBool::new(held),
         unheld: AtomicWaker::new(),
     }));
-    (OutboundSender { queue, receiver: receiver.clone() }, receiver)
+    let sender = OutboundSender { queue, receiver: receiver.clone(), gathered: Vec::new(), direct: false };
+    (sender, receiver)
+}
+
+/// The body's end of the queue.
+struct Queue {
+    chunks: mpsc::UnboundedReceiver<Chunk>,
+    /// What is left of the chunk taken last.
+    current: std::vec::IntoIter<Bytes>,
 }
 
 /// Why the room let go of a participant.
@@ -110,7 +170,7 @@ impl OutboundReceiver {
         drop(self.frames().take());
     }
 
-    fn frames(&self) -> std::sync::MutexGuard<'_, Option<mpsc::Receiver<Bytes>>> {
+    fn frames(&self) -> std::sync::MutexGuard<'_, Option<Queue>> {
         // Nothing panics while holding the lock; a poisoned one still holds a whole queue.
         self.0.frames.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -127,12 +187,23 @@ impl OutboundReceiver {
         }
         let mut frames = self.frames();
         let Some(queue) = frames.as_mut() else { return Poll::Ready(None) };
-        let next = queue.poll_recv(cx);
-        if let Poll::Ready(None) = next {
-            *frames = None;
-            self.set(Self::RELEASED);
+        loop {
+            if let Some(frame) = queue.current.next() {
+                return Poll::Ready(Some(frame));
+            }
+            match queue.chunks.poll_recv(cx) {
+                Poll::Ready(Some(chunk)) => {
+                    self.0.queued.fetch_sub(chunk.len(), Ordering::AcqRel);
+                    queue.current = chunk.into_iter();
+                }
+                Poll::Ready(None) => {
+                    *frames = None;
+                    self.set(Self::RELEASED);
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => return Poll::Pending,
+            }
         }
-        next
     }
 }
 
@@ -147,6 +218,32 @@ pub fn text_frame(text: &str) -> Bytes {
 #[derive(Default)]
 pub struct WsFanout {
     members: Vec<(UserId, OutboundSender)>,
+    /// Whether a member may have frames gathered that are not for it alone: set by `publish`,
+    /// cleared by a flush of everything.
+    gathered: bool,
+    /// Whether a member has a frame for it alone gathered.
+    direct: bool,
+}
+
+impl WsFanout {
+    /// Whether `user` stays after its queue answered `outcome`; a user that does not is added to
+    /// `dropped`.
+    fn keeps(user: UserId, outbox: &OutboundSender, outcome: Result<(), Refused>, dropped: &mut Vec<UserId>) -> bool {
+        match outcome {
+            Ok(()) => true,
+            Err(Refused::Full) => {
+                metrics::counter!("pairpad_broadcast_queue_full_total").increment(1);
+                outbox.receiver.set(OutboundReceiver::TOO_SLOW);
+                dropped.push(user);
+                false
+            }
+            // The connection is gone; its `Leave` is on the way.
+            Err(Refused::Closed) => {
+                dropped.push(user);
+                false
+            }
+        }
+    }
 }
 
 impl Broadcaster for WsFanout {
@@ -157,8 +254,14 @@ impl Broadcaster for WsFanout {
     }
 
     fn remove(&mut self, user: UserId) {
-        // Dropping the sender ends the queue; the body then tells the session to close.
-        self.members.retain(|(member, _)| *member != user);
+        // What it gathered is written before the close; dropping the sender ends the queue, and
+        // the body then tells the session to close.
+        self.members.retain_mut(|(member, outbox)| {
+            if *member == user {
+                let _ = outbox.hand_over();
+            }
+            *member != user
+        });
     }
 
     fn remove_all_deleted(&mut self) {
@@ -171,27 +274,43 @@ impl Broadcaster for WsFanout {
     fn publish(&mut self, event: &RoomEvent<'_>, audience: Audience<'_>) -> Vec<UserId> {
         let mut frame: Option<Bytes> = None;
         let mut dropped = Vec::new();
-        self.members.retain(|(user, outbox)| {
+        self.members.retain_mut(|(user, outbox)| {
             if !audience.includes(*user) {
                 return true;
             }
             let frame = frame.get_or_insert_with(|| text_frame(&wire::encode(event)));
-            match outbox.queue.try_send(frame.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    metrics::counter!("pairpad_broadcast_queue_full_total").increment(1);
-                    outbox.receiver.set(OutboundReceiver::TOO_SLOW);
-                    dropped.push(*user);
-                    false
-                }
-                // The connection is gone; its `Leave` is on the way.
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    dropped.push(*user);
-                    false
-                }
-            }
+            outbox.direct |= matches!(audience, Audience::Only(_));
+            let outcome = outbox.gather(frame);
+            Self::keeps(*user, outbox, outcome, &mut dropped)
         });
+        // What a direct flush hands over need not wake the room again for a flush of everything.
+        let direct = matches!(audience, Audience::Only(_));
+        self.gathered |= frame.is_some() && !direct;
+        self.direct |= frame.is_some() && direct;
         dropped
+    }
+
+    fn flush(&mut self, scope: Flush) -> Vec<UserId> {
+        let mut dropped = Vec::new();
+        let wanted = match scope {
+            Flush::Everything => std::mem::take(&mut self.gathered) || self.direct,
+            Flush::Direct => self.direct,
+        };
+        if wanted {
+            self.direct = false;
+            self.members.retain_mut(|(user, outbox)| {
+                if scope == Flush::Direct && !outbox.direct {
+                    return true;
+                }
+                let outcome = outbox.hand_over();
+                Self::keeps(*user, outbox, outcome, &mut dropped)
+            });
+        }
+        dropped
+    }
+
+    fn has_gathered(&self) -> bool {
+        self.gathered
     }
 
     fn len(&self) -> usize {
@@ -243,6 +362,64 @@ mod tests {
         std::str::from_utf8(&frame[2..]).unwrap()
     }
 
+    /// The texts of the frames queued, chunk by chunk, as the body takes them.
+    fn queued_chunks(inbox: &OutboundReceiver) -> Vec<Vec<String>> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut chunks = Vec::new();
+        loop {
+            let waiting = inbox.frames().as_ref().map_or(0, |queue| queue.chunks.len());
+            if waiting == 0 {
+                return chunks;
+            }
+            // Taking a chunk's first frame takes the chunk; the rest follow without waiting.
+            let mut chunk = Vec::new();
+            while let Poll::Ready(Some(frame)) = inbox.poll_frame(&mut cx) {
+                chunk.push(payload(&frame).to_owned());
+                if inbox.frames().as_ref().is_some_and(|queue| queue.current.len() == 0) {
+                    break;
+                }
+            }
+            chunks.push(chunk);
+        }
+    }
+
+    fn ack(revision: u64) -> RoomEvent<'static> {
+        RoomEvent::Ack { revision, op_id: None }
+    }
+
+    #[tokio::test]
+    async fn gathered_frames_are_handed_over_at_the_flush_as_one_chunk_per_connection() {
+        let mut fanout = WsFanout::default();
+        let (ada, bob) = (UserId::random(), UserId::random());
+        let (ada_out, ada_in) = outbound_queue(128, false);
+        let (bob_out, bob_in) = outbound_queue(128, false);
+        fanout.add(ada, ada_out);
+        fanout.add(bob, bob_out);
+        assert!(fanout.publish(&ack(1), Audience::Only(ada)).is_empty());
+        assert!(fanout.publish(&ack(2), Audience::Except(&[ada])).is_empty());
+        assert!(fanout.publish(&ack(3), Audience::Everyone).is_empty());
+        assert!(queued_chunks(&ada_in).is_empty(), "nothing before the flush");
+        // Ada has an event for her alone: a direct flush hands over all she gathered, in order.
+        assert!(fanout.flush(Flush::Direct).is_empty());
+        assert_eq!(queued_chunks(&ada_in), [[r#"{"type":"ack","revision":1}"#, r#"{"type":"ack","revision":3}"#]]);
+        assert!(queued_chunks(&bob_in).is_empty(), "Bob's broadcasts wait");
+        assert!(fanout.has_gathered());
+        assert!(fanout.flush(Flush::Everything).is_empty());
+        assert!(!fanout.has_gathered());
+        assert!(queued_chunks(&ada_in).is_empty());
+        assert_eq!(queued_chunks(&bob_in), [[r#"{"type":"ack","revision":2}"#, r#"{"type":"ack","revision":3}"#]]);
+        // Nothing gathered: nothing handed over.
+        assert!(fanout.flush(Flush::Everything).is_empty());
+        assert!(queued_chunks(&ada_in).is_empty());
+        // A long turn hands over as it goes, so no chunk grows without bound.
+        for revision in 0..GATHER_AT_MOST as u64 + 1 {
+            assert!(fanout.publish(&ack(revision), Audience::Only(bob)).is_empty());
+        }
+        assert_eq!(queued_chunks(&bob_in).iter().map(Vec::len).collect::<Vec<_>>(), [GATHER_AT_MOST]);
+        fanout.flush(Flush::Everything);
+        assert_eq!(queued_chunks(&bob_in).iter().map(Vec::len).collect::<Vec<_>>(), [1]);
+    }
+
     #[tokio::test]
     async fn a_full_queue_drops_only_its_owner() {
         let mut fanout = WsFanout::default();
@@ -251,33 +428,51 @@ mod tests {
         let (slow_out, slow_in) = outbound_queue(1, false);
         fanout.add(fast, fast_out);
         fanout.add(slow, slow_out);
-        let event = RoomEvent::Ack { revision: 1, op_id: None };
-        assert!(fanout.publish(&event, Audience::Everyone).is_empty());
-        assert_eq!(fanout.publish(&event, Audience::Everyone), vec![slow]);
+        assert!(fanout.publish(&ack(1), Audience::Everyone).is_empty());
+        assert!(fanout.flush(Flush::Everything).is_empty());
+        // The capacity counts frames, however they were gathered: two more is one too many.
+        fanout.publish(&ack(2), Audience::Everyone);
+        fanout.publish(&ack(3), Audience::Everyone);
+        assert_eq!(fanout.flush(Flush::Everything), vec![slow]);
         assert_eq!(slow_in.departure().await, Left::TooSlow);
         assert_eq!(fanout.len(), 1);
-        let frame = fast_in.frames().as_mut().unwrap().try_recv().unwrap();
-        assert_eq!(payload(&frame), r#"{"type":"ack","revision":1}"#);
-        let except = [fast];
-        assert!(fanout.publish(&event, Audience::Except(&except)).is_empty());
-        assert_eq!(fast_in.frames().as_ref().unwrap().len(), 1);
+        assert_eq!(queued_chunks(&fast_in).concat().len(), 3);
+        // Written frames make room again.
+        for revision in 0..8 {
+            fanout.publish(&ack(revision), Audience::Everyone);
+        }
+        assert!(fanout.flush(Flush::Everything).is_empty());
         // A session that ends drops what is still queued; the room then finds the connection gone.
         fast_in.discard();
-        assert_eq!(fanout.publish(&event, Audience::Everyone), vec![fast]);
+        fanout.publish(&ack(9), Audience::Everyone);
+        assert_eq!(fanout.flush(Flush::Everything), vec![fast]);
         assert_eq!(fanout.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_removed_connection_gets_what_it_gathered_before_its_queue_ends() {
+        let mut fanout = WsFanout::default();
+        let ada = UserId::random();
+        let (ada_out, ada_in) = outbound_queue(8, false);
+        fanout.add(ada, ada_out);
+        fanout.publish(&ack(1), Audience::Everyone);
+        fanout.remove(ada);
+        assert_eq!(queued_chunks(&ada_in), [[r#"{"type":"ack","revision":1}"#]]);
     }
 
     #[tokio::test]
     async fn the_body_writes_the_session_first_then_the_room_then_says_the_room_let_go() {
         use futures_util::StreamExt;
-        let (outbox, inbox) = outbound_queue(8, false);
+        let (mut outbox, inbox) = outbound_queue(8, false);
         let session_end = inbox.clone();
         // A session that has written one frame and stays open.
         let session = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Bytes::from_static(b"hello"))])
             .chain(futures_util::stream::pending());
         let mut body = OutboundBody::new(BoxBody::new(actix_web::body::BodyStream::new(session)), inbox);
-        outbox.queue.try_send(text_frame("one")).unwrap();
-        outbox.queue.try_send(text_frame("two")).unwrap();
+        assert!(outbox.gather(&text_frame("one")).is_ok());
+        assert!(outbox.hand_over().is_ok());
+        assert!(outbox.gather(&text_frame("two")).is_ok());
+        assert!(outbox.hand_over().is_ok());
         drop(outbox);
         let chunks: Vec<Bytes> = std::future::poll_fn(|cx| {
             let mut chunks = Vec::new();
@@ -291,10 +486,12 @@ mod tests {
         assert_eq!(chunks[1..].iter().map(payload).collect::<Vec<_>>(), ["one", "two"]);
         assert_eq!(session_end.departure().await, Left::Released);
     }
+
     #[tokio::test]
     async fn a_held_queue_writes_nothing_until_released() {
-        let (outbox, inbox) = outbound_queue(8, true);
-        outbox.queue.try_send(text_frame("live")).unwrap();
+        let (mut outbox, inbox) = outbound_queue(8, true);
+        assert!(outbox.gather(&text_frame("live")).is_ok());
+        assert!(outbox.hand_over().is_ok());
         let poll = || {
             let inbox = inbox.clone();
             std::future::poll_fn(move |cx| {

@@ -33,6 +33,12 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The load generator shares the machine with the server: a crowded room is hundreds of thousands
+/// of small messages a second to parse and apply, and jemalloc allocates them for less than
+/// glibc does (the server uses it too).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Load generator for the Pairpad server. Start the server first, then point `--url` at it.
 ///
 /// Several server processes sharing one PostgreSQL database: give them all, comma-separated

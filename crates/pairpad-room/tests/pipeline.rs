@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pairpad_domain::{
-    Access, Append, Audience, Broadcaster, BusMessage, BusNote, CommittedOp, Component, Language, NewRoom, Participant,
-    ProcessId, RepoError, Room, RoomEvent, RoomId, RoomRepo, StoredRoom, TextOperation, Timestamp, UserId,
+    Access, Append, Audience, Broadcaster, BusMessage, BusNote, CommittedOp, Component, Flush, Language, NewRoom,
+    Participant, ProcessId, RepoError, Room, RoomEvent, RoomId, RoomRepo, StoredRoom, TextOperation, Timestamp, UserId,
 };
 use pairpad_room::committer::{CommitSettings, Committer};
 use pairpad_room::room::{Command, JoinOutcome, RoomOwner, RoomSettings};
@@ -57,10 +57,13 @@ impl Log {
     }
 }
 
-/// A `Broadcaster` whose connections are names: it logs `"<name> <- <event>"` for each delivery.
+/// A `Broadcaster` whose connections are names: it logs `"<name> <- <event>"` for each delivery,
+/// as it publishes or, when `gathered` is set, as the room flushes.
 struct Recorder {
     members: Vec<(UserId, &'static str)>,
     log: Log,
+    /// What waits for a flush: the entry, and whether it was for one participant alone.
+    gathered: Option<Vec<(String, bool)>>,
 }
 
 impl Broadcaster for Recorder {
@@ -92,10 +95,31 @@ impl Broadcaster for Recorder {
             RoomEvent::UserJoined { .. } | RoomEvent::UserLeft { .. } => return Vec::new(),
             _ => "other".to_owned(),
         };
+        let direct = matches!(audience, Audience::Only(_));
         for (_, name) in self.members.iter().filter(|(user, _)| audience.includes(*user)) {
-            self.log.push(format!("{name} <- {what}"));
+            match &mut self.gathered {
+                Some(gathered) => gathered.push((format!("{name} <- {what}"), direct)),
+                None => self.log.push(format!("{name} <- {what}")),
+            }
         }
         Vec::new()
+    }
+
+    fn flush(&mut self, scope: Flush) -> Vec<UserId> {
+        if let Some(gathered) = &mut self.gathered {
+            // (Per participant, a direct flush hands over what came before too; these tests'
+            // direct events are acks, each to a participant that gathered nothing else.)
+            let (now, later) = std::mem::take(gathered)
+                .into_iter()
+                .partition::<Vec<_>, _>(|(_, direct)| scope == Flush::Everything || *direct);
+            *gathered = later;
+            now.into_iter().for_each(|(entry, _)| self.log.push(entry));
+        }
+        Vec::new()
+    }
+
+    fn has_gathered(&self) -> bool {
+        self.gathered.as_ref().is_some_and(|gathered| gathered.iter().any(|(_, direct)| !direct))
     }
 
     fn len(&self) -> usize {
@@ -234,6 +258,12 @@ impl Pipeline {
     }
 
     async fn open_room(&self) -> TestRoom {
+        self.open_room_with(room_settings(), false).await
+    }
+
+    /// A room with these settings, whose participants get their events at the room's flushes
+    /// when `gathering`.
+    async fn open_room_with(&self, settings: RoomSettings, gathering: bool) -> TestRoom {
         let new = NewRoom {
             id: RoomId::random(),
             language: Language::plaintext(),
@@ -243,9 +273,8 @@ impl Pipeline {
             owner_token_hash: None,
         };
         self.store.create(&new).await.unwrap();
-        let settings = room_settings();
         let room = Room::restore(self.store.load(new.id).await.unwrap(), settings.limits()).unwrap();
-        let fanout = Recorder { members: Vec::new(), log: self.log.clone() };
+        let fanout = Recorder { members: Vec::new(), log: self.log.clone(), gathered: gathering.then(Vec::new) };
         let (stop, stopped) = oneshot::channel();
         let on_stop = Box::new(move || {
             let _ = stop.send(());
@@ -341,6 +370,38 @@ async fn an_edit_is_acknowledged_only_once_stored_and_broadcast_after_its_ack() 
     assert!(log.position("stored [1]") < log.position("ada <- ack 1 ada-1"), "{:#?}", log.entries());
     assert!(log.position("ada <- ack 1 ada-1") < log.position("bob <- op 1"), "{:#?}", log.entries());
     assert_eq!((log.count("ada <- op 1"), log.count("bob <- ack 1 ada-1")), (0, 0), "the author gets only its ack");
+}
+
+/// In a crowded room a broadcast may wait a few milliseconds for others to join it in one write
+/// per connection; the author's ack never waits. (Tokio's clock is paused: it moves only while
+/// every task waits, so the spacing is observed without timing anything.)
+#[tokio::test(start_paused = true)]
+async fn a_crowded_rooms_broadcasts_are_spaced_but_acks_never_wait() {
+    let mut pipeline = Pipeline::new();
+    let settings = RoomSettings { max_users_per_room: 1000, ..room_settings() };
+    let room = pipeline.open_room_with(settings, true).await;
+    let ada = room.join("ada").await;
+    room.join("bob").await;
+    for _ in 0..398 {
+        room.join("crowd").await;
+    }
+    let log = pipeline.log.clone();
+    room.insert(ada, 0, "a", "ada-1").await;
+    pipeline.next_call().await;
+    pipeline.answer(Answer::Store);
+    // After a quiet spell a broadcast goes at once.
+    log.wait_for("bob <- op 1").await;
+    assert!(log.position("ada <- ack 1 ada-1") < log.position("bob <- op 1"), "{:#?}", log.entries());
+
+    room.insert(ada, 1, "b", "ada-2").await;
+    pipeline.next_call().await;
+    pipeline.answer(Answer::Store);
+    log.wait_for("ada <- ack 2 ada-2").await;
+    assert_eq!(log.count("bob <- op 2"), 0, "400 participants: the next broadcast waits (10 ms)");
+    let acked = tokio::time::Instant::now();
+    log.wait_for("bob <- op 2").await;
+    assert!(acked.elapsed() <= Duration::from_millis(12), "then goes: {:?}", acked.elapsed());
+    assert_eq!(log.count_starting("crowd <- op 2"), 398);
 }
 
 #[tokio::test]
