@@ -2,7 +2,9 @@
 # Crowded rooms (issue 17): the `authors` scenario (N authors in one room, each typing 3 keystrokes
 # a second) for N = 100, 200, 400, 600 and 800, on SQLite and PostgreSQL with durable acks, then
 # fan-out to 100, 400 and 1,000 readers; a fresh release server and database per run, limits
-# raised (operations and cursors per second, users per room, connections, open files). Each run's
+# raised (operations and cursors per second, users per room, connections, open files) and sized
+# for rooms of 2,400 operations a second: a client may fall 16,384 messages behind (the default
+# 1,024 is 0.4 s of such a room) and edits as old as 16,384 revisions are transformed from memory. Each run's
 # JSON result goes to docs/bench/results/, then `pairpad-loadgen chart` draws the SVG charts into
 # docs/bench/ and writes the table (docs/bench/authors-table.md). BENCHMARKS.md embeds them.
 #
@@ -75,6 +77,7 @@ start_server() {
     PAIRPAD__STORE__DURABILITY=disk \
     PAIRPAD__WEBSOCKET__OPS_PER_SECOND=1000000 PAIRPAD__WEBSOCKET__CURSORS_PER_SECOND=1000000 \
     PAIRPAD__WEBSOCKET__MAX_CONNECTIONS=20000 PAIRPAD__ROOMS__MAX_USERS_PER_ROOM="$max_users" \
+    PAIRPAD__WEBSOCKET__OUTBOUND_QUEUE=16384 PAIRPAD__ROOMS__HISTORY_WINDOW=16384 \
     PAIRPAD__SERVER__ROOMS_PER_MINUTE=0 \
     "$bin/pairpad-server" >"$tmp/server.log" 2>&1) &
   server_pid=$!

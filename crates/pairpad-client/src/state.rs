@@ -74,8 +74,10 @@ enum Sync {
 pub struct ClientDoc {
     /// `M`: the server's text plus every local edit not yet acknowledged.
     text: ropey::Rope,
-    /// `S`: the server's text at `revision`, without any local edit that is not acknowledged.
-    server: ropey::Rope,
+    /// `S`: the server's text at `revision`, without any local edit that is not acknowledged;
+    /// `None` while that is `text` (every local edit is acknowledged), so that a synchronized
+    /// client applies a remote operation once, not twice (a crowded room sends hundreds a second).
+    server: Option<ropey::Rope>,
     revision: u64,
     sync: Sync,
     client_id: String,
@@ -96,10 +98,9 @@ pub struct ClientDoc {
 impl ClientDoc {
     /// A document as received in `init`.
     pub fn new(text: &str, revision: u64, client_id: impl Into<String>) -> Self {
-        let text = ropey::Rope::from_str(text);
         Self {
-            server: text.clone(),
-            text,
+            server: None,
+            text: ropey::Rope::from_str(text),
             revision,
             sync: Sync::Synchronized,
             client_id: client_id.into(),
@@ -122,7 +123,7 @@ impl ClientDoc {
 
     /// The server's text at [`ClientDoc::revision`], without the local edits still pending.
     pub fn server_text(&self) -> String {
-        self.server.to_string()
+        self.server.as_ref().unwrap_or(&self.text).to_string()
     }
 
     /// The last server revision this client has seen (acknowledged or received): the `since` of
@@ -160,6 +161,10 @@ impl ClientDoc {
 
     /// Applies a local edit. Returns the operation to send now, if nothing is in flight.
     pub fn local_edit(&mut self, operation: TextOperation) -> Result<Option<Outgoing>, OtError> {
+        // The texts part here (a rope's clone shares its nodes until either is edited).
+        if self.server.is_none() {
+            self.server = Some(self.text.clone());
+        }
         operation.apply_to_rope(&mut self.text)?;
         self.sync = match std::mem::replace(&mut self.sync, Sync::Synchronized) {
             Sync::Synchronized => {
@@ -210,7 +215,9 @@ impl ClientDoc {
             Sync::AwaitingConfirm { outstanding } => (outstanding, None),
             Sync::AwaitingWithBuffer { outstanding, buffer } => (outstanding, Some(buffer)),
         };
-        outstanding.operation.apply_to_rope(&mut self.server)?;
+        if let Some(server) = &mut self.server {
+            outstanding.operation.apply_to_rope(server)?;
+        }
         self.revision = revision;
         self.settled = self.own_sequence(&outstanding.op_id).unwrap_or(self.settled).max(self.settled);
         let next = buffer.map(|buffer| {
@@ -218,6 +225,10 @@ impl ClientDoc {
             self.sync = Sync::AwaitingConfirm { outstanding: next.clone() };
             next
         });
+        if next.is_none() {
+            // Nothing local is pending any more: the server's text is ours.
+            self.server = None;
+        }
         Ok(Confirmed::Counted { next })
     }
 
@@ -311,7 +322,9 @@ impl ClientDoc {
                 for_text
             }
         };
-        operation.apply_to_rope(&mut self.server)?;
+        if let Some(server) = &mut self.server {
+            operation.apply_to_rope(server)?;
+        }
         for_text.apply_to_rope(&mut self.text)?;
         self.revision = revision;
         Ok(())
@@ -342,7 +355,7 @@ impl ClientDoc {
     pub fn restart(&mut self, code: &str, revision: u64) -> Result<Option<Outgoing>, SyncError> {
         let pending = !self.is_synchronized();
         let rebased = if pending {
-            let shared = self.server.to_string();
+            let shared = self.server_text();
             let mine = diff(&shared, &self.text.to_string())?;
             let theirs = diff(&shared, code)?;
             Some(TextOperation::transform(&mine, &theirs)?.0)
@@ -353,8 +366,8 @@ impl ClientDoc {
         self.settled = self.next_op;
         self.held = None;
         self.copy_expected = None;
-        self.server = ropey::Rope::from_str(code);
-        self.text = self.server.clone();
+        self.server = None;
+        self.text = ropey::Rope::from_str(code);
         self.revision = revision;
         match rebased {
             Some(rebased) if !rebased.is_noop() => Ok(self.local_edit(rebased)?),
@@ -627,6 +640,30 @@ mod tests {
         assert_eq!(doc.text(), server.text);
         // Inserts at one position: the one transformed (ours, pending) goes first.
         assert_eq!(server.text, "// 漢字\n#![a]\nuse x;\nfn main() { 🦀 }\n");
+    }
+
+    /// The server's text is kept apart only while a local edit is pending, and is right throughout.
+    #[test]
+    fn the_server_text_excludes_pending_edits_and_follows_remote_ones() {
+        let mut server = Server::new("fn f() {}\n");
+        let mut doc = ClientDoc::new(&server.text, 0, "c");
+        let (revision, theirs) = server.edit(0, 0, "// 漢\n");
+        assert_eq!(doc.remote(revision, &theirs, None).unwrap(), Received::Applied);
+        assert_eq!((doc.text(), doc.server_text()), (server.text.clone(), server.text.clone()));
+        let sent = type_into(&mut doc, 3, 0, "🦀").unwrap();
+        type_into(&mut doc, 0, 0, "x");
+        let (revision, theirs) = server.edit(0, 2, "");
+        assert_eq!(doc.remote(revision, &theirs, None).unwrap(), Received::Applied);
+        assert_eq!(doc.server_text(), server.text, "without the pending edits");
+        let Confirmed::Counted { next: Some(buffer) } = doc.ack(server.submit(&sent), Some(&sent.op_id)).unwrap()
+        else {
+            panic!("counted, the buffer next")
+        };
+        assert_eq!(doc.server_text(), server.text, "the counted edit is in");
+        assert_ne!(doc.text(), server.text, "the buffered one is not yet");
+        assert_eq!(doc.ack(server.submit(&buffer), Some(&buffer.op_id)).unwrap(), Confirmed::Counted { next: None });
+        assert_eq!((doc.text(), doc.server_text()), (server.text.clone(), server.text.clone()));
+        assert_eq!(server.text, "x 🦀漢\nfn f() {}\n");
     }
 
     #[test]

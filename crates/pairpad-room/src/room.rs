@@ -31,15 +31,38 @@ use tokio::sync::{mpsc, oneshot};
 use crate::committer::{CommitChain, Committer};
 use crate::now;
 
-/// A room hands its broadcasts to its connections at most once per this much time per
-/// participant (up to [`MAX_BROADCAST_SPACING`]): a hand-over costs a wake-up and a write per
+/// A busy room hands its broadcasts to its connections at most once per this much time per
+/// participant (up to [`MAX_BROADCAST_SPACING`]). A hand-over costs a wake-up and a write per
 /// connection, so a crowded room's broadcasts are spaced out and each write carries several
-/// operations (400 authors typing are an operation every millisecond; spaced 10 ms, each write to
-/// each of them carries about ten), on the server and on every client alike. A room of two or
-/// three is spaced well under a millisecond, which is no wait at all; a room whose edits come
-/// further apart than its spacing delivers each at once; acks and replies never wait.
+/// operations: 400 authors typing are an operation every millisecond; spaced 10 ms, each write to
+/// each of them carries about ten, on the server and on every client alike. A room is busy while
+/// its operations come, on average, at least twice per spacing; otherwise nothing would be gained
+/// by waiting, and each broadcast goes at once (a room of two or three, a lecturer alone typing to
+/// hundreds). Acks and replies never wait.
 const BROADCAST_SPACING_PER_PARTICIPANT: Duration = Duration::from_micros(25);
 const MAX_BROADCAST_SPACING: Duration = Duration::from_millis(10);
+
+/// How far apart a room's operations come: an average over the last few.
+#[derive(Default)]
+struct Pace {
+    last: Option<tokio::time::Instant>,
+    gap: Option<Duration>,
+}
+
+impl Pace {
+    /// `ops` operations were shown at `now`.
+    fn record(&mut self, now: tokio::time::Instant, ops: usize) {
+        if let Some(last) = self.last.replace(now) {
+            let gap = now.saturating_duration_since(last) / u32::try_from(ops.max(1)).unwrap_or(u32::MAX);
+            self.gap = Some(self.gap.map_or(gap, |average| (average * 3 + gap) / 4));
+        }
+    }
+
+    /// Whether at least two operations come per `spacing`, on average.
+    fn is_busy(&self, spacing: Duration) -> bool {
+        self.gap.is_some_and(|gap| gap * 2 <= spacing)
+    }
+}
 
 /// A room owner's limits and timings.
 #[derive(Clone, Debug)]
@@ -261,6 +284,8 @@ pub struct RoomOwner<B: Broadcaster> {
     /// When the gathered broadcasts may be handed over next (see
     /// [`BROADCAST_SPACING_PER_PARTICIPANT`]).
     next_broadcast: tokio::time::Instant,
+    /// How fast operations are shown here.
+    pace: Pace,
     /// Read for old base revisions and written for language changes; appends go to `committer`.
     repo: Arc<dyn RoomRepo>,
     committer: Committer,
@@ -305,6 +330,7 @@ where
             draining: None,
             deleted: false,
             next_broadcast: tokio::time::Instant::now(),
+            pace: Pace::default(),
             repo,
             committer,
             bus,
@@ -629,6 +655,7 @@ where
     /// then pays the acks owed for re-sent ones.
     fn show_durable(&mut self, ops: &[CommittedOp]) {
         let Some(last) = ops.last() else { return };
+        self.pace.record(tokio::time::Instant::now(), ops.len());
         if let Err(error) = self.room.confirm(last.revision) {
             self.failure = Some(RepoError::Corrupt(format!("the room cannot replay its own operations: {error}")));
         }
@@ -698,6 +725,9 @@ where
                 .partition(|owed| owed.op_id.is_some() && missed.iter().any(|op| op.op_id == owed.op_id));
         let mut dropped = Vec::new();
         let mut excluded = Vec::new();
+        if !missed.is_empty() {
+            self.pace.record(tokio::time::Instant::now(), missed.len());
+        }
         for op in &missed {
             excluded.clear();
             excluded.extend(owed_here.iter().filter(|o| o.op_id == op.op_id).map(|o| o.user));
@@ -849,13 +879,14 @@ where
     }
 
     /// Hands what this turn published to the connections (see [`Broadcaster::flush`]): acks and
-    /// replies at once, broadcasts spaced by the room's size (see
-    /// [`BROADCAST_SPACING_PER_PARTICIPANT`]).
+    /// replies at once, broadcasts at once too unless the room is busy, then spaced by its size
+    /// (see [`BROADCAST_SPACING_PER_PARTICIPANT`]).
     fn flush(&mut self) {
         let now = tokio::time::Instant::now();
-        let scope = if self.fanout.has_gathered() && now >= self.next_broadcast {
-            let participants = u32::try_from(self.fanout.len()).unwrap_or(u32::MAX);
-            self.next_broadcast = now + (BROADCAST_SPACING_PER_PARTICIPANT * participants).min(MAX_BROADCAST_SPACING);
+        let participants = u32::try_from(self.fanout.len()).unwrap_or(u32::MAX);
+        let spacing = (BROADCAST_SPACING_PER_PARTICIPANT * participants).min(MAX_BROADCAST_SPACING);
+        let scope = if self.fanout.has_gathered() && (now >= self.next_broadcast || !self.pace.is_busy(spacing)) {
+            self.next_broadcast = now + spacing;
             Flush::Everything
         } else {
             Flush::Direct

@@ -372,8 +372,8 @@ async fn an_edit_is_acknowledged_only_once_stored_and_broadcast_after_its_ack() 
     assert_eq!((log.count("ada <- op 1"), log.count("bob <- ack 1 ada-1")), (0, 0), "the author gets only its ack");
 }
 
-/// In a crowded room a broadcast may wait a few milliseconds for others to join it in one write
-/// per connection; the author's ack never waits. (Tokio's clock is paused: it moves only while
+/// In a crowded, busy room a broadcast may wait a few milliseconds for others to join it in one
+/// write per connection; the author's ack never waits; when edits come far apart, nothing waits. (Tokio's clock is paused: it moves only while
 /// every task waits, so the spacing is observed without timing anything.)
 #[tokio::test(start_paused = true)]
 async fn a_crowded_rooms_broadcasts_are_spaced_but_acks_never_wait() {
@@ -402,6 +402,14 @@ async fn a_crowded_rooms_broadcasts_are_spaced_but_acks_never_wait() {
     log.wait_for("bob <- op 2").await;
     assert!(acked.elapsed() <= Duration::from_millis(12), "then goes: {:?}", acked.elapsed());
     assert_eq!(log.count_starting("crowd <- op 2"), 398);
+
+    // Edits far apart: waiting would gather nothing, so the next broadcast goes at once again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    room.insert(ada, 2, "c", "ada-3").await;
+    pipeline.next_call().await;
+    pipeline.answer(Answer::Store);
+    log.wait_for("ada <- ack 3 ada-3").await;
+    assert_eq!(log.count("bob <- op 3"), 1, "{:#?}", &log.entries()[log.entries().len() - 3..]);
 }
 
 #[tokio::test]
