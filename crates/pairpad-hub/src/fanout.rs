@@ -5,8 +5,9 @@
 //! each connection's dispatcher, once, and costs it one write, however many operations the turn
 //! committed (in a crowded room a commit holds several).
 
+use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -15,7 +16,7 @@ use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::web::{Bytes, BytesMut};
 use futures_util::task::AtomicWaker;
 use pairpad_domain::{Audience, Broadcaster, Flush, RoomEvent, UserId};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::wire;
 
@@ -26,17 +27,12 @@ const GATHER_AT_MOST: usize = 64;
 /// The room's end of one connection's outbound queue: it gathers the connection's frames and
 /// hands them over.
 pub struct OutboundSender {
-    queue: mpsc::UnboundedSender<Chunk>,
     receiver: OutboundReceiver,
     /// Frames gathered and not handed over yet (the bytes are shared with the other recipients).
-    gathered: Chunk,
+    gathered: Vec<Bytes>,
     /// Whether one of them was addressed to this connection alone (see [`Flush::Direct`]).
     direct: bool,
 }
-
-/// Frames handed over together: the body hands them all to actix-http's dispatcher at once, which
-/// writes them with one write.
-type Chunk = Vec<Bytes>;
 
 /// Why a connection's queue took no more.
 enum Refused {
@@ -53,20 +49,36 @@ impl OutboundSender {
         if self.gathered.len() >= GATHER_AT_MOST { self.hand_over() } else { Ok(()) }
     }
 
-    /// Puts the gathered frames in the connection's queue as one chunk, unless that would take it
-    /// past its capacity (in frames, as before gathering: the client's lag is what is bounded).
+    /// Puts the gathered frames in the connection's queue and wakes its body once, unless that
+    /// would take the queue past its capacity (in frames: the client's lag is what is bounded).
     fn hand_over(&mut self) -> Result<(), Refused> {
         if self.gathered.is_empty() {
             return Ok(());
         }
         self.direct = false;
-        // Taken, not cleared: an idle connection keeps no buffer.
-        let chunk = std::mem::take(&mut self.gathered);
+        // Taken, not drained: an idle connection keeps no buffer.
+        let gathered = std::mem::take(&mut self.gathered);
         let state = &self.receiver.0;
-        if state.queued.fetch_add(chunk.len(), Ordering::AcqRel) + chunk.len() > state.capacity {
-            return Err(Refused::Full);
+        {
+            let mut queue = self.receiver.queue();
+            let Some(queue) = queue.as_mut() else { return Err(Refused::Closed) };
+            if queue.frames.len() + gathered.len() > state.capacity {
+                return Err(Refused::Full);
+            }
+            queue.frames.extend(gathered);
         }
-        self.queue.send(chunk).map_err(|_| Refused::Closed)
+        state.body.wake();
+        Ok(())
+    }
+}
+
+impl Drop for OutboundSender {
+    /// The room let go: the body writes what is queued, then says so.
+    fn drop(&mut self) {
+        if let Some(queue) = self.receiver.queue().as_mut() {
+            queue.room_gone = true;
+        }
+        self.receiver.0.body.wake();
     }
 }
 
@@ -75,12 +87,13 @@ impl OutboundSender {
 #[derive(Clone)]
 pub struct OutboundReceiver(Arc<OutboundState>);
 
+/// A queue of its own rather than a channel: an idle connection's costs nothing but this (a
+/// tokio channel is 1.3 KiB before its first message), and a hand-over of several frames takes
+/// the lock once.
 struct OutboundState {
-    /// The frames to write, in order; gone once the connection is over.
-    frames: Mutex<Option<Queue>>,
-    /// Frames handed over and not yet taken by the body (a chunk is taken whole).
-    queued: AtomicUsize,
-    /// How many may be.
+    /// The frames to write; `None` once the session discarded them.
+    queue: Mutex<Option<Queue>>,
+    /// How many frames may wait.
     capacity: usize,
     /// Why the room let go: `OutboundReceiver::STAYING` until it does.
     reason: AtomicU8,
@@ -89,32 +102,30 @@ struct OutboundState {
     /// While set, the body writes the session's frames only: a resuming connection's session
     /// writes what the client missed before the room's frames, which follow it.
     held: AtomicBool,
-    /// Wakes the body when `held` is cleared.
-    unheld: AtomicWaker,
+    /// Wakes the body: frames were handed over, the room let go, or `held` was cleared.
+    body: AtomicWaker,
+}
+
+struct Queue {
+    /// In order.
+    frames: VecDeque<Bytes>,
+    /// Set when the room dropped its end: once `frames` is written, the body says so.
+    room_gone: bool,
 }
 
 /// A bounded queue of `capacity` frames between a room and a connection; `held`: the room's
 /// frames wait for [`OutboundReceiver::release`].
 pub fn outbound_queue(capacity: usize, held: bool) -> (OutboundSender, OutboundReceiver) {
-    let (queue, frames) = mpsc::unbounded_channel();
     let receiver = OutboundReceiver(Arc::new(OutboundState {
-        frames: Mutex::new(Some(Queue { chunks: frames, current: Vec::new().into_iter() })),
-        queued: AtomicUsize::new(0),
+        queue: Mutex::new(Some(Queue { frames: VecDeque::new(), room_gone: false })),
         capacity: capacity.max(1),
         reason: AtomicU8::new(OutboundReceiver::STAYING),
         notify: Notify::new(),
         held: AtomicBool::new(held),
-        unheld: AtomicWaker::new(),
+        body: AtomicWaker::new(),
     }));
-    let sender = OutboundSender { queue, receiver: receiver.clone(), gathered: Vec::new(), direct: false };
+    let sender = OutboundSender { receiver: receiver.clone(), gathered: Vec::new(), direct: false };
     (sender, receiver)
-}
-
-/// The body's end of the queue.
-struct Queue {
-    chunks: mpsc::UnboundedReceiver<Chunk>,
-    /// What is left of the chunk taken last.
-    current: std::vec::IntoIter<Bytes>,
 }
 
 /// Why the room let go of a participant.
@@ -161,49 +172,48 @@ impl OutboundReceiver {
     /// Lets the body write the room's frames (after every session frame sent before).
     pub fn release(&self) {
         self.0.held.store(false, Ordering::Release);
-        self.0.unheld.wake();
+        self.0.body.wake();
     }
 
     /// Drops the frames still queued: the session is over, and a client that vanished without
     /// closing its socket would otherwise keep them until its connection times out.
     pub fn discard(&self) {
-        drop(self.frames().take());
+        drop(self.queue().take());
     }
 
-    fn frames(&self) -> std::sync::MutexGuard<'_, Option<Queue>> {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Option<Queue>> {
         // Nothing panics while holding the lock; a poisoned one still holds a whole queue.
-        self.0.frames.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The next frame, `None` once the room has let go (and then says so) or the queue was
     /// discarded.
     fn poll_frame(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         if self.0.held.load(Ordering::Acquire) {
-            self.0.unheld.register(cx.waker());
+            self.0.body.register(cx.waker());
             // Released between the load and the registration: go on.
             if self.0.held.load(Ordering::Acquire) {
                 return Poll::Pending;
             }
         }
-        let mut frames = self.frames();
-        let Some(queue) = frames.as_mut() else { return Poll::Ready(None) };
-        loop {
-            if let Some(frame) = queue.current.next() {
-                return Poll::Ready(Some(frame));
+        let mut guard = self.queue();
+        let Some(queue) = guard.as_mut() else { return Poll::Ready(None) };
+        if let Some(frame) = queue.frames.pop_front() {
+            if queue.frames.is_empty() {
+                // An idle connection keeps no buffer.
+                queue.frames = VecDeque::new();
             }
-            match queue.chunks.poll_recv(cx) {
-                Poll::Ready(Some(chunk)) => {
-                    self.0.queued.fetch_sub(chunk.len(), Ordering::AcqRel);
-                    queue.current = chunk.into_iter();
-                }
-                Poll::Ready(None) => {
-                    *frames = None;
-                    self.set(Self::RELEASED);
-                    return Poll::Ready(None);
-                }
-                Poll::Pending => return Poll::Pending,
-            }
+            return Poll::Ready(Some(frame));
         }
+        if queue.room_gone {
+            *guard = None;
+            drop(guard);
+            self.set(Self::RELEASED);
+            return Poll::Ready(None);
+        }
+        // Registered under the lock: frames handed over after it was taken wake the body.
+        self.0.body.register(cx.waker());
+        Poll::Pending
     }
 }
 
@@ -362,25 +372,14 @@ mod tests {
         std::str::from_utf8(&frame[2..]).unwrap()
     }
 
-    /// The texts of the frames queued, chunk by chunk, as the body takes them.
-    fn queued_chunks(inbox: &OutboundReceiver) -> Vec<Vec<String>> {
+    /// The texts of the frames the body would write now.
+    fn queued(inbox: &OutboundReceiver) -> Vec<String> {
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        let mut chunks = Vec::new();
-        loop {
-            let waiting = inbox.frames().as_ref().map_or(0, |queue| queue.chunks.len());
-            if waiting == 0 {
-                return chunks;
-            }
-            // Taking a chunk's first frame takes the chunk; the rest follow without waiting.
-            let mut chunk = Vec::new();
-            while let Poll::Ready(Some(frame)) = inbox.poll_frame(&mut cx) {
-                chunk.push(payload(&frame).to_owned());
-                if inbox.frames().as_ref().is_some_and(|queue| queue.current.len() == 0) {
-                    break;
-                }
-            }
-            chunks.push(chunk);
-        }
+        std::iter::from_fn(|| match inbox.poll_frame(&mut cx) {
+            Poll::Ready(Some(frame)) => Some(payload(&frame).to_owned()),
+            _ => None,
+        })
+        .collect()
     }
 
     fn ack(revision: u64) -> RoomEvent<'static> {
@@ -388,7 +387,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn gathered_frames_are_handed_over_at_the_flush_as_one_chunk_per_connection() {
+    async fn gathered_frames_are_handed_over_at_the_flush() {
         let mut fanout = WsFanout::default();
         let (ada, bob) = (UserId::random(), UserId::random());
         let (ada_out, ada_in) = outbound_queue(128, false);
@@ -398,26 +397,26 @@ mod tests {
         assert!(fanout.publish(&ack(1), Audience::Only(ada)).is_empty());
         assert!(fanout.publish(&ack(2), Audience::Except(&[ada])).is_empty());
         assert!(fanout.publish(&ack(3), Audience::Everyone).is_empty());
-        assert!(queued_chunks(&ada_in).is_empty(), "nothing before the flush");
+        assert!(queued(&ada_in).is_empty(), "nothing before the flush");
         // Ada has an event for her alone: a direct flush hands over all she gathered, in order.
         assert!(fanout.flush(Flush::Direct).is_empty());
-        assert_eq!(queued_chunks(&ada_in), [[r#"{"type":"ack","revision":1}"#, r#"{"type":"ack","revision":3}"#]]);
-        assert!(queued_chunks(&bob_in).is_empty(), "Bob's broadcasts wait");
+        assert_eq!(queued(&ada_in), [r#"{"type":"ack","revision":1}"#, r#"{"type":"ack","revision":3}"#]);
+        assert!(queued(&bob_in).is_empty(), "Bob's broadcasts wait");
         assert!(fanout.has_gathered());
         assert!(fanout.flush(Flush::Everything).is_empty());
         assert!(!fanout.has_gathered());
-        assert!(queued_chunks(&ada_in).is_empty());
-        assert_eq!(queued_chunks(&bob_in), [[r#"{"type":"ack","revision":2}"#, r#"{"type":"ack","revision":3}"#]]);
+        assert!(queued(&ada_in).is_empty());
+        assert_eq!(queued(&bob_in), [r#"{"type":"ack","revision":2}"#, r#"{"type":"ack","revision":3}"#]);
         // Nothing gathered: nothing handed over.
         assert!(fanout.flush(Flush::Everything).is_empty());
-        assert!(queued_chunks(&ada_in).is_empty());
+        assert!(queued(&ada_in).is_empty());
         // A long turn hands over as it goes, so no chunk grows without bound.
         for revision in 0..GATHER_AT_MOST as u64 + 1 {
             assert!(fanout.publish(&ack(revision), Audience::Only(bob)).is_empty());
         }
-        assert_eq!(queued_chunks(&bob_in).iter().map(Vec::len).collect::<Vec<_>>(), [GATHER_AT_MOST]);
+        assert_eq!(queued(&bob_in).len(), GATHER_AT_MOST);
         fanout.flush(Flush::Everything);
-        assert_eq!(queued_chunks(&bob_in).iter().map(Vec::len).collect::<Vec<_>>(), [1]);
+        assert_eq!(queued(&bob_in).len(), 1);
     }
 
     #[tokio::test]
@@ -436,7 +435,7 @@ mod tests {
         assert_eq!(fanout.flush(Flush::Everything), vec![slow]);
         assert_eq!(slow_in.departure().await, Left::TooSlow);
         assert_eq!(fanout.len(), 1);
-        assert_eq!(queued_chunks(&fast_in).concat().len(), 3);
+        assert_eq!(queued(&fast_in).len(), 3);
         // Written frames make room again.
         for revision in 0..8 {
             fanout.publish(&ack(revision), Audience::Everyone);
@@ -457,7 +456,7 @@ mod tests {
         fanout.add(ada, ada_out);
         fanout.publish(&ack(1), Audience::Everyone);
         fanout.remove(ada);
-        assert_eq!(queued_chunks(&ada_in), [[r#"{"type":"ack","revision":1}"#]]);
+        assert_eq!(queued(&ada_in), [r#"{"type":"ack","revision":1}"#]);
     }
 
     #[tokio::test]

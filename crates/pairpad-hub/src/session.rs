@@ -399,7 +399,9 @@ impl<'a> Connection<'a> {
                     match message {
                         None | Some(Ok(Message::Close(_))) => return None,
                         Some(Ok(Message::Text(text))) => {
-                            if let Next::Close(reason) = self.on_text(&text).await {
+                            // Boxed: the connection's task is sized for its largest state, and
+                            // handling a message (1 KiB) is no idle connection's.
+                            if let Next::Close(reason) = Box::pin(self.on_text(&text)).await {
                                 return reason;
                             }
                             if let Next::Close(reason) = self.check_flooding(stream).await {
