@@ -519,8 +519,6 @@ fn protocol(e: serde_json::Error) -> ClientError {
     ClientError::Protocol(e.to_string())
 }
 
-/// Parses a server message. A missing or ill-typed field is an error, never a default; a type
-/// this client does not know parses as [`ServerMessage::Unknown`].
 /// An `operation` message's fields (the `type` is ignored, like any field not named here).
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -532,6 +530,8 @@ struct OperationMessage {
     op_id: Option<String>,
 }
 
+/// Parses a server message. A missing or ill-typed field is an error, never a default; a type
+/// this client does not know parses as [`ServerMessage::Unknown`].
 fn parse(text: &str) -> Result<ServerMessage<'static>, ClientError> {
     // Most of what a busy room sends is operations. serde reads an internally tagged enum by
     // buffering the whole message, then reading the buffer again; the server writes `type` first,

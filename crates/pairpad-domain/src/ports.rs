@@ -519,8 +519,8 @@ pub trait Broadcaster: Send {
     /// names, so a transport may write each connection's events at once: in a crowded room, one
     /// write and one wake-up per connection for several operations instead of one per operation.
     /// The room flushes [`Flush::Direct`] at the end of every turn (what woke it: a commit's
-    /// verdict, a command), so acks and replies never wait, and [`Flush::Everything`] at most
-    /// every few milliseconds. Returns the participants dropped, as `publish` does. The default
+    /// verdict, a command), so acks and replies never wait, and [`Flush::Everything`] then too,
+    /// unless the room is busy: then its broadcasts are spaced a few milliseconds apart. Returns the participants dropped, as `publish` does. The default
     /// delivers nothing more (for transports that deliver as they publish).
     fn flush(&mut self, scope: Flush) -> Vec<UserId> {
         let _ = scope;

@@ -1,9 +1,9 @@
 //! The outbound path, from a room's event to the socket. The hub's [`Broadcaster`] encodes an
 //! event once, as a whole WebSocket frame, and adds the same bytes to what each recipient gathers;
-//! [`Broadcaster::flush`] then puts each recipient's frames in its bounded queue as one chunk. The connection's response body ([`OutboundBody`]) is that queue:
-//! actix-http's dispatcher polls it and writes the chunks itself, so a turn of the room wakes only
-//! each connection's dispatcher, once, and costs it one write, however many operations the turn
-//! committed (in a crowded room a commit holds several).
+//! [`Broadcaster::flush`] then puts each recipient's frames in its bounded queue at once. The
+//! connection's response body ([`OutboundBody`]) is that queue: actix-http's dispatcher polls it
+//! and writes the frames itself, so a hand-over wakes only the connection's dispatcher, once, and
+//! costs it one write, however many operations it carries (a crowded room's carry several).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use crate::wire;
 
 /// A connection gets what it gathered so far handed to its queue once this many frames wait,
-/// even before the room's turn ends (a catch-up of thousands of operations is not one chunk).
+/// even before the room's turn ends (a catch-up of thousands of operations is not one hand-over).
 const GATHER_AT_MOST: usize = 64;
 
 /// The room's end of one connection's outbound queue: it gathers the connection's frames and
@@ -275,7 +275,7 @@ impl Broadcaster for WsFanout {
     }
 
     fn remove_all_deleted(&mut self) {
-        // The session says why and closes; the frames still queued are dropped with the sender.
+        // The session says why, discards what is still queued and closes.
         for (_, outbox) in self.members.drain(..) {
             outbox.receiver.set(OutboundReceiver::ROOM_DELETED);
         }
@@ -284,17 +284,17 @@ impl Broadcaster for WsFanout {
     fn publish(&mut self, event: &RoomEvent<'_>, audience: Audience<'_>) -> Vec<UserId> {
         let mut frame: Option<Bytes> = None;
         let mut dropped = Vec::new();
+        let direct = matches!(audience, Audience::Only(_));
         self.members.retain_mut(|(user, outbox)| {
             if !audience.includes(*user) {
                 return true;
             }
             let frame = frame.get_or_insert_with(|| text_frame(&wire::encode(event)));
-            outbox.direct |= matches!(audience, Audience::Only(_));
+            outbox.direct |= direct;
             let outcome = outbox.gather(frame);
             Self::keeps(*user, outbox, outcome, &mut dropped)
         });
         // What a direct flush hands over need not wake the room again for a flush of everything.
-        let direct = matches!(audience, Audience::Only(_));
         self.gathered |= frame.is_some() && !direct;
         self.direct |= frame.is_some() && direct;
         dropped
