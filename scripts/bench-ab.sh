@@ -8,6 +8,7 @@
 #   A_DIR, B_DIR: directories holding pairpad-server and pairpad-loadgen (release builds), e.g.
 #   a worktree of the old commit's target/release and this checkout's target/release.
 # Prints one line per run: build, store, scenario and the load generator's summary.
+#   env: STORES (default "sqlite postgres").
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -56,7 +57,7 @@ run() { # run BIN_DIR LABEL STORE
 
 for round in $(seq "$rounds"); do
   echo "== round $round ($(uptime | sed 's/.*load/load/'))"
-  for store in sqlite postgres; do
+  for store in ${STORES:-sqlite postgres}; do
     run "$a" A "$store"
     run "$b" B "$store"
   done

@@ -21,9 +21,9 @@ pub mod room;
 pub use history::{HistoryError, text_at};
 pub use ot::{Component, OtError, TextOperation};
 pub use ports::{
-    Append, Audience, Broadcaster, BusListener, BusMessage, BusNote, CursorOutOfRange, Flush, HistoryPoint, NewRoom,
-    ProcessId, RepoError, RoomBus, RoomEvent, RoomKeys, RoomRepo, RoomSummary, Snapshot, StoredRoom, Suggester,
-    Suggestion, SuggestionKind, SuggestionRequest, Suggestions,
+    Append, Audience, Broadcaster, BusListener, BusMessage, BusNote, Committed, CursorOutOfRange, Flush, HistoryPoint,
+    NewRoom, ProcessId, RepoError, RoomBus, RoomEvent, RoomKeys, RoomRepo, RoomSummary, Snapshot, StoredRoom,
+    Suggester, Suggestion, SuggestionKind, SuggestionRequest, Suggestions,
 };
 pub use room::{
     Access, CodeUpdate, CommittedOp, Edit, EditError, EditOutcome, InvalidLanguage, InvalidRoomId, Language, NulInText,

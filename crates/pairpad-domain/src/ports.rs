@@ -15,7 +15,8 @@ pub enum RepoError {
     #[error("room {0} already exists")]
     AlreadyExists(RoomId),
     /// Another writer appended to these rooms after the revisions the caller expected to be their
-    /// latest: every room of the batch that conflicted, in the batch's order, and only those.
+    /// latest (a commit names them in [`Committed::conflicts`]; a room's pipeline hears it as this
+    /// error).
     #[error("{} not at the expected revision: another writer got there first", ConflictedRooms(.rooms))]
     Conflict {
         /// The rooms that conflicted (never empty).
@@ -148,6 +149,22 @@ pub struct Append {
     pub snapshot: Option<Snapshot>,
 }
 
+/// What a [`RoomRepo::commit`] stored: every append but those of `conflicts`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "the appends of conflicting rooms were not stored"]
+pub struct Committed {
+    /// The rooms whose latest stored revision was not their append's `expected_revision` (another
+    /// writer got there first), in the batch's order: nothing of their appends is stored.
+    pub conflicts: Vec<RoomId>,
+}
+
+impl Committed {
+    /// Whether `room`'s append was stored.
+    pub fn stored(&self, room: RoomId) -> bool {
+        !self.conflicts.contains(&room)
+    }
+}
+
 /// A point of a room's history for a timeslider: the last revision of a run of operations, when
 /// it was committed, and who wrote the run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,9 +221,11 @@ pub trait RoomRepo: Send + Sync {
 
     /// Appends operations to one or more rooms in **one transaction**, moving each room's revision
     /// (and snapshot, when given, which is also kept as a checkpoint) forward. Durable when it
-    /// returns `Ok`: a crash afterwards loses nothing. `Conflict` when rooms' latest stored
-    /// revisions are not their `expected_revision` (another writer got there first), naming those
-    /// rooms and no other; `NotFound` when a room does not exist, naming it; `Rejected` when the store refuses the data for good (text with
+    /// returns `Ok`: a crash afterwards loses nothing. A room whose latest stored revision is not
+    /// its `expected_revision` (another writer got there first) is left out, whole, and named in
+    /// [`Committed::conflicts`]; the others are stored: with several processes one room's race
+    /// must not cost every other room of the batch a second transaction. `NotFound` when a room
+    /// does not exist, naming it; `Rejected` when the store refuses the data for good (text with
     /// U+0000, a constraint), which retrying cannot change. On any error nothing of the batch is
     /// stored. Operations keep their `op_id` as given: recognising a
     /// re-sent operation is [`crate::Room::submit`]'s job, over the operations after its base
@@ -215,7 +234,7 @@ pub trait RoomRepo: Send + Sync {
     /// An honest `async` call: no adapter blocks the calling thread in it (one over a synchronous
     /// database hands the batch to a thread of its own and awaits the answer), so callers may run
     /// it on any task of a shared runtime.
-    async fn commit(&self, appends: &[Append]) -> Result<(), RepoError>;
+    async fn commit(&self, appends: &[Append]) -> Result<Committed, RepoError>;
 
     /// Stores a room's language. `NotFound` if there is no such room.
     async fn set_language(&self, id: RoomId, language: &Language, at: Timestamp) -> Result<(), RepoError>;
@@ -542,7 +561,8 @@ pub trait Broadcaster: Send {
 }
 
 /// One server process among those that serve the same rooms from one store: random at start-up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Ordered, so that processes agree which of two leads a room they both serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProcessId(uuid::Uuid);
 
 impl ProcessId {
@@ -601,6 +621,15 @@ pub enum BusMessage {
     },
     /// The room was deleted from the store (by its owner, or as expired): close its connections.
     Deleted,
+    /// An edit of a participant connected to the sending process, for process `to` to sequence
+    /// and commit: the sender follows `to` in this room instead of racing it for each revision,
+    /// and acknowledges the edit to its author once it finds it in the store.
+    Edit {
+        /// The process that sequences it.
+        to: ProcessId,
+        /// The edit, as its author sent it.
+        edit: crate::Edit,
+    },
 }
 
 /// A [`BusMessage`] as delivered: about which room, from which process.

@@ -267,7 +267,7 @@ pub struct RoomLimits {
 }
 
 /// An edit a participant sent.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Edit {
     /// The revision the operation was made on.
     pub base_revision: u64,

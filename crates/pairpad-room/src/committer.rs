@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pairpad_domain::{Append, RepoError, RoomId, RoomRepo};
+use pairpad_domain::{Append, Committed, RepoError, RoomId, RoomRepo};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -157,84 +157,73 @@ async fn run(
     }
 }
 
-/// Commits one batch and answers its waiters. A conflict names its rooms: they are refused (they
-/// catch up and come back) and the rest is committed again as one batch, so another process's
-/// edit in one room costs the others one more round trip, not a transaction each.
+/// Commits one batch and answers its waiters. A room another writer got to first is left out of
+/// the commit (the store names it): its waiters hear `Conflict` and the room catches up and comes
+/// back, while the rest of the batch is stored all the same.
 async fn commit_batch(
     repo: &dyn RoomRepo,
-    mut appends: Vec<Append>,
-    mut waiters: Vec<Vec<Waiter>>,
+    appends: Vec<Append>,
+    waiters: Vec<Vec<Waiter>>,
     retry_limit: Duration,
     progress: &Progress,
 ) {
     let started = Instant::now();
-    // One bound for the whole batch, conflicts and room-by-room retries included.
+    // One bound for the whole batch, room-by-room retries included.
     let deadline = started + retry_limit;
-    loop {
-        let ops: usize = appends.iter().map(|a| a.ops.len()).sum();
-        match commit_with_retry(repo, &appends, deadline).await {
-            Ok(()) => {
-                progress.committed();
-                metrics::histogram!("pairpad_commit_batch_ops").record(ops as f64);
-                metrics::histogram!("pairpad_commit_seconds").record(started.elapsed().as_secs_f64());
-                metrics::counter!("pairpad_operations_committed_total").increment(ops as u64);
-                for waiter in waiters.into_iter().flatten() {
-                    waiter.answer(Ok(()));
-                }
-                return;
+    match commit_with_retry(repo, &appends, deadline).await {
+        Ok(committed) => {
+            progress.committed();
+            let stored = appends.iter().filter(|a| committed.stored(a.room));
+            let ops: usize = stored.map(|a| a.ops.len()).sum();
+            metrics::histogram!("pairpad_commit_batch_ops").record(ops as f64);
+            metrics::histogram!("pairpad_commit_seconds").record(started.elapsed().as_secs_f64());
+            metrics::counter!("pairpad_operations_committed_total").increment(ops as u64);
+            if !committed.conflicts.is_empty() {
+                tracing::debug!(conflicted = committed.conflicts.len(), "rooms of a commit conflicted");
             }
-            Err(RepoError::Conflict { rooms })
-                if appends.len() > 1 && appends.iter().any(|a| !rooms.contains(&a.room)) =>
-            {
-                tracing::debug!(conflicted = rooms.len(), "a commit conflicted; the other rooms go again");
-                let batch = std::mem::take(&mut appends).into_iter().zip(std::mem::take(&mut waiters));
-                for (append, room_waiters) in batch {
-                    if rooms.contains(&append.room) {
-                        for waiter in room_waiters {
-                            waiter.answer(Err(RepoError::Conflict { rooms: vec![append.room] }));
-                        }
-                    } else {
-                        appends.push(append);
-                        waiters.push(room_waiters);
-                    }
+            for (append, room_waiters) in appends.iter().zip(waiters) {
+                for waiter in room_waiters {
+                    waiter.answer(verdict(&committed, append.room));
                 }
             }
-            // One room's own error (data the store refuses) fails the whole transaction: commit
-            // room by room, so only that room hears of it. An unavailable store has already had
-            // its time: trying each room again would only multiply the wait.
-            Err(error) if appends.len() > 1 && !matches!(error, RepoError::Unavailable(_)) => {
-                for (append, room_waiters) in appends.iter().zip(waiters) {
-                    let result = commit_with_retry(repo, std::slice::from_ref(append), deadline).await;
-                    match &result {
-                        Ok(()) => {
+        }
+        // One room's own error (data the store refuses) fails the whole transaction: commit
+        // room by room, so only that room hears of it. An unavailable store has already had its
+        // time: trying each room again would only multiply the wait.
+        Err(error) if appends.len() > 1 && !matches!(error, RepoError::Unavailable(_)) => {
+            for (append, room_waiters) in appends.iter().zip(waiters) {
+                let result = commit_with_retry(repo, std::slice::from_ref(append), deadline).await;
+                let result = match result {
+                    Ok(committed) => {
+                        let result = verdict(&committed, append.room);
+                        if result.is_ok() {
                             progress.committed();
                             metrics::counter!("pairpad_operations_committed_total").increment(append.ops.len() as u64);
                         }
-                        Err(RepoError::Conflict { .. }) => {
-                            tracing::debug!(room = %append.room, "a room's append conflicted")
-                        }
-                        Err(error) => tracing::warn!(room = %append.room, %error, "a room's append was refused"),
+                        result
                     }
-                    for waiter in room_waiters {
-                        waiter.answer(result.clone());
+                    Err(error) => {
+                        tracing::warn!(room = %append.room, %error, "a room's append was refused");
+                        Err(error)
                     }
+                };
+                for waiter in room_waiters {
+                    waiter.answer(result.clone());
                 }
-                return;
             }
-            Err(error) => {
-                if let RepoError::Conflict { .. } = error {
-                    // Another process stored the room's next revision first: the room catches up.
-                    tracing::debug!(%error, "a commit conflicted");
-                } else {
-                    tracing::warn!(%error, rooms = appends.len(), "a commit failed");
-                }
-                for waiter in waiters.into_iter().flatten() {
-                    waiter.answer(Err(error.clone()));
-                }
-                return;
+        }
+        Err(error) => {
+            tracing::warn!(%error, rooms = appends.len(), "a commit failed");
+            for waiter in waiters.into_iter().flatten() {
+                waiter.answer(Err(error.clone()));
             }
         }
     }
+}
+
+/// A room's verdict in a commit that succeeded.
+fn verdict(committed: &Committed, room: RoomId) -> Result<(), RepoError> {
+    if committed.stored(room) { Ok(()) } else { Err(RepoError::Conflict { rooms: vec![room] }) }
 }
 
 /// One append per room: a room's later append in the same batch continues its earlier one (its
@@ -269,7 +258,7 @@ fn merge_by_room(jobs: impl Iterator<Item = CommitJob>) -> (Vec<Append>, Vec<Vec
 /// waits for a store that comes back, but not forever (its room then fails, and its clients
 /// reconnect and re-send). Any other error belongs to the appends and would only repeat: it is
 /// returned at once.
-async fn commit_with_retry(repo: &dyn RoomRepo, appends: &[Append], deadline: Instant) -> Result<(), RepoError> {
+async fn commit_with_retry(repo: &dyn RoomRepo, appends: &[Append], deadline: Instant) -> Result<Committed, RepoError> {
     let mut delay = Duration::from_millis(50);
     loop {
         match repo.commit(appends).await {
@@ -336,7 +325,7 @@ mod tests {
         async fn forget_operations(&self, before: Timestamp, limit: usize) -> Result<usize, RepoError> {
             self.rooms.forget_operations(before, limit).await
         }
-        async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
+        async fn commit(&self, appends: &[Append]) -> Result<Committed, RepoError> {
             self.commits.fetch_add(1, Ordering::Relaxed);
             if self.unavailable.load(Ordering::Relaxed) {
                 return Err(RepoError::Unavailable("down for the test".into()));
@@ -468,12 +457,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_conflict_refuses_its_room_and_commits_the_others_as_one_batch() {
+    async fn a_conflict_refuses_its_room_and_the_same_commit_stores_the_others() {
         let repo = Arc::new(Flaky::default());
         let (a, taken, c) = (new_room(&*repo).await, new_room(&*repo).await, new_room(&*repo).await);
         // Another process stored `taken`'s revision 1 first.
         let (theirs, _) = job(taken, 0, 1..=1);
-        repo.commit(&[theirs.append]).await.unwrap();
+        assert_eq!(repo.commit(&[theirs.append]).await, Ok(Committed::default()));
         let commits = repo.commits.load(Ordering::Relaxed);
         let (jobs, verdicts): (Vec<_>, Vec<_>) = [a, taken, c].into_iter().map(|room| job(room, 0, 1..=1)).unzip();
         let (_tx, _) = start(repo.clone(), jobs, Duration::from_secs(3600));
@@ -482,8 +471,7 @@ mod tests {
             results.push(verdict.await.unwrap());
         }
         assert_eq!(results, [Ok(()), Err(RepoError::Conflict { rooms: vec![taken] }), Ok(())]);
-        // The batch, then the two others together.
-        assert_eq!(repo.commits.load(Ordering::Relaxed), commits + 2);
+        assert_eq!(repo.commits.load(Ordering::Relaxed), commits + 1, "one transaction");
         assert_eq!((repo.load(a).await.unwrap().revision, repo.load(c).await.unwrap().revision), (1, 1));
     }
 

@@ -13,6 +13,15 @@
 //! were not yet stored again on top ([`RoomOwner::catch_up`]). Presence, cursors and language go
 //! to the other processes over the [`RoomBus`]; a remote participant that is not re-announced
 //! within [`PRESENCE_TTL`] has gone.
+//!
+//! Two processes whose participants type in the same room would race for each revision, and the
+//! loser's edits would conflict again and again. So after a conflict lost to a process that
+//! orders before it (process ids are ordered, so two processes never follow each other), a room
+//! *follows* that process: it forwards its participants' edits to it over the bus
+//! ([`BusMessage::Edit`]) and acknowledges each to its author when it finds it in the store,
+//! with the commits it reads anyway. An edit the leader has not stored within [`FORWARD_TIMEOUT`]
+//! (it died, or unloaded the room) is taken back: the room stops following, catches up and
+//! sequences it itself (its `opId` keeps it from being applied twice).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -208,6 +217,13 @@ pub const PRESENCE_INTERVAL: Duration = Duration::from_secs(3);
 /// process died without saying so).
 pub const PRESENCE_TTL: Duration = Duration::from_secs(10);
 
+/// How long a forwarded edit may go unstored before the room takes it back and stops following.
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The longest text an edit may insert to be forwarded; a longer one could exceed the bus's
+/// payload limit (PostgreSQL's is 8000 bytes) and is sequenced here instead.
+const MAX_FORWARDED_CHARS: usize = 1_000;
+
 /// Operations one catch-up reads from the store at most: a room further behind than this is
 /// reloaded instead (its participants reconnect).
 const MAX_CATCH_UP_OPS: usize = 100_000;
@@ -238,6 +254,13 @@ struct DuplicateAck {
     op_id: Option<String>,
 }
 
+/// An edit of a participant here, forwarded to the process this room follows.
+struct Forwarded {
+    edit: Edit,
+    received: Instant,
+    sent: tokio::time::Instant,
+}
+
 /// A participant connected to another process.
 struct RemoteParticipant {
     participant: Participant,
@@ -266,6 +289,15 @@ pub struct RoomOwner<B: Broadcaster> {
     chain: CommitChain,
     /// The latest revision another process announced.
     announced_head: u64,
+    /// The process that announced it.
+    last_committer: Option<ProcessId>,
+    /// The process this room forwards its participants' edits to (see the module docs).
+    leader: Option<ProcessId>,
+    /// Edits forwarded to the leader and not yet found in the store, oldest first.
+    forwarded: VecDeque<Forwarded>,
+    /// Edits forwarded here on a revision another process stored and this room has not read yet:
+    /// sequenced after the next catch-up.
+    forwarded_ahead: Vec<(Edit, Instant)>,
     /// Set when the room cannot go on (a catch-up failed): the run loop stops it.
     failure: Option<RepoError>,
     /// Sequenced operations not yet sent to the committer.
@@ -315,6 +347,10 @@ where
         Self {
             submitted_revision: room.revision(),
             announced_head: room.revision(),
+            last_committer: None,
+            leader: None,
+            forwarded: VecDeque::new(),
+            forwarded_ahead: Vec::new(),
             room,
             fanout,
             participants: Vec::new(),
@@ -385,6 +421,7 @@ where
                         Ok(Err(RepoError::Conflict { .. })) => {
                             // Another process stored this room's next revisions first.
                             metrics::counter!("pairpad_commit_conflicts_total").increment(1);
+                            self.follow_the_winner();
                             self.catch_up(sequenced).await;
                         }
                         Ok(Err(error)) => {
@@ -408,6 +445,9 @@ where
                 },
                 _ = presence.tick(), if !self.participants.is_empty() || !self.remote.is_empty() => self.refresh_presence(),
                 () = tokio::time::sleep_until(self.next_broadcast), if self.fanout.has_gathered() => {}
+                () = tokio::time::sleep_until(self.forwarded.front().map_or(self.next_broadcast, |f| f.sent + FORWARD_TIMEOUT)), if !self.forwarded.is_empty() => {
+                    self.take_back_forwarded().await;
+                }
                 () = tokio::time::sleep(idle_unload), if idle => {
                     return self.unload(commands).await;
                 }
@@ -429,6 +469,7 @@ where
             && self.unsaved.is_empty()
             && self.pending_duplicate_acks.is_empty()
             && self.awaiting_history.is_empty()
+            && self.forwarded.is_empty()
     }
 
     async fn handle(&mut self, command: Command<B::Connection>) {
@@ -538,6 +579,12 @@ where
             return;
         }
         let author_is_waiting = self.awaiting_history.iter().any(|(waiting, _)| waiting.author == edit.author);
+        if let Some(leader) = self.leader
+            && !author_is_waiting
+            && is_forwardable(&edit)
+        {
+            return self.forward(leader, edit, received);
+        }
         if !author_is_waiting && !self.needs_store_history(edit.base_revision) {
             return self.sequence(edit, &[], received);
         }
@@ -550,6 +597,41 @@ where
         }
         self.awaiting_history.push_back((edit, received));
         self.read_history_for_next();
+    }
+
+    /// Sends an edit to the process this room follows, to be acknowledged once found in the store.
+    fn forward(&mut self, leader: ProcessId, edit: Edit, received: Instant) {
+        // A re-sent copy of an edit already forwarded: the original's ack answers both.
+        if self.forwarded.iter().any(|f| f.edit.author == edit.author && f.edit.op_id == edit.op_id) {
+            return;
+        }
+        metrics::counter!("pairpad_edits_forwarded_total").increment(1);
+        self.bus.publish(self.room.id(), BusMessage::Edit { to: leader, edit: edit.clone() });
+        self.forwarded.push_back(Forwarded { edit, received, sent: tokio::time::Instant::now() });
+    }
+
+    /// After a lost race for a revision: follow the process that won it, if it orders before this
+    /// one (so that of two processes exactly one follows the other).
+    fn follow_the_winner(&mut self) {
+        if self.leader.is_none()
+            && let Some(winner) = self.last_committer
+            && winner < self.bus.process()
+        {
+            tracing::debug!(room = %self.room.id(), leader = ?winner, "following another process's lead");
+            self.leader = Some(winner);
+        }
+    }
+
+    /// The leader has not stored a forwarded edit in time: stop following, read what it did
+    /// store (acknowledging what was forwarded and is there), and sequence the rest here.
+    async fn take_back_forwarded(&mut self) {
+        metrics::counter!("pairpad_forward_timeouts_total").increment(1);
+        tracing::info!(room = %self.room.id(), "a forwarded edit was not stored in time: sequencing here again");
+        self.leader = None;
+        self.catch_up(Vec::new()).await;
+        for Forwarded { edit, received, .. } in std::mem::take(&mut self.forwarded) {
+            self.edit(edit, received);
+        }
     }
 
     /// Whether sequencing an edit on `base` needs operations that memory no longer holds but the
@@ -728,9 +810,21 @@ where
         if !missed.is_empty() {
             self.pace.record(tokio::time::Instant::now(), missed.len());
         }
+        let ack_seconds = metrics::histogram!("pairpad_ack_seconds");
         for op in &missed {
             excluded.clear();
             excluded.extend(owed_here.iter().filter(|o| o.op_id == op.op_id).map(|o| o.user));
+            // An edit forwarded from here, stored by the leader: its author gets the ack.
+            if op.op_id.is_some()
+                && let Some(at) =
+                    self.forwarded.iter().position(|f| f.edit.author == op.author && f.edit.op_id == op.op_id)
+                && let Some(forwarded) = self.forwarded.remove(at)
+            {
+                ack_seconds.record(forwarded.received.elapsed().as_secs_f64());
+                excluded.push(op.author);
+                let ack = RoomEvent::Ack { revision: op.revision, op_id: op.op_id.as_deref() };
+                dropped.extend(self.fanout.publish(&ack, Audience::Only(op.author)));
+            }
             let event = RoomEvent::Operation { op, show_op_id: true };
             dropped.extend(self.fanout.publish(&event, Audience::Except(&excluded)));
             for owed in owed_here.iter().filter(|o| o.op_id == op.op_id) {
@@ -746,9 +840,13 @@ where
         } else {
             read_after(&*self.repo, self.room.id(), oldest_base).await.unwrap_or_default()
         };
-        // Clients only ever see stored revisions, so every edit's base is one the store has.
+        // Clients only ever see stored revisions, so every edit's base is one the store has. A
+        // room that now follows another process forwards them there rather than race it again.
         for Sequenced { edit, received, .. } in pending {
-            self.sequence(edit, &older, received);
+            match self.leader {
+                Some(leader) if is_forwardable(&edit) => self.forward(leader, edit, received),
+                _ => self.sequence(edit, &older, received),
+            }
         }
         // The other acks owed: at their original's new revision, once that is stored.
         for owed in &mut owed {
@@ -758,6 +856,16 @@ where
         // (0: refused when sequenced again, and its author was told.)
         owed.retain(|owed| owed.revision > 0);
         self.pending_duplicate_acks.extend(owed);
+        // Forwarded edits that waited for this catch-up; those that waited longer than their
+        // follower does are dropped (it sequences them itself).
+        let revision = self.room.revision();
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.forwarded_ahead).into_iter().partition(|(edit, _)| edit.base_revision <= revision);
+        self.forwarded_ahead =
+            waiting.into_iter().filter(|(_, received)| received.elapsed() < FORWARD_TIMEOUT).collect();
+        for (edit, received) in ready {
+            self.edit(edit, received);
+        }
     }
 
     /// Another process's message about this room.
@@ -766,8 +874,23 @@ where
         match message {
             BusMessage::Committed { head } => {
                 self.announced_head = self.announced_head.max(head);
+                self.last_committer = Some(origin);
                 self.catch_up_if_idle().await;
             }
+            // Another process follows this one here: its participant's edit is sequenced as if
+            // sent here (and forwarded on, should this room follow a third process).
+            BusMessage::Edit { to, edit } if to == self.bus.process() => {
+                if edit.base_revision <= self.room.revision() {
+                    return self.edit(edit, Instant::now());
+                }
+                // Its follower has read a revision this room has not yet (another process's).
+                if self.forwarded_ahead.len() < MAX_EDITS_AWAITING_HISTORY {
+                    self.announced_head = self.announced_head.max(edit.base_revision);
+                    self.forwarded_ahead.push((edit, Instant::now()));
+                }
+                self.catch_up_if_idle().await;
+            }
+            BusMessage::Edit { .. } => {}
             BusMessage::Joined(participant) => self.remote_present(origin, participant),
             BusMessage::Present(participants) => {
                 for participant in participants {
@@ -807,6 +930,8 @@ where
         self.unsaved.clear();
         self.awaiting_history.clear();
         self.pending_duplicate_acks.clear();
+        self.forwarded.clear();
+        self.forwarded_ahead.clear();
         self.deleted = true;
         self.stopped();
     }
@@ -1024,4 +1149,19 @@ async fn read_after(repo: &dyn RoomRepo, room: RoomId, after: u64) -> Result<Vec
             return Err(RepoError::Unavailable("the room is too far behind the store; reload it".into()));
         }
     }
+}
+
+/// Whether an edit may be forwarded to another process: it has an `opId` (how its author's ack
+/// is found among the leader's commits) and is small enough for the bus.
+fn is_forwardable(edit: &Edit) -> bool {
+    let inserted: usize = edit
+        .operation
+        .components()
+        .iter()
+        .map(|component| match component {
+            pairpad_domain::Component::Insert(text) => text.chars().count(),
+            _ => 0,
+        })
+        .sum();
+    edit.op_id.is_some() && inserted <= MAX_FORWARDED_CHARS
 }

@@ -10,12 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pairpad_domain::{
-    Access, Append, Audience, Broadcaster, BusMessage, BusNote, CommittedOp, Component, Flush, Language, NewRoom,
-    Participant, ProcessId, RepoError, Room, RoomEvent, RoomId, RoomRepo, StoredRoom, TextOperation, Timestamp, UserId,
+    Access, Append, Audience, Broadcaster, BusMessage, BusNote, Committed, CommittedOp, Component, Flush, Language,
+    NewRoom, Participant, ProcessId, RepoError, Room, RoomEvent, RoomId, RoomRepo, StoredRoom, TextOperation,
+    Timestamp, UserId,
 };
 use pairpad_room::committer::{CommitSettings, Committer};
 use pairpad_room::room::{Command, JoinOutcome, RoomOwner, RoomSettings};
-use pairpad_store::{LocalBus, MemoryRepo};
+use pairpad_store::{LocalBus, LocalNetwork, MemoryRepo};
 use tokio::sync::{mpsc, oneshot};
 
 /// Long enough for a correct room to be waiting on its own, short enough for a failing test.
@@ -176,7 +177,7 @@ impl RoomRepo for GatedStore {
     async fn forget_operations(&self, before: Timestamp, limit: usize) -> Result<usize, RepoError> {
         self.rooms.forget_operations(before, limit).await
     }
-    async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
+    async fn commit(&self, appends: &[Append]) -> Result<Committed, RepoError> {
         let call = appends
             .iter()
             .map(|a| (a.room, a.expected_revision, a.ops.iter().map(|op| op.revision).collect()))
@@ -185,10 +186,13 @@ impl RoomRepo for GatedStore {
         let answer = self.answers.lock().await.recv().await;
         match answer {
             Some(Answer::Store) => {
-                self.rooms.commit(appends).await?;
-                let revisions: Vec<u64> = appends.iter().flat_map(|a| a.ops.iter().map(|op| op.revision)).collect();
-                self.log.push(format!("stored {revisions:?}"));
-                Ok(())
+                let committed = self.rooms.commit(appends).await?;
+                let stored = appends.iter().filter(|a| committed.stored(a.room));
+                let revisions: Vec<u64> = stored.flat_map(|a| a.ops.iter().map(|op| op.revision)).collect();
+                if !revisions.is_empty() {
+                    self.log.push(format!("stored {revisions:?}"));
+                }
+                Ok(committed)
             }
             Some(Answer::Fail(error)) => Err(error),
             None => Err(RepoError::Rejected("the test ended".into())),
@@ -264,6 +268,11 @@ impl Pipeline {
     /// A room with these settings, whose participants get their events at the room's flushes
     /// when `gathering`.
     async fn open_room_with(&self, settings: RoomSettings, gathering: bool) -> TestRoom {
+        self.open_room_on(settings, gathering, Arc::new(LocalBus::alone())).await
+    }
+
+    /// A room of a process with this bus.
+    async fn open_room_on(&self, settings: RoomSettings, gathering: bool, bus: Arc<LocalBus>) -> TestRoom {
         let new = NewRoom {
             id: RoomId::random(),
             language: Language::plaintext(),
@@ -279,7 +288,6 @@ impl Pipeline {
         let on_stop = Box::new(move || {
             let _ = stop.send(());
         });
-        let bus = Arc::new(LocalBus::alone());
         let owner = RoomOwner::new(room, fanout, self.store.clone(), self.committer.clone(), bus, settings, on_stop);
         let (commands, receiver) = mpsc::channel(64);
         tokio::spawn(owner.run(receiver));
@@ -448,7 +456,7 @@ async fn store_theirs(pipeline: &Pipeline, room: RoomId, revision: u64) {
         at: Timestamp(0),
     };
     let append = Append { room, expected_revision: revision - 1, ops: vec![theirs], snapshot: None };
-    pipeline.store.rooms.commit(&[append]).await.unwrap();
+    assert_eq!(pipeline.store.rooms.commit(&[append]).await, Ok(Committed::default()));
 }
 
 #[tokio::test]
@@ -695,4 +703,144 @@ async fn a_deleted_room_closes_everyone_drops_what_is_unsaved_and_stops() {
     let entries = log.entries();
     assert_eq!((log.count("ada closed: room deleted"), log.count("bob closed: room deleted")), (1, 1), "{entries:#?}");
     assert!(!entries.iter().any(|e| e.contains("ack") || e.contains("<- op")), "nothing follows: {entries:#?}");
+}
+
+/// What another process hears on the bus.
+#[derive(Default)]
+struct Heard(Mutex<Vec<BusNote>>);
+
+impl pairpad_domain::BusListener for Heard {
+    fn deliver(&self, note: BusNote) {
+        self.0.lock().unwrap().push(note);
+    }
+
+    fn resync(&self) {}
+}
+
+impl Heard {
+    /// The edits forwarded so far: (to, op id).
+    fn forwarded(&self) -> Vec<(ProcessId, String)> {
+        let notes = self.0.lock().unwrap();
+        let edits = notes.iter().filter_map(|note| match &note.message {
+            BusMessage::Edit { to, edit } => Some((*to, edit.op_id.clone().unwrap_or_default())),
+            _ => None,
+        });
+        edits.collect()
+    }
+
+    async fn wait_for_forwarded(&self, count: usize) -> Vec<(ProcessId, String)> {
+        let deadline = Instant::now() + PATIENCE;
+        while self.forwarded().len() < count {
+            assert!(Instant::now() < deadline, "waited for {count} forwarded edits: {:?}", self.forwarded());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.forwarded()
+    }
+}
+
+/// Two processes' buses on one network, the first ordering before the second (so the second
+/// follows the first), and what the first hears.
+fn leader_and_follower() -> (Arc<LocalBus>, Arc<LocalBus>, Arc<Heard>) {
+    use pairpad_domain::RoomBus;
+    let network = LocalNetwork::default();
+    let (mut leader, mut follower) = (network.join(), network.join());
+    if follower.process() < leader.process() {
+        std::mem::swap(&mut leader, &mut follower);
+    }
+    let heard = Arc::new(Heard::default());
+    leader.subscribe(heard.clone());
+    (Arc::new(leader), Arc::new(follower), heard)
+}
+
+/// An operation stored by the leading process: `author`'s edit `op_id` inserting "x" at the start
+/// of a document of `revision - 1` characters.
+async fn store_forwarded(pipeline: &Pipeline, room: RoomId, revision: u64, author: UserId, op_id: &str) {
+    let mut components = vec![Component::Insert("x".into())];
+    if revision > 1 {
+        components.push(Component::Retain(revision as usize - 1));
+    }
+    let op = CommittedOp {
+        revision,
+        operation: TextOperation::from_components(components).unwrap(),
+        op_id: Some(op_id.into()),
+        author,
+        author_name: "ada".into(),
+        at: Timestamp(0),
+    };
+    let append = Append { room, expected_revision: revision - 1, ops: vec![op], snapshot: None };
+    assert_eq!(pipeline.store.rooms.commit(&[append]).await, Ok(Committed::default()));
+}
+
+#[tokio::test]
+async fn after_losing_a_race_a_room_forwards_its_edits_and_acknowledges_them_from_the_store() {
+    use pairpad_domain::RoomBus;
+    let mut pipeline = Pipeline::new();
+    let (leader, follower, heard) = leader_and_follower();
+    let room = pipeline.open_room_on(room_settings(), false, follower).await;
+    let ada = room.join("ada").await;
+    let bob = room.join("bob").await;
+    room.insert(ada, 0, "a", "ada-1").await;
+    assert_eq!(pipeline.next_call().await, [(room.id, 0, vec![1])]);
+    // The leading process stores revision 1 first and announces it: this commit conflicts.
+    store_theirs(&pipeline, room.id, 1).await;
+    let note = BusNote { room: room.id, origin: leader.process(), message: BusMessage::Committed { head: 1 } };
+    room.send(Command::Bus(note)).await;
+    room.settle().await;
+    pipeline.answer(Answer::Store);
+    // Ada's edit is not raced again but forwarded to the winner; so is Bob's next one.
+    assert_eq!(heard.wait_for_forwarded(1).await, [(leader.process(), "ada-1".to_owned())]);
+    room.insert(bob, 1, "b", "bob-1").await;
+    let forwarded = heard.wait_for_forwarded(2).await;
+    assert_eq!(forwarded[1], (leader.process(), "bob-1".to_owned()));
+    // The leader stores Ada's edit and announces it: Ada gets her ack, Bob the operation.
+    store_forwarded(&pipeline, room.id, 2, ada, "ada-1").await;
+    let note = BusNote { room: room.id, origin: leader.process(), message: BusMessage::Committed { head: 2 } };
+    room.send(Command::Bus(note)).await;
+    let log = &pipeline.log;
+    log.wait_for("bob <- op 2").await;
+    assert_eq!((log.count("ada <- ack 2 ada-1"), log.count("ada <- op 2")), (1, 0), "{:#?}", log.entries());
+    assert!(pipeline.calls.try_recv().is_err(), "nothing was committed here since the race");
+    // Bob's edit is never stored by the leader (it went away): the room takes it back after
+    // `FORWARD_TIMEOUT`, and commits it itself.
+    let call = tokio::time::timeout(PATIENCE, pipeline.calls.recv()).await.expect("taken back").unwrap();
+    assert_eq!(call, [(room.id, 2, vec![3])]);
+    pipeline.answer(Answer::Store);
+    log.wait_for("bob <- ack 3 bob-1").await;
+    assert_eq!(log.count_starting("bob <- ack"), 1, "{:#?}", log.entries());
+    assert_eq!(pipeline.stored_text(room.id).await, "bxz");
+}
+
+#[tokio::test]
+async fn an_edit_forwarded_to_this_process_is_sequenced_here_even_on_a_revision_read_later() {
+    use pairpad_domain::RoomBus;
+    let mut pipeline = Pipeline::new();
+    let (leader, follower, _) = leader_and_follower();
+    let room = pipeline.open_room_on(room_settings(), false, leader.clone()).await;
+    room.join("ada").await;
+    // A third process stored revision 1, which the follower read before this room did: the
+    // forwarded edit waits for this room to catch up, then is sequenced and committed here.
+    store_theirs(&pipeline, room.id, 1).await;
+    let remote = UserId::random();
+    let edit = |base: u64, op_id: &str| pairpad_domain::Edit {
+        base_revision: base,
+        operation: TextOperation::from_components(vec![
+            Component::Insert("y".into()),
+            Component::Retain(base as usize),
+        ])
+        .unwrap(),
+        op_id: Some(op_id.into()),
+        author: remote,
+        author_name: "remote".into(),
+    };
+    let to_someone_else = BusMessage::Edit { to: follower.process(), edit: edit(1, "not-for-us") };
+    room.send(Command::Bus(BusNote { room: room.id, origin: follower.process(), message: to_someone_else })).await;
+    let to_us = BusMessage::Edit { to: leader.process(), edit: edit(1, "remote-1") };
+    room.send(Command::Bus(BusNote { room: room.id, origin: follower.process(), message: to_us })).await;
+    assert_eq!(pipeline.next_call().await, [(room.id, 1, vec![2])]);
+    pipeline.answer(Answer::Store);
+    let log = &pipeline.log;
+    log.wait_for("ada <- op 2").await;
+    assert_eq!(log.count("ada <- op 1"), 1, "{:#?}", log.entries());
+    assert_eq!(pipeline.stored_text(room.id).await, "yz");
+    assert!(pipeline.calls.try_recv().is_err(), "the edit for another process was ignored");
 }

@@ -124,7 +124,8 @@ mod tests {
     use std::sync::Arc;
 
     use pairpad_domain::{
-        Append, CommittedOp, Language, NewRoom, RoomId, RoomRepo, Snapshot, TextOperation, Timestamp, UserId, text_at,
+        Append, Committed, CommittedOp, Language, NewRoom, RoomId, RoomRepo, Snapshot, TextOperation, Timestamp,
+        UserId, text_at,
     };
     use pairpad_store::MemoryRepo;
 
@@ -160,9 +161,10 @@ mod tests {
                 at: Timestamp(revision as i64 * DAY),
             };
             let snapshot = (revision % every == 0).then(|| Snapshot { code: text.clone(), revision });
-            repo.commit(&[Append { room: id, expected_revision: revision - 1, ops: vec![op], snapshot }])
-                .await
-                .unwrap();
+            assert_eq!(
+                repo.commit(&[Append { room: id, expected_revision: revision - 1, ops: vec![op], snapshot }]).await,
+                Ok(Committed::default())
+            );
         }
         id
     }

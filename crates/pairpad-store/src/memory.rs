@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use pairpad_domain::{
-    Append, CommittedOp, HistoryPoint, Language, NewRoom, RepoError, RoomId, RoomKeys, RoomRepo, RoomSummary, Snapshot,
-    StoredRoom, Timestamp,
+    Append, Committed, CommittedOp, HistoryPoint, Language, NewRoom, RepoError, RoomId, RoomKeys, RoomRepo,
+    RoomSummary, Snapshot, StoredRoom, Timestamp,
 };
 
 struct MemoryRoom {
@@ -171,21 +171,18 @@ impl RoomRepo for MemoryRepo {
         Ok(forgotten)
     }
 
-    async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
+    async fn commit(&self, appends: &[Append]) -> Result<Committed, RepoError> {
         crate::check_storable(crate::append_texts(appends))?;
         let mut rooms = self.rooms();
         // Check everything first so that a failing batch stores nothing.
-        let mut conflicts = Vec::new();
+        let mut committed = Committed::default();
         for append in appends {
             let room = rooms.get(&append.room).ok_or(RepoError::NotFound(append.room))?;
             if room.revision() != append.expected_revision {
-                conflicts.push(append.room);
+                committed.conflicts.push(append.room);
             }
         }
-        if !conflicts.is_empty() {
-            return Err(RepoError::Conflict { rooms: conflicts });
-        }
-        for append in appends {
+        for append in appends.iter().filter(|append| committed.stored(append.room)) {
             let Some(room) = rooms.get_mut(&append.room) else { continue };
             room.ops.extend(append.ops.iter().cloned());
             if let Some(last) = append.ops.last() {
@@ -196,7 +193,7 @@ impl RoomRepo for MemoryRepo {
                 room.checkpoints.push(snapshot.clone());
             }
         }
-        Ok(())
+        Ok(committed)
     }
 
     async fn set_language(&self, id: RoomId, language: &Language, at: Timestamp) -> Result<(), RepoError> {

@@ -200,13 +200,21 @@ async fn connect(url: &str) -> Result<AsyncPgConnection, String> {
 }
 
 async fn notify(conn: &mut AsyncPgConnection, payload: String) -> diesel::QueryResult<()> {
-    diesel::sql_query("SELECT pg_notify($1, $2)")
+    notify_all(conn, vec![payload]).await
+}
+
+/// Sends the payloads, in order, in one statement: one round trip however many wait.
+async fn notify_all(conn: &mut AsyncPgConnection, payloads: Vec<String>) -> diesel::QueryResult<()> {
+    diesel::sql_query("SELECT pg_notify($1, payload) FROM unnest($2) WITH ORDINALITY AS p (payload, n) ORDER BY n")
         .bind::<Text, _>(PRESENCE_CHANNEL)
-        .bind::<Text, _>(payload)
+        .bind::<diesel::sql_types::Array<Text>, _>(payloads)
         .execute(conn)
         .await
         .map(drop)
 }
+
+/// The most queued messages one statement sends.
+const SENT_AT_ONCE: usize = 256;
 
 /// Delivers notifications, sends queued messages and says hello until the connection fails.
 async fn serve(conn: &mut AsyncPgConnection, queued: &mut mpsc::Receiver<String>, bus: &mut Listening) -> String {
@@ -246,7 +254,16 @@ async fn serve(conn: &mut AsyncPgConnection, queued: &mut mpsc::Receiver<String>
             Next::Notification(Some(Err(error))) => return error.to_string(),
             Next::Notification(None) => return "the notification stream ended".into(),
             Next::Send(None) => return "the bus was dropped".into(),
-            Next::Send(Some(payload)) => notify(conn, payload).await,
+            Next::Send(Some(payload)) => {
+                // What else is queued goes with it (forwarded edits come in bursts).
+                let mut payloads = vec![payload];
+                while payloads.len() < SENT_AT_ONCE
+                    && let Ok(payload) = queued.try_recv()
+                {
+                    payloads.push(payload);
+                }
+                notify_all(conn, payloads).await
+            }
             Next::Hello => {
                 bus.forget_silent_peers();
                 notify(conn, bus.hello()).await
@@ -284,13 +301,36 @@ impl Id {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
 enum Wire {
-    Joined { p: WireParticipant },
-    Left { u: Id },
-    Present { p: Vec<WireParticipant> },
+    Joined {
+        p: WireParticipant,
+    },
+    Left {
+        u: Id,
+    },
+    Present {
+        p: Vec<WireParticipant>,
+    },
     PresenceWanted,
-    Cursor { u: Id, v: u64, a: usize, h: usize },
-    Language { u: Id, l: String },
+    Cursor {
+        u: Id,
+        v: u64,
+        a: usize,
+        h: usize,
+    },
+    Language {
+        u: Id,
+        l: String,
+    },
     Deleted,
+    /// `o`: the operation in the ot.js JSON form, as the store keeps it.
+    Edit {
+        to: Id,
+        b: u64,
+        o: String,
+        i: Option<String>,
+        u: Id,
+        n: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -347,6 +387,14 @@ fn encode(room: RoomId, process: ProcessId, message: BusMessage) -> Vec<String> 
             Wire::Language { u: Id::of(user.as_uuid()), l: language.as_str().to_owned() }
         }
         BusMessage::Deleted => Wire::Deleted,
+        BusMessage::Edit { to, edit } => Wire::Edit {
+            to: Id::of(to.as_uuid()),
+            b: edit.base_revision,
+            o: crate::codec::encode(&edit.operation),
+            i: edit.op_id,
+            u: Id::of(edit.author.as_uuid()),
+            n: edit.author_name.to_string(),
+        },
     };
     envelope(wire).into_iter().filter(|payload| payload.len() <= MAX_PAYLOAD).collect()
 }
@@ -377,6 +425,16 @@ fn decode(channel: &str, payload: &str) -> Option<BusNote> {
             BusMessage::Language { user: UserId::from(u.uuid()?), language: Language::new(&l).ok()? }
         }
         Wire::Deleted => BusMessage::Deleted,
+        Wire::Edit { to, b, o, i, u, n } => BusMessage::Edit {
+            to: ProcessId::from(to.uuid()?),
+            edit: pairpad_domain::Edit {
+                base_revision: b,
+                operation: crate::codec::decode(&o).ok()?,
+                op_id: i,
+                author: UserId::from(u.uuid()?),
+                author_name: n.into(),
+            },
+        },
     };
     Some(BusNote { room: RoomId::from(r.uuid()?), origin: ProcessId::from(o.uuid()?), message })
 }

@@ -85,10 +85,11 @@ pub struct PostgresRepo {
 }
 
 impl PostgresRepo {
-    async fn commit_appends(&self, appends: &[&Append]) -> Result<(), TxError> {
+    async fn commit_appends(&self, appends: &[&Append]) -> Result<Committed, TxError> {
         let mut conn = self.conn().await.map_err(TxError::Repo)?;
         let announce = self.peers.any().then_some(self.process);
-        commit_batch(&mut conn, appends, announce).await
+        let stored = commit_batch(&mut conn, appends, announce).await?;
+        Ok(crate::sql::conflicts(appends, |room| stored.contains(&room.as_uuid())))
     }
 }
 
@@ -130,13 +131,13 @@ impl PostgresRepo {
 
 /// A batch without snapshots is one statement, which PostgreSQL runs as its own transaction: a
 /// group commit costs one round trip and one WAL flush however many rooms it carries. The rare
-/// batch with snapshots adds them (each the room's latest and a checkpoint) in an explicit
-/// transaction.
+/// batch with snapshots adds those of the rooms it stored (each the room's latest and a
+/// checkpoint) in an explicit transaction. Answers the rooms stored.
 async fn commit_batch(
     conn: &mut AsyncPgConnection,
     appends: &[&Append],
     announce: Option<pairpad_domain::ProcessId>,
-) -> Result<(), TxError> {
+) -> Result<Vec<uuid::Uuid>, TxError> {
     let batch = AppendIfExpected::new(appends, announce).map_err(TxError::Repo)?;
     if appends.iter().all(|a| a.snapshot.is_none()) {
         return batch.run(conn).await;
@@ -144,23 +145,33 @@ async fn commit_batch(
     let writes: Vec<RoomWrite<uuid::Uuid>> =
         appends.iter().map(|append| RoomWrite::new(append)).collect::<Result<_, _>>().map_err(TxError::Repo)?;
     conn.transaction::<_, TxError, _>(async |conn| {
-        batch.run(conn).await?;
-        for write in &writes {
+        let stored = batch.run(conn).await?;
+        for write in writes.iter().filter(|write| stored.contains(&write.id)) {
             store_snapshot!(conn, write, .await)?;
         }
-        Ok(())
+        Ok(stored)
     })
     .await
 }
 
-/// Inserts every operation of a batch, but only if each room's stored log reaches the revision
-/// its append expects. With the primary key on `(room_id, revision)`, which refuses a revision
-/// another writer already took, this makes "the expected revision is the latest" hold without
-/// reading any room's log. The rows travel as one array per column, so the statement's text is
-/// the same for every batch and PostgreSQL plans it once per connection.
+/// Inserts each room's operations if its stored log ends at the revision its append expects, and
+/// leaves the room out otherwise, in one statement. A room's first operation *claims* the
+/// revision after the expected one: `ON CONFLICT DO NOTHING` on the primary key `(room_id,
+/// revision)` skips it if another writer has it, waiting first if that writer has not committed
+/// yet (and inserting after all if it rolls back). The room's later operations follow only if its
+/// claim was inserted, so a room is stored whole or not at all, and the other rooms of the batch
+/// are stored either way: with several processes, one room's race costs that room a catch-up,
+/// not every room of the batch a second transaction. The claim also requires the expected
+/// revision to be in the log (so a writer that is ahead of it cannot leave a gap), unless the
+/// room is missing, whose claim then fails the statement on the foreign key (`NotFound`).
+///
+/// The rows are sorted by room: two processes' batches claim their common rooms in the same
+/// order, so one waits for the other and they never deadlock. They travel as one array per
+/// column, so the statement's text is the same for every batch and PostgreSQL plans it once per
+/// connection.
 ///
 /// While other processes listen, the same statement announces the commit on
-/// [`crate::pg_bus::COMMITS_CHANNEL`], one notice per room with its new head revision
+/// [`crate::pg_bus::COMMITS_CHANNEL`], one notice per stored room with its new head revision
 /// (`<room> <head> <process>`): PostgreSQL delivers it when the transaction commits, and never if
 /// it does not. A lone process leaves that out (a notice costs every commit a lock and a write).
 struct AppendIfExpected {
@@ -171,21 +182,17 @@ struct AppendIfExpected {
     authors: Vec<uuid::Uuid>,
     created_at: Vec<i64>,
     author_names: Vec<String>,
-    expected_rooms: Vec<uuid::Uuid>,
-    expected_revisions: Vec<i64>,
-    /// The rooms the batch appends to (one append per room).
-    room_count: usize,
+    /// Each row's append's expected revision: the row with the next one is the room's claim.
+    expected: Vec<i64>,
     /// The process announcing the commit, if it is announced.
     announce: Option<String>,
 }
 
 impl AppendIfExpected {
     fn new(appends: &[&Append], announce: Option<pairpad_domain::ProcessId>) -> Result<Self, RepoError> {
-        let mut distinct: Vec<RoomId> = appends.iter().map(|append| append.room).collect();
-        distinct.sort_unstable();
-        distinct.dedup();
+        let mut sorted = appends.to_vec();
+        sorted.sort_by_key(|append| append.room);
         let mut batch = Self {
-            room_count: distinct.len(),
             announce: announce.map(|process| process.as_uuid().to_string()),
             rooms: Vec::new(),
             revisions: Vec::new(),
@@ -194,14 +201,10 @@ impl AppendIfExpected {
             authors: Vec::new(),
             created_at: Vec::new(),
             author_names: Vec::new(),
-            expected_rooms: Vec::new(),
-            expected_revisions: Vec::new(),
+            expected: Vec::new(),
         };
-        for append in appends {
-            if append.expected_revision > 0 {
-                batch.expected_rooms.push(append.room.as_uuid());
-                batch.expected_revisions.push(to_i64(append.expected_revision)?);
-            }
+        for append in sorted {
+            let expected = to_i64(append.expected_revision)?;
             for op in &append.ops {
                 let row = OpRow::from_domain(append.room, op)?;
                 batch.rooms.push(row.room_id);
@@ -211,19 +214,21 @@ impl AppendIfExpected {
                 batch.authors.push(row.user_id);
                 batch.created_at.push(row.created_at);
                 batch.author_names.push(row.author_name);
+                batch.expected.push(expected);
             }
         }
         Ok(batch)
     }
 
-    /// Runs the statement, which counts every row inserted (or, announcing, every notice: one per
-    /// room); none means a room's log did not reach its expected revision (which room,
-    /// `diagnose` reads after the rollback).
-    async fn run(&self, conn: &mut AsyncPgConnection) -> Result<(), TxError> {
-        let counted = RunQueryDsl::execute(self, conn).await?;
-        let expected = if self.announce.is_some() { self.room_count } else { self.rooms.len() };
-        if counted == expected { Ok(()) } else { Err(TxError::Refused) }
+    /// Runs the statement, which answers each stored room with its new head.
+    async fn run(&self, conn: &mut AsyncPgConnection) -> Result<Vec<uuid::Uuid>, TxError> {
+        let heads: Vec<(uuid::Uuid, i64)> = RunQueryDsl::load(self, conn).await?;
+        Ok(heads.into_iter().map(|(room, _)| room).collect())
     }
+}
+
+impl diesel::query_builder::Query for AppendIfExpected {
+    type SqlType = (diesel::sql_types::Uuid, diesel::sql_types::BigInt);
 }
 
 /// No static query id: the statement's text depends on `announce`, so diesel must cache the
@@ -233,16 +238,14 @@ impl QueryId for AppendIfExpected {
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
+/// The columns an inserted row is given, from `batch`.
+const OP_INSERT: &str = "INSERT INTO operations (room_id, revision, operation, op_id, user_id, created_at, author_name) \
+     SELECT b.room_id, b.revision, b.operation, b.op_id, b.user_id, b.created_at, b.author_name FROM batch b ";
+
 impl QueryFragment<Pg> for AppendIfExpected {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid};
-        if self.announce.is_some() {
-            out.push_sql("WITH appended AS (");
-        }
-        out.push_sql(
-            "INSERT INTO operations (room_id, revision, operation, op_id, user_id, created_at, author_name) \
-             SELECT * FROM unnest(",
-        );
+        out.push_sql("WITH batch AS (SELECT * FROM unnest(");
         out.push_bind_param::<Array<Uuid>, _>(&self.rooms)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<BigInt>, _>(&self.revisions)?;
@@ -256,24 +259,38 @@ impl QueryFragment<Pg> for AppendIfExpected {
         out.push_bind_param::<Array<BigInt>, _>(&self.created_at)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.author_names)?;
-        // A lateral probe per expected revision: the plan stays a primary-key lookup each, where a
-        // join against the whole log could turn into a scan of it in a generic plan.
-        out.push_sql(") WHERE (SELECT count(*) FROM unnest(");
-        out.push_bind_param::<Array<Uuid>, _>(&self.expected_rooms)?;
         out.push_sql(", ");
-        out.push_bind_param::<Array<BigInt>, _>(&self.expected_revisions)?;
+        out.push_bind_param::<Array<BigInt>, _>(&self.expected)?;
         out.push_sql(
-            ") AS e (room_id, revision) CROSS JOIN LATERAL (SELECT 1 FROM operations o \
-             WHERE o.room_id = e.room_id AND o.revision = e.revision LIMIT 1) AS found) = cardinality(",
+            ") AS b (room_id, revision, operation, op_id, user_id, created_at, author_name, expected)), \
+             claimed AS (",
         );
-        out.push_bind_param::<Array<BigInt>, _>(&self.expected_revisions)?;
-        out.push_sql(")");
+        out.push_sql(OP_INSERT);
+        // A lateral probe of the log (a primary-key lookup), not `EXISTS`: under an `OR`,
+        // PostgreSQL may turn an `EXISTS` into a hash of the whole table. The room's own row is
+        // looked up only when the log lacks the expected revision (rare), so its `EXISTS` is fine.
+        out.push_sql(
+            "LEFT JOIN LATERAL (SELECT 1 AS found FROM operations o \
+             WHERE o.room_id = b.room_id AND o.revision = b.expected LIMIT 1) AS logged ON true \
+             WHERE b.revision = b.expected + 1 AND (b.expected = 0 OR logged.found IS NOT NULL \
+             OR NOT EXISTS (SELECT 1 FROM rooms r WHERE r.id = b.room_id)) \
+             ON CONFLICT DO NOTHING RETURNING room_id, revision), \
+             followed AS (",
+        );
+        out.push_sql(OP_INSERT);
+        out.push_sql(
+            "WHERE b.revision > b.expected + 1 AND b.room_id IN (SELECT room_id FROM claimed) \
+             RETURNING room_id, revision), \
+             heads AS (SELECT room_id, max(revision) AS head FROM \
+             (SELECT * FROM claimed UNION ALL SELECT * FROM followed) AS appended GROUP BY room_id) \
+             SELECT room_id, head FROM heads",
+        );
         if let Some(process) = &self.announce {
-            out.push_sql(" RETURNING room_id, revision) SELECT pg_notify('");
+            out.push_sql(" CROSS JOIN LATERAL pg_notify('");
             out.push_sql(crate::pg_bus::COMMITS_CHANNEL);
-            out.push_sql("', room_id::text || ' ' || max(revision)::text || ' ' || ");
+            out.push_sql("', room_id::text || ' ' || head::text || ' ' || ");
             out.push_bind_param::<Text, _>(process)?;
-            out.push_sql(") FROM appended GROUP BY room_id");
+            out.push_sql(") AS announced");
         }
         Ok(())
     }

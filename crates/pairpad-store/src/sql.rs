@@ -5,7 +5,7 @@
 use diesel::Queryable;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use pairpad_domain::{
-    Append, CommittedOp, HistoryPoint, Language, RepoError, RoomId, Snapshot, StoredRoom, Timestamp, UserId,
+    Append, Committed, CommittedOp, HistoryPoint, Language, RepoError, RoomId, Snapshot, StoredRoom, Timestamp, UserId,
 };
 
 use crate::codec;
@@ -15,8 +15,8 @@ use crate::codec;
 pub(crate) enum TxError {
     Db(DieselError),
     Repo(RepoError),
-    /// A room of the batch failed its check (its log does not reach the expected revision): which
-    /// rooms, a read after the rollback tells (`diagnose`).
+    /// A room of the batch does not exist (found by a check, not by the database's foreign key):
+    /// which room, a read after the rollback tells (`diagnose`).
     Refused,
 }
 
@@ -49,8 +49,9 @@ impl TxError {
     }
 
     /// Whether a commit failed because of some room's revision or existence: a check that
-    /// failed, a revision another writer took (unique violation), a room that does not exist
-    /// (foreign key violation). The error does not say which room; `diagnose` reads it.
+    /// failed, a revision another writer took in a way the commit did not expect (unique
+    /// violation), a room that does not exist (foreign key violation). The error does not say
+    /// which room; `diagnose` reads it.
     pub(crate) fn is_room_refusal(&self) -> bool {
         matches!(
             self,
@@ -254,17 +255,16 @@ impl StoredHead {
     }
 }
 
-/// Why a batch was refused, from each append's room's stored head (`None`: no such room): the
-/// first room that does not exist, else every room not at the revision its append expects.
-pub(crate) fn refusal(appends: &[&Append], heads: &[Option<StoredHead>]) -> Result<Option<RepoError>, RepoError> {
-    let mut conflicts = Vec::new();
-    for (append, head) in appends.iter().zip(heads) {
-        let Some(head) = head else { return Ok(Some(RepoError::NotFound(append.room))) };
-        if head.revision()? != append.expected_revision {
-            conflicts.push(append.room);
-        }
-    }
-    Ok((!conflicts.is_empty()).then_some(RepoError::Conflict { rooms: conflicts }))
+/// The first room of a refused (rolled-back) batch that does not exist, from each append's room's
+/// stored head (`None`: no such room).
+pub(crate) fn missing_room(appends: &[&Append], heads: &[Option<StoredHead>]) -> Option<RoomId> {
+    appends.iter().zip(heads).find(|(_, head)| head.is_none()).map(|(append, _)| append.room)
+}
+
+/// The rooms of `appends` that `stored` (the rooms whose append a backend stored) leaves out, in the
+/// batch's order.
+pub(crate) fn conflicts(appends: &[&Append], stored: impl Fn(RoomId) -> bool) -> Committed {
+    Committed { conflicts: appends.iter().map(|append| append.room).filter(|room| !stored(*room)).collect() }
 }
 
 /// One author's part of a run of operations, as `history` reads it.
@@ -357,8 +357,8 @@ macro_rules! sql_room_repo {
         use diesel_async::pooled_connection::deadpool::Pool;
         use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
         use pairpad_domain::{
-            Append, CommittedOp, HistoryPoint, Language, NewRoom, RepoError, RoomId, RoomKeys, RoomRepo, RoomSummary,
-            Snapshot, StoredRoom, Timestamp,
+            Append, Committed, CommittedOp, HistoryPoint, Language, NewRoom, RepoError, RoomId, RoomKeys, RoomRepo,
+            RoomSummary, Snapshot, StoredRoom, Timestamp,
         };
         use $schema::{checkpoints, operations, rooms};
 
@@ -402,23 +402,20 @@ macro_rules! sql_room_repo {
                 self.pool.get().await.map_err(unavailable)
             }
 
-            /// After a batch was refused for some room (and rolled back): the first room that does
-            /// not exist (`NotFound`), else every room whose latest revision is not the one its
-            /// append expects (`Conflict`), from each room's [`StoredHead`] (the backend's
+            /// After a batch was refused (and rolled back, which happens when a room does not
+            /// exist: a room another writer got to first is left out, not refused): the first room
+            /// that does not exist (`NotFound`), from each room's [`StoredHead`] (the backend's
             /// `stored_heads`).
             async fn diagnose(&self, appends: &[&Append]) -> RepoError {
-                match self.find_refused(appends).await {
-                    Ok(Some(error)) => error,
-                    // Every room is where its append expects it now (another writer's transaction
-                    // that was in the way rolled back): trying again may succeed.
-                    Ok(None) => unavailable("a commit was refused, but no room refuses it any more"),
+                match self.stored_heads(appends).await {
+                    Ok(heads) => match crate::sql::missing_room(appends, &heads) {
+                        Some(room) => RepoError::NotFound(room),
+                        // Every room exists (a writer's transaction that was in the way rolled
+                        // back, or deleted a room's log): trying again settles it.
+                        None => unavailable("a commit was refused, but every room of it exists"),
+                    },
                     Err(e) => e,
                 }
-            }
-
-            async fn find_refused(&self, appends: &[&Append]) -> Result<Option<RepoError>, RepoError> {
-                let heads = self.stored_heads(appends).await?;
-                crate::sql::refusal(appends, &heads)
             }
         }
 
@@ -569,13 +566,13 @@ macro_rules! sql_room_repo {
                 .map_err(unavailable)
             }
 
-            async fn commit(&self, appends: &[Append]) -> Result<(), RepoError> {
+            async fn commit(&self, appends: &[Append]) -> Result<Committed, RepoError> {
                 let appends: Vec<&Append> = appends.iter().filter(|a| !a.ops.is_empty()).collect();
-                let Some(&first) = <[&Append]>::first(&appends) else { return Ok(()) };
+                let Some(&first) = <[&Append]>::first(&appends) else { return Ok(Committed::default()) };
                 crate::check_storable(crate::append_texts(&appends))?;
                 match self.commit_appends(&appends).await {
-                    Ok(()) => Ok(()),
-                    // The batch was rolled back; reading the rooms now names the culprits.
+                    Ok(committed) => Ok(committed),
+                    // The batch was rolled back; reading the rooms now names the culprit.
                     Err(e) if e.is_room_refusal() => Err(self.diagnose(&appends).await),
                     Err(e) => Err(
                         e.into_repo(RepoError::Conflict { rooms: vec![first.room] }, RepoError::NotFound(first.room))

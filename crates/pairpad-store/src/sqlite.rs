@@ -88,11 +88,13 @@ impl SqliteRepo {
     }
 
     /// Prepares the batch's rows here and hands them to the writer thread, which runs the steps of
-    /// PostgreSQL's commit in one transaction: check the expected revisions, insert every
-    /// operation, store the snapshots (each also a checkpoint).
-    async fn commit_appends(&self, appends: &[&Append]) -> Result<(), TxError> {
+    /// PostgreSQL's commit in one transaction: check each room's expected revision (leaving out
+    /// the rooms not at it), insert the others' operations, store their snapshots (each also a
+    /// checkpoint).
+    async fn commit_appends(&self, appends: &[&Append]) -> Result<Committed, TxError> {
         let batch = blocking::Batch::new(appends).map_err(TxError::Repo)?;
-        self.writer.commit(batch).await
+        let conflicts = self.writer.commit(batch).await?;
+        Ok(crate::sql::conflicts(appends, |room| !conflicts.contains(&room)))
     }
 }
 
@@ -159,7 +161,7 @@ struct Writer {
 
 struct WriteJob {
     batch: blocking::Batch,
-    done: tokio::sync::oneshot::Sender<Result<(), TxError>>,
+    done: tokio::sync::oneshot::Sender<Result<Vec<pairpad_domain::RoomId>, TxError>>,
 }
 
 impl Writer {
@@ -195,7 +197,8 @@ impl Writer {
         Ok(Self { jobs })
     }
 
-    async fn commit(&self, batch: blocking::Batch) -> Result<(), TxError> {
+    /// The rooms left out (not at their expected revision), or the error that stored nothing.
+    async fn commit(&self, batch: blocking::Batch) -> Result<Vec<pairpad_domain::RoomId>, TxError> {
         let stopped = || TxError::Repo(unavailable("the SQLite writer thread has stopped"));
         let (done, verdict) = tokio::sync::oneshot::channel();
         self.jobs.send(WriteJob { batch, done }).await.map_err(|_| stopped())?;
@@ -260,7 +263,7 @@ impl Checkpointer {
 mod blocking {
     use diesel::prelude::*;
     use diesel::sqlite::SqliteConnection;
-    use pairpad_domain::{Append, RepoError};
+    use pairpad_domain::{Append, RepoError, RoomId};
 
     use super::{OpRow, checkpoints, operations, rooms};
     use crate::sql::{RoomWrite, TxError, store_snapshot};
@@ -286,19 +289,24 @@ mod blocking {
     }
 
     /// `BEGIN IMMEDIATE` takes the write lock at once rather than upgrading to it mid-transaction.
-    pub fn commit(conn: &mut SqliteConnection, batch: &Batch) -> Result<(), TxError> {
+    /// Answers the rooms left out because their log is not at the expected revision (SQLite serves
+    /// one process, whose rooms have one writer each: only a caller committing on its own can
+    /// meet one).
+    pub fn commit(conn: &mut SqliteConnection, batch: &Batch) -> Result<Vec<RoomId>, TxError> {
         conn.immediate_transaction(|conn| {
-            for room in batch.rooms.iter().filter(|room| room.expected_revision > 0) {
-                let found: i64 = operations::table
-                    .filter(operations::room_id.eq(&room.id))
-                    .filter(operations::revision.eq(room.expected_revision))
-                    .count()
-                    .get_result(conn)?;
-                if found == 0 {
-                    return Err(TxError::Refused);
+            let mut conflicts = Vec::new();
+            for room in &batch.rooms {
+                if !is_at(conn, room)? {
+                    let exists: i64 = rooms::table.find(&room.id).count().get_result(conn)?;
+                    if exists == 0 {
+                        return Err(TxError::Refused);
+                    }
+                    conflicts.push(room.room);
                 }
             }
-            for chunk in batch.rows.chunks(INSERT_CHUNK) {
+            let stored = |id: &String| !batch.rooms.iter().any(|room| &room.id == id && conflicts.contains(&room.room));
+            let rows: Vec<&OpRow> = batch.rows.iter().filter(|row| stored(&row.room_id)).collect();
+            for chunk in rows.chunks(INSERT_CHUNK) {
                 // Every column given, `op_id` as NULL when missing: SQLite has no DEFAULT keyword
                 // in multi-row inserts.
                 let values: Vec<_> = chunk
@@ -317,10 +325,22 @@ mod blocking {
                     .collect();
                 diesel::insert_into(operations::table).values(values).execute(conn)?;
             }
-            for room in &batch.rooms {
+            for room in batch.rooms.iter().filter(|room| !conflicts.contains(&room.room)) {
                 store_snapshot!(conn, room)?;
             }
-            Ok(())
+            Ok(conflicts)
         })
+    }
+
+    /// Whether the room's log ends at its expected revision: it holds that revision (unless it is
+    /// 0, the start) and not the next. One probe of the primary key.
+    fn is_at(conn: &mut SqliteConnection, room: &RoomWrite<String>) -> Result<bool, TxError> {
+        let expected = room.expected_revision;
+        let found: Vec<i64> = operations::table
+            .filter(operations::room_id.eq(&room.id))
+            .filter(operations::revision.between(expected, expected + 1))
+            .select(operations::revision)
+            .load(conn)?;
+        Ok((expected == 0 || found.contains(&expected)) && !found.contains(&(expected + 1)))
     }
 }

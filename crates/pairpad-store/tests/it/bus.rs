@@ -8,8 +8,8 @@ use std::time::Duration;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::StreamExt;
 use pairpad_domain::{
-    Append, BusListener, BusMessage, BusNote, CommittedOp, Language, NewRoom, Participant, RoomBus, RoomId, RoomRepo,
-    TextOperation, Timestamp, UserId,
+    Append, BusListener, BusMessage, BusNote, Committed, CommittedOp, Language, NewRoom, Participant, RoomBus, RoomId,
+    RoomRepo, TextOperation, Timestamp, UserId,
 };
 use pairpad_store::PostgresRepo;
 use pairpad_store::testing::TestDatabase;
@@ -58,7 +58,7 @@ async fn append(repo: &PostgresRepo, room: RoomId, revision: u64) {
         at: Timestamp(0),
     };
     let append = Append { room, expected_revision: revision - 1, ops: vec![op], snapshot: None };
-    repo.commit(&[append]).await.unwrap();
+    assert_eq!(repo.commit(&[append]).await, Ok(Committed::default()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,5 +115,19 @@ async fn commits_are_announced_only_while_another_process_listens() {
             r.notes.lock().unwrap().iter().any(|n| n.message == BusMessage::Joined(participant.clone()))
         })
         .await;
+
+    // An edit forwarded to a process arrives whole, odd characters and all.
+    let mut operation = TextOperation::new();
+    operation.retain(2).unwrap().insert("é🦀\"\n\u{7f}").unwrap().delete(1).unwrap();
+    let edit = pairpad_domain::Edit {
+        base_revision: 2,
+        operation,
+        op_id: Some("bea-1".into()),
+        author: participant.user_id,
+        author_name: "bea".into(),
+    };
+    let forwarded = BusMessage::Edit { to: bus_a.process(), edit };
+    bus_b.publish(room, forwarded.clone());
+    heard_by_a.wait_for("b's forwarded edit", |r| r.notes.lock().unwrap().iter().any(|n| n.message == forwarded)).await;
     db.drop_database().await;
 }

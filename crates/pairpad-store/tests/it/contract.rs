@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use pairpad_domain::{
-    Append, CommittedOp, Language, NewRoom, RepoError, RoomId, RoomRepo, Snapshot, TextOperation, Timestamp, UserId,
+    Append, Committed, CommittedOp, Language, NewRoom, RepoError, RoomId, RoomRepo, Snapshot, TextOperation, Timestamp,
+    UserId,
 };
 
 const AWKWARD_TEXT: &str = "fn main() {\r\n    println!(\"héllo 世界 🦀 👍🏽 e\u{301}\");\r\n}\n";
@@ -75,9 +76,9 @@ pub async fn unknown_rooms_are_not_found(repo: Arc<dyn RoomRepo>) {
 pub async fn commits_append_operations_and_move_the_revision(repo: Arc<dyn RoomRepo>) {
     let id = create_room(&*repo, "ab").await;
     let ops = vec![append_op(1, 2, "日本", Some("c-1")), append_op(2, 4, "🦀\r\n", None)];
-    repo.commit(&[append(id, 0, ops.clone())]).await.expect("commit");
+    assert_eq!(repo.commit(&[append(id, 0, ops.clone())]).await, Ok(Committed::default()), "commit");
     let third = append_op(3, 7, "x", Some("c-2"));
-    repo.commit(&[append(id, 2, vec![third.clone()])]).await.expect("second commit");
+    assert_eq!(repo.commit(&[append(id, 2, vec![third.clone()])]).await, Ok(Committed::default()), "second commit");
     let stored = repo.load(id).await.expect("load");
     assert_eq!(stored.revision, 3);
     assert_eq!(stored.ops_after_snapshot, [ops, vec![third]].concat());
@@ -86,25 +87,34 @@ pub async fn commits_append_operations_and_move_the_revision(repo: Arc<dyn RoomR
 
 pub async fn a_stale_expected_revision_is_a_conflict(repo: Arc<dyn RoomRepo>) {
     let id = create_room(&*repo, "").await;
-    repo.commit(&[append(id, 0, vec![append_op(1, 0, "a", None)])]).await.expect("commit");
+    assert_eq!(
+        repo.commit(&[append(id, 0, vec![append_op(1, 0, "a", None)])]).await,
+        Ok(Committed::default()),
+        "commit"
+    );
     // A second writer that still believes the room is at revision 0 loses.
     let late = append(id, 0, vec![append_op(1, 0, "b", None)]);
-    assert_eq!(repo.commit(&[late]).await, Err(RepoError::Conflict { rooms: vec![id] }));
+    assert_eq!(repo.commit(&[late]).await, Ok(Committed { conflicts: vec![id] }));
     let stored = repo.load(id).await.expect("load");
     assert_eq!(stored.revision, 1);
     assert_eq!(stored.ops_after_snapshot.len(), 1);
 }
 
-pub async fn a_batch_across_rooms_is_all_or_nothing(repo: Arc<dyn RoomRepo>) {
+/// A room another writer got to first is left out of a batch, whole, and named; the other rooms
+/// of the batch are stored by the same commit.
+pub async fn a_conflict_leaves_out_only_its_room(repo: Arc<dyn RoomRepo>) {
     let good = create_room(&*repo, "").await;
     let bad = create_room(&*repo, "").await;
-    let batch =
-        [append(good, 0, vec![append_op(1, 0, "kept?", None)]), append(bad, 5, vec![append_op(6, 0, "no", None)])];
-    assert_eq!(repo.commit(&batch).await, Err(RepoError::Conflict { rooms: vec![bad] }), "the room that conflicted");
-    assert_eq!(repo.load(good).await.expect("load").revision, 0, "the good room's append was rolled back");
-    let batch = [append(good, 0, vec![append_op(1, 0, "a", None)]), append(bad, 0, vec![append_op(1, 0, "b", None)])];
-    repo.commit(&batch).await.expect("commit both");
-    assert_eq!(repo.load(good).await.expect("load").revision, 1);
+    let batch = [
+        append(good, 0, vec![append_op(1, 0, "kept", None)]),
+        append(bad, 5, vec![append_op(6, 0, "no", None), append_op(7, 2, "no", None)]),
+    ];
+    assert_eq!(repo.commit(&batch).await, Ok(Committed { conflicts: vec![bad] }), "the room that conflicted");
+    assert_eq!(repo.load(good).await.expect("load").revision, 1, "the good room's append was stored");
+    assert_eq!(repo.load(bad).await.expect("load").revision, 0, "nothing of the conflicting room");
+    let batch = [append(good, 1, vec![append_op(2, 4, "a", None)]), append(bad, 0, vec![append_op(1, 0, "b", None)])];
+    assert_eq!(repo.commit(&batch).await, Ok(Committed::default()), "commit both");
+    assert_eq!(repo.load(good).await.expect("load").revision, 2);
     assert_eq!(repo.load(bad).await.expect("load").revision, 1);
 }
 
@@ -126,7 +136,7 @@ pub async fn a_conflict_names_the_rooms_that_conflicted(repo: Arc<dyn RoomRepo>)
     }
     for id in [good, behind, ahead] {
         let ops = vec![append_op(1, 0, "a", None), append_op(2, 1, "b", None)];
-        repo.commit(&[append(id, 0, ops)]).await.expect("commit");
+        assert_eq!(repo.commit(&[append(id, 0, ops)]).await, Ok(Committed::default()), "commit");
     }
     let batch = [
         append(good, 2, vec![append_op(3, 2, "c", None)]),
@@ -134,29 +144,39 @@ pub async fn a_conflict_names_the_rooms_that_conflicted(repo: Arc<dyn RoomRepo>)
         append(fresh, 0, vec![append_op(1, 0, "c", None)]),
         append(ahead, 7, vec![append_op(8, 2, "early", None)]),
     ];
-    assert_eq!(repo.commit(&batch).await, Err(RepoError::Conflict { rooms: vec![behind, ahead] }));
-    // Only a room that conflicted with the first writer, not the first of the batch.
+    assert_eq!(repo.commit(&batch).await, Ok(Committed { conflicts: vec![behind, ahead] }));
+    for (id, revision) in [(good, 3), (behind, 2), (ahead, 2), (fresh, 1)] {
+        assert_eq!(repo.load(id).await.expect("load").revision, revision, "only the conflicting rooms are left out");
+    }
+    // A conflicting room's snapshot is left out with its operations.
     let mut late = append(behind, 0, vec![append_op(1, 0, "late", None)]);
     late.snapshot = Some(Snapshot { code: "late".into(), revision: 1 });
-    assert_eq!(repo.commit(&[batch[0].clone(), late]).await, Err(RepoError::Conflict { rooms: vec![behind] }));
-    // A room that does not exist is named as such, wherever it is.
+    assert_eq!(repo.commit(&[late]).await, Ok(Committed { conflicts: vec![behind] }));
+    assert_eq!(repo.checkpoint(behind, 1).await.expect("checkpoint").map(|s| s.revision), Some(0));
+    // A room that does not exist is named as such, wherever it is, and nothing is stored.
     let missing = RoomId::random();
-    let batch = [batch[0].clone(), append(missing, 0, vec![append_op(1, 0, "x", None)])];
+    let batch =
+        [append(good, 3, vec![append_op(4, 2, "d", None)]), append(missing, 0, vec![append_op(1, 0, "x", None)])];
     assert_eq!(repo.commit(&batch).await, Err(RepoError::NotFound(missing)));
-    for id in [good, behind, ahead] {
-        assert_eq!(repo.load(id).await.expect("load").revision, 2, "nothing of a refused batch is stored");
-    }
-    assert_eq!(repo.load(fresh).await.expect("load").revision, 0);
+    let batch = [append(missing, 3, vec![append_op(4, 2, "x", None)]), batch[0].clone()];
+    assert_eq!(repo.commit(&batch).await, Err(RepoError::NotFound(missing)), "expecting a revision, too");
+    assert_eq!(repo.load(good).await.expect("load").revision, 3, "nothing of a refused batch is stored");
 }
 
 /// The room recognises a re-sent operation by its `opId` among the operations it reads back, so
 /// every read keeps the key; the store itself does not judge keys.
 pub async fn op_ids_are_kept_for_the_room_to_judge(repo: Arc<dyn RoomRepo>) {
     let id = create_room(&*repo, "").await;
-    repo.commit(&[append(id, 0, vec![append_op(1, 0, "a", Some("key-1")), append_op(2, 1, "b", None)])])
-        .await
-        .expect("commit");
-    repo.commit(&[append(id, 2, vec![append_op(3, 2, "c", Some("key-1"))])]).await.expect("a reused key");
+    assert_eq!(
+        repo.commit(&[append(id, 0, vec![append_op(1, 0, "a", Some("key-1")), append_op(2, 1, "b", None)])]).await,
+        Ok(Committed::default()),
+        "commit"
+    );
+    assert_eq!(
+        repo.commit(&[append(id, 2, vec![append_op(3, 2, "c", Some("key-1"))])]).await,
+        Ok(Committed::default()),
+        "a reused key"
+    );
     let keys = |ops: &[CommittedOp]| ops.iter().map(|op| op.op_id.clone()).collect::<Vec<_>>();
     let expected = vec![Some("key-1".to_owned()), None, Some("key-1".to_owned())];
     assert_eq!(keys(&repo.load(id).await.expect("load").ops_after_snapshot), expected);
@@ -167,8 +187,12 @@ pub async fn snapshots_bound_what_load_replays(repo: Arc<dyn RoomRepo>) {
     let id = create_room(&*repo, "").await;
     let mut batch = append(id, 0, vec![append_op(1, 0, "a", None), append_op(2, 1, "b", None)]);
     batch.snapshot = Some(Snapshot { code: "ab".into(), revision: 2 });
-    repo.commit(&[batch]).await.expect("commit");
-    repo.commit(&[append(id, 2, vec![append_op(3, 2, "c", None)])]).await.expect("commit");
+    assert_eq!(repo.commit(&[batch]).await, Ok(Committed::default()), "commit");
+    assert_eq!(
+        repo.commit(&[append(id, 2, vec![append_op(3, 2, "c", None)])]).await,
+        Ok(Committed::default()),
+        "commit"
+    );
     let stored = repo.load(id).await.expect("load");
     assert_eq!(stored.snapshot, Snapshot { code: "ab".into(), revision: 2 });
     assert_eq!(stored.ops_after_snapshot.iter().map(|op| op.revision).collect::<Vec<_>>(), [3]);
@@ -191,7 +215,7 @@ pub async fn every_revision_is_kept_with_checkpoints(repo: Arc<dyn RoomRepo>) {
             batch.snapshot = Some(Snapshot { code: text.clone(), revision });
         }
         expected.push(text);
-        repo.commit(&[batch]).await.expect("commit");
+        assert_eq!(repo.commit(&[batch]).await, Ok(Committed::default()), "commit");
     }
     assert_eq!(repo.checkpoint(id, 0).await.unwrap(), Some(Snapshot { code: "é".into(), revision: 0 }));
     assert_eq!(repo.checkpoint(id, 5).await.unwrap().map(|c| c.revision), Some(3));
@@ -226,7 +250,7 @@ pub async fn history_points_summarise_runs_of_revisions(repo: Arc<dyn RoomRepo>)
             op
         })
         .collect();
-    repo.commit(&[append(id, 0, ops)]).await.expect("commit");
+    assert_eq!(repo.commit(&[append(id, 0, ops)]).await, Ok(Committed::default()), "commit");
     let points = repo.history(id, 3).await.unwrap();
     let summary: Vec<(u64, i64, Vec<String>)> = points.into_iter().map(|p| (p.revision, p.at.0, p.authors)).collect();
     let at = |r: i64| 1_700_000_000_000 + r;
@@ -252,8 +276,16 @@ pub async fn old_operations_are_forgotten_behind_the_latest_snapshot(repo: Arc<d
     let ops: Vec<CommittedOp> = (1..=6).map(|r| append_op(r, r as usize - 1, "x", None)).collect();
     let mut batch = append(id, 0, ops);
     batch.snapshot = Some(Snapshot { code: "xxxxxx".into(), revision: 6 });
-    repo.commit(&[batch, append(other, 0, vec![append_op(1, 0, "y", None)])]).await.expect("commit");
-    repo.commit(&[append(id, 6, vec![append_op(7, 6, "x", None)])]).await.expect("commit");
+    assert_eq!(
+        repo.commit(&[batch, append(other, 0, vec![append_op(1, 0, "y", None)])]).await,
+        Ok(Committed::default()),
+        "commit"
+    );
+    assert_eq!(
+        repo.commit(&[append(id, 6, vec![append_op(7, 6, "x", None)])]).await,
+        Ok(Committed::default()),
+        "commit"
+    );
     let revisions = |ops: Vec<CommittedOp>| ops.iter().map(|op| op.revision).collect::<Vec<_>>();
     // Committed at 1_700_000_000_000 + revision: "before + 4" leaves revisions 4 and later.
     let before = Timestamp(1_700_000_000_004);
@@ -265,7 +297,11 @@ pub async fn old_operations_are_forgotten_behind_the_latest_snapshot(repo: Arc<d
     assert_eq!(repo.forget_operations(Timestamp(i64::MAX), 100).await.unwrap(), 2);
     assert_eq!(revisions(repo.ops_since(id, 0, 100).await.unwrap()), [6, 7]);
     assert_eq!(revisions(repo.ops_since(other, 0, 100).await.unwrap()), [1], "no snapshot: all kept");
-    repo.commit(&[append(id, 7, vec![append_op(8, 7, "x", None)])]).await.expect("the head is still checked");
+    assert_eq!(
+        repo.commit(&[append(id, 7, vec![append_op(8, 7, "x", None)])]).await,
+        Ok(Committed::default()),
+        "the head is still checked"
+    );
     assert_eq!(repo.load(id).await.unwrap().revision, 8);
     assert_eq!(pairpad_domain::text_at(&*repo, id, 6).await.unwrap().code, "xxxxxx");
     assert_eq!(pairpad_domain::text_at(&*repo, id, 7).await.unwrap().code, "xxxxxxx");
@@ -276,7 +312,7 @@ pub async fn old_operations_are_forgotten_behind_the_latest_snapshot(repo: Arc<d
 pub async fn ops_since_reads_in_order_with_a_limit(repo: Arc<dyn RoomRepo>) {
     let id = create_room(&*repo, "").await;
     let ops: Vec<CommittedOp> = (1..=20).map(|r| append_op(r, r as usize - 1, "x", None)).collect();
-    repo.commit(&[append(id, 0, ops.clone())]).await.expect("commit");
+    assert_eq!(repo.commit(&[append(id, 0, ops.clone())]).await, Ok(Committed::default()), "commit");
     assert_eq!(repo.ops_since(id, 5, 3).await.expect("ops"), ops[5..8].to_vec());
     assert_eq!(repo.ops_since(id, 20, 3).await.expect("ops"), vec![]);
 }
@@ -297,7 +333,9 @@ pub async fn language_changes_are_stored(repo: Arc<dyn RoomRepo>) {
 /// Text with U+0000 (which PostgreSQL's `text` cannot hold) is refused for good, by every adapter
 /// alike: `Rejected`, never `Unavailable` (which the committer would retry), and nothing is stored.
 pub async fn text_with_nul_is_rejected_for_good(repo: Arc<dyn RoomRepo>) {
-    let rejected = |result: Result<(), RepoError>| matches!(result, Err(RepoError::Rejected(_)));
+    fn rejected<T>(result: Result<T, RepoError>) -> bool {
+        matches!(result, Err(RepoError::Rejected(_)))
+    }
     let room = NewRoom {
         id: RoomId::random(),
         language: Language::plaintext(),
@@ -322,7 +360,7 @@ pub async fn text_with_nul_is_rejected_for_good(repo: Arc<dyn RoomRepo>) {
     assert!(rejected(repo.commit(&batch).await), "a batch with one bad room");
     assert_eq!(repo.load(id).await.unwrap().revision, 0);
     assert_eq!(repo.load(other).await.unwrap().revision, 0);
-    repo.commit(&batch[..1]).await.expect("the other room alone");
+    assert_eq!(repo.commit(&batch[..1]).await, Ok(Committed::default()), "the other room alone");
     assert_eq!(repo.load(other).await.unwrap().revision, 1);
 }
 
@@ -372,7 +410,7 @@ pub async fn idle_rooms_count_joins_and_edits(repo: Arc<dyn RoomRepo>) {
     repo.touch(joined.id, Timestamp(t0 + 1)).await.expect("touch");
     let mut op = append_op(1, 5, "!", None);
     op.at = Timestamp(t0 + 10_000);
-    repo.commit(&[append(edited.id, 0, vec![op])]).await.expect("commit");
+    assert_eq!(repo.commit(&[append(edited.id, 0, vec![op])]).await, Ok(Committed::default()), "commit");
     repo.set_language(renamed.id, &Language::new("rust").unwrap(), Timestamp(t0 + 10_000)).await.expect("language");
     repo.touch(RoomId::random(), Timestamp(t0)).await.expect("touching an unknown room is no error");
 
@@ -394,7 +432,7 @@ pub async fn deleting_a_room_removes_all_of_it(repo: Arc<dyn RoomRepo>) {
     let snapshot = Snapshot { code: "hello!?".into(), revision: 2 };
     for id in [room.id, neighbour.id] {
         let batch = Append { room: id, expected_revision: 0, ops: ops.clone(), snapshot: Some(snapshot.clone()) };
-        repo.commit(&[batch]).await.expect("commit");
+        assert_eq!(repo.commit(&[batch]).await, Ok(Committed::default()), "commit");
     }
     // Only if idle since: this one was edited after the cutoff.
     assert_eq!(repo.delete(room.id, Some(Timestamp(t0))).await, Ok(false));
