@@ -443,19 +443,25 @@ async fn nothing_is_acknowledged_when_the_store_refuses() {
 
 /// An edit another process stored at revision `revision`: inserts "z" at the start.
 async fn store_theirs(pipeline: &Pipeline, room: RoomId, revision: u64) {
-    let mut components = vec![Component::Insert("z".into())];
+    store_op(pipeline, room, revision, "z", UserId::random(), &format!("theirs-{revision}")).await;
+}
+
+/// `author`'s edit `op_id`, stored by another process as `revision`: inserts `text` (one
+/// character) at the start of a document of `revision - 1` characters.
+async fn store_op(pipeline: &Pipeline, room: RoomId, revision: u64, text: &str, author: UserId, op_id: &str) {
+    let mut components = vec![Component::Insert(text.into())];
     if revision > 1 {
         components.push(Component::Retain(revision as usize - 1));
     }
-    let theirs = CommittedOp {
+    let op = CommittedOp {
         revision,
         operation: TextOperation::from_components(components).unwrap(),
-        op_id: Some(format!("theirs-{revision}")),
-        author: UserId::random(),
+        op_id: Some(op_id.into()),
+        author,
         author_name: "Them".into(),
         at: Timestamp(0),
     };
-    let append = Append { room, expected_revision: revision - 1, ops: vec![theirs], snapshot: None };
+    let append = Append { room, expected_revision: revision - 1, ops: vec![op], snapshot: None };
     assert_eq!(pipeline.store.rooms.commit(&[append]).await, Ok(Committed::default()));
 }
 
@@ -752,25 +758,6 @@ fn leader_and_follower() -> (Arc<LocalBus>, Arc<LocalBus>, Arc<Heard>) {
     (Arc::new(leader), Arc::new(follower), heard)
 }
 
-/// An operation stored by the leading process: `author`'s edit `op_id` inserting "x" at the start
-/// of a document of `revision - 1` characters.
-async fn store_forwarded(pipeline: &Pipeline, room: RoomId, revision: u64, author: UserId, op_id: &str) {
-    let mut components = vec![Component::Insert("x".into())];
-    if revision > 1 {
-        components.push(Component::Retain(revision as usize - 1));
-    }
-    let op = CommittedOp {
-        revision,
-        operation: TextOperation::from_components(components).unwrap(),
-        op_id: Some(op_id.into()),
-        author,
-        author_name: "ada".into(),
-        at: Timestamp(0),
-    };
-    let append = Append { room, expected_revision: revision - 1, ops: vec![op], snapshot: None };
-    assert_eq!(pipeline.store.rooms.commit(&[append]).await, Ok(Committed::default()));
-}
-
 #[tokio::test]
 async fn after_losing_a_race_a_room_forwards_its_edits_and_acknowledges_them_from_the_store() {
     use pairpad_domain::RoomBus;
@@ -793,7 +780,7 @@ async fn after_losing_a_race_a_room_forwards_its_edits_and_acknowledges_them_fro
     let forwarded = heard.wait_for_forwarded(2).await;
     assert_eq!(forwarded[1], (leader.process(), "bob-1".to_owned()));
     // The leader stores Ada's edit and announces it: Ada gets her ack, Bob the operation.
-    store_forwarded(&pipeline, room.id, 2, ada, "ada-1").await;
+    store_op(&pipeline, room.id, 2, "x", ada, "ada-1").await;
     let note = BusNote { room: room.id, origin: leader.process(), message: BusMessage::Committed { head: 2 } };
     room.send(Command::Bus(note)).await;
     let log = &pipeline.log;
