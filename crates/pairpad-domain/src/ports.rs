@@ -203,6 +203,17 @@ pub trait RoomRepo: Send + Sync {
     /// stale).
     async fn ops_since(&self, id: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError>;
 
+    /// [`RoomRepo::ops_since`] for each `(room, after)` of `reads`, answered in their order, in
+    /// one read where the store can: processes that follow another's commits catch many rooms up
+    /// at once, and a read per room would cost the database a transaction each.
+    async fn ops_since_each(&self, reads: &[(RoomId, u64)], limit: usize) -> Result<Vec<Vec<CommittedOp>>, RepoError> {
+        let mut answers = Vec::with_capacity(reads.len());
+        for &(id, after) in reads {
+            answers.push(self.ops_since(id, after, limit).await?);
+        }
+        Ok(answers)
+    }
+
     /// The room's latest checkpoint at or before `revision`: its text at creation (revision 0) or
     /// at a snapshot an append stored. Checkpoints are kept for the room's life, so the text at
     /// any revision whose operations are kept is a checkpoint plus the operations after it.

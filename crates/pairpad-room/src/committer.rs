@@ -2,6 +2,9 @@
 //! transaction is in flight goes into the next one, across rooms, so one transaction and one
 //! fsync carry many operations and throughput grows with load instead of collapsing on fsync.
 //!
+//! Catch-up reads are grouped the same way ([`Committer::read_after`]): a process that follows
+//! another's commits hears of many rooms at once, and reads them all in one query.
+//!
 //! The committer is a task on the server's runtime: every store's `commit` is an honest `async`
 //! call (SQLite's adapter runs its transactions on a writer thread of its own), so a thread of
 //! its own would only add a hand-off between the rooms and the store.
@@ -11,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pairpad_domain::{Append, Committed, RepoError, RoomId, RoomRepo};
+use pairpad_domain::{Append, Committed, CommittedOp, RepoError, RoomId, RoomRepo};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -62,10 +65,22 @@ pub struct CommitSettings {
     pub retry_limit: Duration,
 }
 
-/// Sends jobs to the committer task.
+/// A room's request to read its stored operations after `after` (at most `limit`).
+struct ReadJob {
+    room: RoomId,
+    after: u64,
+    limit: usize,
+    done: oneshot::Sender<Result<Vec<CommittedOp>, RepoError>>,
+}
+
+/// The most reads one query carries.
+const MAX_READ_BATCH: usize = 128;
+
+/// Sends jobs to the committer task, and reads to the task that groups them.
 #[derive(Clone)]
 pub struct Committer {
     jobs: mpsc::Sender<CommitJob>,
+    reads: mpsc::Sender<ReadJob>,
     progress: Arc<Progress>,
 }
 
@@ -76,11 +91,22 @@ impl Committer {
     pub fn spawn(repo: Arc<dyn RoomRepo>, settings: &CommitSettings) -> Self {
         let (max_batch, retry_limit) = (settings.max_batch.max(1), settings.retry_limit);
         let (jobs, rx) = mpsc::channel(max_batch * 4);
+        let (reads, reads_rx) = mpsc::channel(MAX_READ_BATCH * 4);
         let progress = Arc::new(Progress::default());
         // Shown from the start, at 0: a single process never conflicts.
         metrics::counter!("pairpad_commit_conflicts_total").increment(0);
+        tokio::spawn(read_in_groups(repo.clone(), reads_rx));
         tokio::spawn(run(repo, rx, max_batch, retry_limit, progress.clone()));
-        Self { jobs, progress }
+        Self { jobs, reads, progress }
+    }
+
+    /// A room's stored operations after `after`, at most `limit`: [`RoomRepo::ops_since`], read
+    /// together with the other rooms' reads waiting at the same time.
+    pub async fn read_after(&self, room: RoomId, after: u64, limit: usize) -> Result<Vec<CommittedOp>, RepoError> {
+        let stopped = || RepoError::Unavailable("the committer has stopped".into());
+        let (done, answer) = oneshot::channel();
+        self.reads.send(ReadJob { room, after, limit, done }).await.map_err(|_| stopped())?;
+        answer.await.unwrap_or_else(|_| Err(stopped()))
     }
 
     /// Queues an append that continues `chain`; the returned receiver yields the store's verdict.
@@ -154,6 +180,31 @@ async fn run(
         if rx.is_empty() {
             progress.idle();
         }
+    }
+}
+
+/// Answers reads, each query carrying every read waiting (one at a time: a query's wait is what
+/// gathers the next group).
+async fn read_in_groups(repo: Arc<dyn RoomRepo>, mut rx: mpsc::Receiver<ReadJob>) {
+    let mut jobs = Vec::with_capacity(MAX_READ_BATCH);
+    while rx.recv_many(&mut jobs, MAX_READ_BATCH).await > 0 {
+        let reads: Vec<(RoomId, u64)> = jobs.iter().map(|job| (job.room, job.after)).collect();
+        let limit = jobs.iter().map(|job| job.limit).max().unwrap_or(0);
+        match repo.ops_since_each(&reads, limit).await {
+            Ok(answers) => {
+                for (job, mut ops) in jobs.drain(..).zip(answers) {
+                    ops.truncate(job.limit);
+                    let _ = job.done.send(Ok(ops));
+                }
+            }
+            Err(error) => {
+                for job in jobs.drain(..) {
+                    let _ = job.done.send(Err(error.clone()));
+                }
+            }
+        }
+        // (An answer short of reads leaves jobs behind: they hear nothing and fail as stopped.)
+        jobs.clear();
     }
 }
 

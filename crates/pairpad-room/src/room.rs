@@ -788,7 +788,7 @@ where
             self.chain = CommitChain::default();
         }
         let durable = self.room.durable_revision();
-        let missed = match read_after(&*self.repo, self.room.id(), durable).await {
+        let missed = match read_after(&self.committer, &*self.repo, self.room.id(), durable).await {
             Ok(missed) => missed,
             Err(error) => return self.failure = Some(error),
         };
@@ -838,7 +838,7 @@ where
         let older = if self.room.has_history_since(oldest_base) {
             Vec::new()
         } else {
-            read_after(&*self.repo, self.room.id(), oldest_base).await.unwrap_or_default()
+            read_after(&self.committer, &*self.repo, self.room.id(), oldest_base).await.unwrap_or_default()
         };
         // Clients only ever see stored revisions, so every edit's base is one the store has. A
         // room that now follows another process forwards them there rather than race it again.
@@ -1132,14 +1132,21 @@ where
     }
 }
 
-/// A room's stored operations after `after`, read in pages; more than [`MAX_CATCH_UP_OPS`] is
-/// refused (the room reloads instead).
-async fn read_after(repo: &dyn RoomRepo, room: RoomId, after: u64) -> Result<Vec<CommittedOp>, RepoError> {
+/// A room's stored operations after `after`, read in pages (the first together with other rooms'
+/// reads, by the committer); more than [`MAX_CATCH_UP_OPS`] is refused (the room reloads instead).
+async fn read_after(
+    committer: &Committer,
+    repo: &dyn RoomRepo,
+    room: RoomId,
+    after: u64,
+) -> Result<Vec<CommittedOp>, RepoError> {
     const PAGE: usize = 1_000;
     let mut ops: Vec<CommittedOp> = Vec::new();
     loop {
-        let from = ops.last().map_or(after, |op| op.revision);
-        let page = repo.ops_since(room, from, PAGE).await?;
+        let page = match ops.last() {
+            None => committer.read_after(room, after, PAGE).await?,
+            Some(last) => repo.ops_since(room, last.revision, PAGE).await?,
+        };
         let done = page.len() < PAGE;
         ops.extend(page);
         if done {

@@ -94,6 +94,54 @@ impl PostgresRepo {
 }
 
 impl PostgresRepo {
+    /// Every read in one statement: a lateral, ordered and limited probe of each room's log.
+    async fn read_each(&self, reads: &[(RoomId, u64)], limit: usize) -> Result<Vec<Vec<CommittedOp>>, RepoError> {
+        use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid};
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            /// Which read (from 1).
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+            #[diesel(sql_type = Uuid)]
+            room_id: uuid::Uuid,
+            #[diesel(sql_type = BigInt)]
+            revision: i64,
+            #[diesel(sql_type = Text)]
+            operation: String,
+            #[diesel(sql_type = Nullable<Text>)]
+            op_id: Option<String>,
+            #[diesel(sql_type = Uuid)]
+            user_id: uuid::Uuid,
+            #[diesel(sql_type = BigInt)]
+            created_at: i64,
+            #[diesel(sql_type = Text)]
+            author_name: String,
+        }
+        let rooms: Vec<uuid::Uuid> = reads.iter().map(|(id, _)| id.as_uuid()).collect();
+        let afters: Vec<i64> = reads.iter().map(|&(_, after)| to_i64(after)).collect::<Result<_, _>>()?;
+        let mut conn = self.conn().await?;
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT r.n, o.room_id, o.revision, o.operation, o.op_id, o.user_id, o.created_at, o.author_name \
+             FROM unnest($1, $2) WITH ORDINALITY AS r (room_id, after, n) \
+             CROSS JOIN LATERAL (SELECT * FROM operations o WHERE o.room_id = r.room_id AND o.revision > r.after \
+             ORDER BY o.revision LIMIT $3) AS o ORDER BY r.n, o.revision",
+        )
+        .bind::<Array<Uuid>, _>(&rooms)
+        .bind::<Array<BigInt>, _>(&afters)
+        .bind::<BigInt, _>(i64::try_from(limit).unwrap_or(i64::MAX))
+        .load(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        let mut answers: Vec<Vec<CommittedOp>> = vec![Vec::new(); reads.len()];
+        for row in rows {
+            let Row { n, room_id, revision, operation, op_id, user_id, created_at, author_name } = row;
+            let record = OpRow { room_id, revision, operation, op_id, user_id, created_at, author_name };
+            let read = usize::try_from(n - 1).ok().and_then(|i| answers.get_mut(i));
+            read.ok_or_else(|| RepoError::Corrupt(format!("read {n} was not asked for")))?.push(record.into_domain()?);
+        }
+        Ok(answers)
+    }
+
     /// Each append's room's stored head, in one query however many rooms the batch carries: with
     /// several processes, a conflict in one room of a large batch is common, and a read per room
     /// would hold up every room's next commit.

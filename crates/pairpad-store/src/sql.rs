@@ -345,8 +345,8 @@ impl SqlId for String {
     }
 }
 
-/// Writes the `RoomRepo` impl of `repo` (a struct with a deadpool `pool` of `conn`, and an
-/// inherent `commit_appends`, the one step the backends do differently) over the tables of
+/// Writes the `RoomRepo` impl of `repo` (a struct with a deadpool `pool` of `conn`, and inherent
+/// `commit_appends`, `stored_heads` and `read_each`, the steps the backends do differently) over the tables of
 /// `schema`, whose id columns hold an `id` (a [`SqlId`]). Only the queries are here, as diesel's
 /// tables differ per backend; rows ([`OpRecord`], [`RoomRecord`]) and what is made of them are
 /// plain generic code above.
@@ -518,6 +518,14 @@ macro_rules! sql_room_repo {
                     .await
                     .map_err(unavailable)?;
                 decode_ops(rows)
+            }
+
+            async fn ops_since_each(
+                &self,
+                reads: &[(RoomId, u64)],
+                limit: usize,
+            ) -> Result<Vec<Vec<CommittedOp>>, RepoError> {
+                self.read_each(reads, limit).await
             }
 
             async fn checkpoint(&self, id: RoomId, revision: u64) -> Result<Option<Snapshot>, RepoError> {

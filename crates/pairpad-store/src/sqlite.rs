@@ -125,6 +125,15 @@ fn lock_database(path: &Path) -> Result<std::fs::File, RepoError> {
 }
 
 impl SqliteRepo {
+    /// One read after another: SQLite is local (and one process never follows another's commits).
+    async fn read_each(&self, reads: &[(RoomId, u64)], limit: usize) -> Result<Vec<Vec<CommittedOp>>, RepoError> {
+        let mut answers = Vec::with_capacity(reads.len());
+        for &(id, after) in reads {
+            answers.push(self.ops_since(id, after, limit).await?);
+        }
+        Ok(answers)
+    }
+
     /// Each append's room's stored head, read room by room (SQLite is local, and one process's
     /// commits never conflict: this runs only for a room that does not exist).
     async fn stored_heads(&self, appends: &[&Append]) -> Result<Vec<Option<crate::sql::StoredHead>>, RepoError> {

@@ -317,6 +317,24 @@ pub async fn ops_since_reads_in_order_with_a_limit(repo: Arc<dyn RoomRepo>) {
     assert_eq!(repo.ops_since(id, 20, 3).await.expect("ops"), vec![]);
 }
 
+/// Several reads at once answer as each alone would, in their order, a room read twice and an
+/// unknown room included.
+pub async fn ops_since_each_answers_every_read_in_order(repo: Arc<dyn RoomRepo>) {
+    let (a, b) = (create_room(&*repo, "").await, create_room(&*repo, "").await);
+    for id in [a, b] {
+        let ops: Vec<CommittedOp> = (1..=6).map(|r| append_op(r, r as usize - 1, "x", None)).collect();
+        assert_eq!(repo.commit(&[append(id, 0, ops)]).await, Ok(Committed::default()), "commit");
+    }
+    let reads = [(b, 4), (a, 0), (RoomId::random(), 0), (a, 5), (b, 6), (a, 1)];
+    let mut expected = Vec::new();
+    for (id, after) in reads {
+        expected.push(repo.ops_since(id, after, 3).await.expect("ops"));
+    }
+    assert_eq!(repo.ops_since_each(&reads, 3).await.expect("ops"), expected);
+    assert_eq!(expected.iter().map(Vec::len).collect::<Vec<_>>(), [2, 3, 0, 1, 0, 3]);
+    assert_eq!(repo.ops_since_each(&[], 3).await.expect("nothing"), Vec::<Vec<CommittedOp>>::new());
+}
+
 pub async fn language_changes_are_stored(repo: Arc<dyn RoomRepo>) {
     let id = create_room(&*repo, "").await;
     repo.set_language(id, &Language::new("python").unwrap(), Timestamp(1_800_000_000_000)).await.expect("set");

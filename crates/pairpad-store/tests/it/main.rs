@@ -65,6 +65,7 @@ contract_tests!(
     history_points_summarise_runs_of_revisions,
     old_operations_are_forgotten_behind_the_latest_snapshot,
     ops_since_reads_in_order_with_a_limit,
+    ops_since_each_answers_every_read_in_order,
     language_changes_are_stored,
     text_with_nul_is_rejected_for_good,
     rooms_are_found_by_id_or_view_id,
