@@ -64,7 +64,13 @@ impl PostgresRepo {
         }
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
         let pool = crate::sql::lifo_pool(manager, options.pool_size)?;
-        Ok(Self { pool, url: url.to_owned(), process: pairpad_domain::ProcessId::random(), peers: Arc::default() })
+        Ok(Self {
+            pool,
+            url: url.to_owned(),
+            process: pairpad_domain::ProcessId::random(),
+            peers: Arc::default(),
+            raced: std::sync::atomic::AtomicBool::new(false),
+        })
     }
 
     /// The bus on which this process hears of the other processes' commits (which this repo's
@@ -82,13 +88,33 @@ pub struct PostgresRepo {
     process: pairpad_domain::ProcessId,
     /// Whether other processes listen (learnt by the bus): commits are announced only then.
     peers: Arc<crate::pg_bus::Peers>,
+    /// Set once a commit made as the rooms' only writer met another writer (a process that had
+    /// not said hello yet): from then on commits claim their revisions even while nobody listens.
+    raced: std::sync::atomic::AtomicBool,
 }
 
 impl PostgresRepo {
     async fn commit_appends(&self, appends: &[&Append]) -> Result<Committed, TxError> {
+        use std::sync::atomic::Ordering;
         let mut conn = self.conn().await.map_err(TxError::Repo)?;
-        let announce = self.peers.any().then_some(self.process);
-        let stored = commit_batch(&mut conn, appends, announce).await?;
+        let peers = self.peers.any();
+        // (`AtomicBool::load` by its path: diesel's `RunQueryDsl::load` is in scope here.)
+        let writers = if peers || std::sync::atomic::AtomicBool::load(&self.raced, Ordering::Relaxed) {
+            Writers::Several { announce: peers.then_some(self.process) }
+        } else {
+            Writers::Alone
+        };
+        let stored = match commit_batch(&mut conn, appends, writers).await {
+            // Another process writes to these rooms but has not said hello yet: the batch was
+            // refused as a whole; it goes again at once, each room claiming its revision, and so
+            // does every commit from now on.
+            Err(error) if matches!(writers, Writers::Alone) && error.is_race() => {
+                tracing::info!("another process writes to this database's rooms: commits claim their revisions");
+                self.raced.store(true, Ordering::Relaxed);
+                commit_batch(&mut conn, appends, Writers::Several { announce: None }).await?
+            }
+            result => result?,
+        };
         Ok(crate::sql::conflicts(appends, |room| stored.contains(&room.as_uuid())))
     }
 }
@@ -184,9 +210,9 @@ impl PostgresRepo {
 async fn commit_batch(
     conn: &mut AsyncPgConnection,
     appends: &[&Append],
-    announce: Option<pairpad_domain::ProcessId>,
+    writers: Writers,
 ) -> Result<Vec<uuid::Uuid>, TxError> {
-    let batch = AppendIfExpected::new(appends, announce).map_err(TxError::Repo)?;
+    let batch = AppendIfExpected::new(appends, writers).map_err(TxError::Repo)?;
     if appends.iter().all(|a| a.snapshot.is_none()) {
         return batch.run(conn).await;
     }
@@ -202,8 +228,21 @@ async fn commit_batch(
     .await
 }
 
+/// Who may write to a batch's rooms, which chooses the commit statement.
+#[derive(Clone, Copy)]
+enum Writers {
+    /// This process alone (nobody else listens on the bus): every room's log must reach its
+    /// expected revision, checked once for the batch, and the primary key refuses a revision
+    /// taken; a refusal fails the whole statement. The cheaper statement, for the common case.
+    Alone,
+    /// Other processes too: each room claims its next revision (and the commit is announced as
+    /// `announce`, when others listen).
+    Several { announce: Option<pairpad_domain::ProcessId> },
+}
+
 /// Inserts each room's operations if its stored log ends at the revision its append expects, and
-/// leaves the room out otherwise, in one statement. A room's first operation *claims* the
+/// leaves the room out otherwise, in one statement (with [`Writers::Several`]; see
+/// [`Writers::Alone`] for the other). A room's first operation *claims* the
 /// revision after the expected one: `ON CONFLICT DO NOTHING` on the primary key `(room_id,
 /// revision)` skips it if another writer has it, waiting first if that writer has not committed
 /// yet (and inserting after all if it rolls back). The room's later operations follow only if its
@@ -232,16 +271,28 @@ struct AppendIfExpected {
     author_names: Vec<String>,
     /// Each row's append's expected revision: the row with the next one is the room's claim.
     expected: Vec<i64>,
+    /// The rooms expecting a revision above 0, and those revisions (for [`Writers::Alone`]).
+    expecting_rooms: Vec<uuid::Uuid>,
+    expecting_revisions: Vec<i64>,
+    /// Whether each room claims its revision.
+    claims: bool,
     /// The process announcing the commit, if it is announced.
     announce: Option<String>,
 }
 
 impl AppendIfExpected {
-    fn new(appends: &[&Append], announce: Option<pairpad_domain::ProcessId>) -> Result<Self, RepoError> {
+    fn new(appends: &[&Append], writers: Writers) -> Result<Self, RepoError> {
         let mut sorted = appends.to_vec();
         sorted.sort_by_key(|append| append.room);
+        let (claims, announce) = match writers {
+            Writers::Alone => (false, None),
+            Writers::Several { announce } => (true, announce),
+        };
         let mut batch = Self {
+            claims,
             announce: announce.map(|process| process.as_uuid().to_string()),
+            expecting_rooms: Vec::new(),
+            expecting_revisions: Vec::new(),
             rooms: Vec::new(),
             revisions: Vec::new(),
             operations: Vec::new(),
@@ -253,6 +304,10 @@ impl AppendIfExpected {
         };
         for append in sorted {
             let expected = to_i64(append.expected_revision)?;
+            if expected > 0 {
+                batch.expecting_rooms.push(append.room.as_uuid());
+                batch.expecting_revisions.push(expected);
+            }
             for op in &append.ops {
                 let row = OpRow::from_domain(append.room, op)?;
                 batch.rooms.push(row.room_id);
@@ -268,8 +323,18 @@ impl AppendIfExpected {
         Ok(batch)
     }
 
-    /// Runs the statement, which answers each stored room with its new head.
+    /// Runs the statement; answers the rooms stored. With claims the statement answers each
+    /// stored room with its new head; without, it stores every row or none (`Refused`).
     async fn run(&self, conn: &mut AsyncPgConnection) -> Result<Vec<uuid::Uuid>, TxError> {
+        if !self.claims {
+            let inserted = RunQueryDsl::execute(self, conn).await?;
+            if inserted != self.rooms.len() {
+                return Err(TxError::Refused);
+            }
+            let mut rooms = self.rooms.clone();
+            rooms.dedup();
+            return Ok(rooms);
+        }
         let heads: Vec<(uuid::Uuid, i64)> = RunQueryDsl::load(self, conn).await?;
         Ok(heads.into_iter().map(|(room, _)| room).collect())
     }
@@ -293,6 +358,9 @@ const OP_INSERT: &str = "INSERT INTO operations (room_id, revision, operation, o
 impl QueryFragment<Pg> for AppendIfExpected {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid};
+        if !self.claims {
+            return self.walk_alone(out);
+        }
         out.push_sql("WITH batch AS (SELECT * FROM unnest(");
         out.push_bind_param::<Array<Uuid>, _>(&self.rooms)?;
         out.push_sql(", ");
@@ -340,6 +408,43 @@ impl QueryFragment<Pg> for AppendIfExpected {
             out.push_bind_param::<Text, _>(process)?;
             out.push_sql(") AS announced");
         }
+        Ok(())
+    }
+}
+
+impl AppendIfExpected {
+    /// The statement of [`Writers::Alone`]: every row, if every room's log reaches its expected
+    /// revision (a lateral probe of the primary key per room, which stays a lookup in a generic
+    /// plan).
+    fn walk_alone<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid};
+        out.push_sql(
+            "INSERT INTO operations (room_id, revision, operation, op_id, user_id, created_at, author_name) \
+             SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<Uuid>, _>(&self.rooms)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.revisions)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.operations)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.op_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Uuid>, _>(&self.authors)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.author_names)?;
+        out.push_sql(") WHERE (SELECT count(*) FROM unnest(");
+        out.push_bind_param::<Array<Uuid>, _>(&self.expecting_rooms)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.expecting_revisions)?;
+        out.push_sql(
+            ") AS e (room_id, revision) CROSS JOIN LATERAL (SELECT 1 FROM operations o \
+             WHERE o.room_id = e.room_id AND o.revision = e.revision LIMIT 1) AS found) = cardinality(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(&self.expecting_revisions)?;
+        out.push_sql(")");
         Ok(())
     }
 }

@@ -48,6 +48,12 @@ impl TxError {
         }
     }
 
+    /// Whether a commit failed because another writer got to one of its rooms first (a revision
+    /// taken, or a log that does not reach the expected revision), not because a room is missing.
+    pub(crate) fn is_race(&self) -> bool {
+        matches!(self, Self::Refused | Self::Db(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))
+    }
+
     /// Whether a commit failed because of some room's revision or existence: a check that
     /// failed, a revision another writer took in a way the commit did not expect (unique
     /// violation), a room that does not exist (foreign key violation). The error does not say
