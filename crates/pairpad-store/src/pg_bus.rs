@@ -55,11 +55,13 @@ pub struct Peers {
     started: Instant,
     /// When another process was last heard, in milliseconds after `started` (0: never).
     last_heard_ms: AtomicU64,
+    /// The rooms other processes spoke of (any message about them), and when last.
+    shared_rooms: Mutex<HashMap<RoomId, Instant>>,
 }
 
 impl Default for Peers {
     fn default() -> Self {
-        Self { started: Instant::now(), last_heard_ms: AtomicU64::new(0) }
+        Self { started: Instant::now(), last_heard_ms: AtomicU64::new(0), shared_rooms: Mutex::default() }
     }
 }
 
@@ -72,6 +74,26 @@ impl Peers {
 
     fn heard(&self) {
         self.last_heard_ms.store(self.elapsed_ms().max(1), Ordering::Relaxed);
+    }
+
+    /// Whether another process spoke of any of `rooms` within [`PEER_TTL`]: it may have them
+    /// loaded, and write to them. (A process that loads a room says so at once.)
+    pub fn share_any(&self, rooms: impl IntoIterator<Item = RoomId>) -> bool {
+        let shared = self.shared_rooms();
+        rooms.into_iter().any(|room| shared.get(&room).is_some_and(|when| when.elapsed() < PEER_TTL))
+    }
+
+    fn spoke_of(&self, room: RoomId) {
+        let mut shared = self.shared_rooms();
+        if shared.insert(room, Instant::now()).is_none() && shared.len().is_power_of_two() {
+            // Now and then, as the map grows: forget the rooms nobody spoke of for a while.
+            shared.retain(|_, when| when.elapsed() < PEER_TTL);
+        }
+    }
+
+    fn shared_rooms(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Instant>> {
+        // Plain data: still whole after a panic.
+        self.shared_rooms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn elapsed_ms(&self) -> u64 {
@@ -246,6 +268,7 @@ async fn serve(conn: &mut AsyncPgConnection, queued: &mut mpsc::Receiver<String>
                     if let Some(note) = decode(&notification.channel, &notification.payload)
                         && note.origin != bus.process
                     {
+                        bus.peers.spoke_of(note.room);
                         bus.listener.deliver(note);
                     }
                     Ok(())
@@ -437,4 +460,19 @@ fn decode(channel: &str, payload: &str) -> Option<BusNote> {
         },
     };
     Some(BusNote { room: RoomId::from(r.uuid()?), origin: ProcessId::from(o.uuid()?), message })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_room_is_shared_once_another_process_speaks_of_it() {
+        let peers = Peers::default();
+        let (spoken_of, quiet) = (RoomId::random(), RoomId::random());
+        assert!(!peers.share_any([spoken_of, quiet]));
+        peers.spoke_of(spoken_of);
+        assert!(peers.share_any([quiet, spoken_of]));
+        assert!(!peers.share_any([quiet]));
+    }
 }

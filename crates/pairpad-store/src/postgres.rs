@@ -1,7 +1,7 @@
 //! The PostgreSQL adapter, the production store: diesel-async over tokio-postgres (no libpq),
 //! pooled by deadpool, migrated from `migrations/postgres` at start-up.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
@@ -69,7 +69,7 @@ impl PostgresRepo {
             url: url.to_owned(),
             process: pairpad_domain::ProcessId::random(),
             peers: Arc::default(),
-            raced: std::sync::atomic::AtomicBool::new(false),
+            raced: Mutex::new(None),
         })
     }
 
@@ -88,34 +88,40 @@ pub struct PostgresRepo {
     process: pairpad_domain::ProcessId,
     /// Whether other processes listen (learnt by the bus): commits are announced only then.
     peers: Arc<crate::pg_bus::Peers>,
-    /// Set once a commit made as the rooms' only writer met another writer (a process that had
-    /// not said hello yet): from then on commits claim their revisions even while nobody listens.
-    raced: std::sync::atomic::AtomicBool,
+    /// When a commit made as its rooms' only writer last met another writer (one that had not
+    /// spoken of them yet): for a while, every commit claims its revisions.
+    raced: Mutex<Option<std::time::Instant>>,
 }
 
 impl PostgresRepo {
     async fn commit_appends(&self, appends: &[&Append]) -> Result<Committed, TxError> {
-        use std::sync::atomic::Ordering;
         let mut conn = self.conn().await.map_err(TxError::Repo)?;
         let peers = self.peers.any();
-        // (`AtomicBool::load` by its path: diesel's `RunQueryDsl::load` is in scope here.)
-        let writers = if peers || std::sync::atomic::AtomicBool::load(&self.raced, Ordering::Relaxed) {
-            Writers::Several { announce: peers.then_some(self.process) }
-        } else {
-            Writers::Alone
-        };
+        let announce = peers.then_some(self.process);
+        let shared = peers && self.peers.share_any(appends.iter().map(|append| append.room));
+        let writers =
+            if shared || self.raced_lately() { Writers::Several { announce } } else { Writers::Alone { announce } };
         let stored = match commit_batch(&mut conn, appends, writers).await {
-            // Another process writes to these rooms but has not said hello yet: the batch was
+            // Another process writes to these rooms but had not spoken of them yet: the batch was
             // refused as a whole; it goes again at once, each room claiming its revision, and so
-            // does every commit from now on.
-            Err(error) if matches!(writers, Writers::Alone) && error.is_race() => {
-                tracing::info!("another process writes to this database's rooms: commits claim their revisions");
-                self.raced.store(true, Ordering::Relaxed);
-                commit_batch(&mut conn, appends, Writers::Several { announce: None }).await?
+            // does every commit for a while.
+            Err(error) if matches!(writers, Writers::Alone { .. }) && error.is_race() => {
+                tracing::info!("another process writes to rooms of this one: commits claim their revisions");
+                *self.raced() = Some(std::time::Instant::now());
+                commit_batch(&mut conn, appends, Writers::Several { announce }).await?
             }
             result => result?,
         };
         Ok(crate::sql::conflicts(appends, |room| stored.contains(&room.as_uuid())))
+    }
+
+    fn raced_lately(&self) -> bool {
+        self.raced().is_some_and(|at| at.elapsed() < crate::pg_bus::PEER_TTL)
+    }
+
+    fn raced(&self) -> std::sync::MutexGuard<'_, Option<std::time::Instant>> {
+        // A plain value: still whole after a panic.
+        self.raced.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -228,15 +234,16 @@ async fn commit_batch(
     .await
 }
 
-/// Who may write to a batch's rooms, which chooses the commit statement.
+/// Who may write to a batch's rooms, which chooses the commit statement. Either way the commit is
+/// announced as `announce` (this process), when other processes listen.
 #[derive(Clone, Copy)]
 enum Writers {
-    /// This process alone (nobody else listens on the bus): every room's log must reach its
-    /// expected revision, checked once for the batch, and the primary key refuses a revision
-    /// taken; a refusal fails the whole statement. The cheaper statement, for the common case.
-    Alone,
-    /// Other processes too: each room claims its next revision (and the commit is announced as
-    /// `announce`, when others listen).
+    /// This process alone (no other process spoke of these rooms lately): every room's log must
+    /// reach its expected revision, checked once for the batch, and the primary key refuses a
+    /// revision taken; a refusal fails the whole statement. The cheaper statement, for the common
+    /// case (one process, or the nginx-hash placement).
+    Alone { announce: Option<pairpad_domain::ProcessId> },
+    /// Other processes too: each room claims its next revision.
     Several { announce: Option<pairpad_domain::ProcessId> },
 }
 
@@ -285,7 +292,7 @@ impl AppendIfExpected {
         let mut sorted = appends.to_vec();
         sorted.sort_by_key(|append| append.room);
         let (claims, announce) = match writers {
-            Writers::Alone => (false, None),
+            Writers::Alone { announce } => (false, announce),
             Writers::Several { announce } => (true, announce),
         };
         let mut batch = Self {
@@ -327,13 +334,12 @@ impl AppendIfExpected {
     /// stored room with its new head; without, it stores every row or none (`Refused`).
     async fn run(&self, conn: &mut AsyncPgConnection) -> Result<Vec<uuid::Uuid>, TxError> {
         if !self.claims {
-            let inserted = RunQueryDsl::execute(self, conn).await?;
-            if inserted != self.rooms.len() {
-                return Err(TxError::Refused);
-            }
+            // Counted: every row inserted, or (announcing) every notice, one per room.
+            let counted = RunQueryDsl::execute(self, conn).await?;
             let mut rooms = self.rooms.clone();
             rooms.dedup();
-            return Ok(rooms);
+            let expected = if self.announce.is_some() { rooms.len() } else { self.rooms.len() };
+            return if counted == expected { Ok(rooms) } else { Err(TxError::Refused) };
         }
         let heads: Vec<(uuid::Uuid, i64)> = RunQueryDsl::load(self, conn).await?;
         Ok(heads.into_iter().map(|(room, _)| room).collect())
@@ -418,6 +424,9 @@ impl AppendIfExpected {
     /// plan).
     fn walk_alone<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid};
+        if self.announce.is_some() {
+            out.push_sql("WITH appended AS (");
+        }
         out.push_sql(
             "INSERT INTO operations (room_id, revision, operation, op_id, user_id, created_at, author_name) \
              SELECT * FROM unnest(",
@@ -445,6 +454,13 @@ impl AppendIfExpected {
         );
         out.push_bind_param::<Array<BigInt>, _>(&self.expecting_revisions)?;
         out.push_sql(")");
+        if let Some(process) = &self.announce {
+            out.push_sql(" RETURNING room_id, revision) SELECT pg_notify('");
+            out.push_sql(crate::pg_bus::COMMITS_CHANNEL);
+            out.push_sql("', room_id::text || ' ' || max(revision)::text || ' ' || ");
+            out.push_bind_param::<Text, _>(process)?;
+            out.push_sql(") FROM appended GROUP BY room_id");
+        }
         Ok(())
     }
 }
