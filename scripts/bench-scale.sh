@@ -10,10 +10,14 @@
 #   typing-together the same on 2 processes, both clients of a room on one process, rooms
 #                   round-robin (the nginx `hash $room_id` case: two processes on different rooms)
 # then prints a table with each figure next to the single process's, and the issue's targets.
+# With ROUNDS > 1 the cases run that many times, interleaved (this machine's throughput moves by a
+# third within an hour), and the table shows each case's median, each ratio taken within its round,
+# and the ratios' range.
 #
 # Usage: scripts/bench-scale.sh [DURATION_SECONDS]        (10 s measured per case by default)
 #   env: READERS (100), RATE (fan-out ops/s, 100), ROOMS (50), CASES (a subset of the names
-#   above, space-separated), PG_URL (postgres://postgres@127.0.0.1:5432, trust authentication).
+#   above, space-separated), ROUNDS (1), PG_URL (postgres://postgres@127.0.0.1:5432, trust
+#   authentication).
 # Exit status: 0 when every case passed its checks (0 lost, CONVERGED), 1 when one did not, 2 when
 # the setup failed. Latest figures: BENCHMARKS.md, "Scale-out".
 set -euo pipefail
@@ -24,6 +28,8 @@ readers=${READERS:-100}
 rate=${RATE:-100}
 rooms=${ROOMS:-50}
 cases=${CASES:-fanout-1 fanout-2 typing-1 typing-split typing-together}
+rounds=${ROUNDS:-1}
+round=1
 pg=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 db=bench_scale_$$
 
@@ -100,8 +106,9 @@ run() {
   urls=$(IFS=,; echo "${server_urls[*]}")
   pids=$(IFS=,; echo "${server_pids[*]}")
   echo "==> $name: $processes process(es) ($urls): pairpad-loadgen $*"
-  "$bin/pairpad-loadgen" --url "$urls" --server-pid "$pids" "$@" >"$tmp/$name.out" 2>&1 || status=$?
-  grep -E '^  ' "$tmp/$name.out" | grep -vE '^  server http' || tail -n 5 "$tmp/$name.out"
+  local out="$tmp/$name.$round.out"
+  "$bin/pairpad-loadgen" --url "$urls" --server-pid "$pids" "$@" >"$out" 2>&1 || status=$?
+  grep -E '^  ' "$out" | grep -vE '^  server http' || tail -n 5 "$out"
   for i in "${!server_pids[@]}"; do
     if ! kill -0 "${server_pids[$i]}" 2>/dev/null; then
       echo "    server $((i + 1)) died; its log:"
@@ -110,7 +117,7 @@ run() {
     fi
   done
   [[ $status -eq 0 ]] || failed=1
-  echo "$name $processes $status" >>"$tmp/cases"
+  echo "$name $processes $status $round" >>"$tmp/cases"
   stop_servers
   drop_database
 }
@@ -118,64 +125,88 @@ run() {
 echo "==> $duration s measured per case; PostgreSQL database $db (fresh for each case)"
 fanout=(fanout --readers "$readers" --rate "$rate" --duration "$duration")
 typing=(typing --rooms "$rooms" --clients 2 --duration "$duration")
-run fanout-1 1 "${fanout[@]}"
-run fanout-2 2 "${fanout[@]}"
-run typing-1 1 "${typing[@]}"
-run typing-split 2 "${typing[@]}" --placement split
-run typing-together 2 "${typing[@]}" --placement together
+for round in $(seq 1 "$rounds"); do
+  [[ $rounds -eq 1 ]] || echo "== round $round of $rounds"
+  run fanout-1 1 "${fanout[@]}"
+  run fanout-2 2 "${fanout[@]}"
+  run typing-1 1 "${typing[@]}"
+  run typing-split 2 "${typing[@]}" --placement split
+  run typing-together 2 "${typing[@]}" --placement together
+done
 
 echo
-echo "== summary ($duration s per case, $(nproc) cores, $(uptime | sed 's/.*load/load/'))"
+echo "== summary ($duration s per case, $rounds round(s), $(nproc) cores, $(uptime | sed 's/.*load/load/'))"
 python3 - "$tmp" <<'EOF'
 import json, os, sys
 
 tmp = sys.argv[1]
-rows = []
+runs = []  # (name, processes, status, round, result, output lines)
 cases = os.path.join(tmp, "cases")
 for line in open(cases).read().splitlines() if os.path.exists(cases) else []:
-    name, processes, status = line.split()
-    out = open(os.path.join(tmp, name + ".out")).read().splitlines()
+    name, processes, status, round_ = line.split()
+    out = open(os.path.join(tmp, f"{name}.{round_}.out")).read().splitlines()
     result = next((json.loads(l[7:]) for l in out if l.startswith("RESULT ")), None)
-    rows.append((name, int(processes), int(status), result, out))
+    runs.append((name, int(processes), int(status), round_, result, out))
 
 def fmt(x, digits=0):
     return "n.a." if x is None else f"{x:,.{digits}f}"
 
-results = {name: result for name, _, _, result, _ in rows}
-def baseline(name):
-    return results.get("fanout-1" if name.startswith("fanout") else "typing-1")
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    return None if not xs else xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+by_round = {(name, round_): result for name, _, _, round_, result, _ in runs}
+def figure_of(result):
+    if result is None:
+        return None
+    if result["scenario"] == "fanout":
+        return result.get("delivery_latency", {}).get("p99_ms")
+    return result.get("acked_ops_per_s")
+
+def ratio_of(name, round_, result):
+    base = by_round.get(("fanout-1" if name.startswith("fanout") else "typing-1", round_))
+    if base is None or base is result or figure_of(base) in (None, 0) or figure_of(result) is None:
+        return None
+    return figure_of(result) / figure_of(base)
 
 targets = {"fanout-2": "p99 <= 2x", "typing-split": ">= 0.5x", "typing-together": ">= 0.9x"}
 header = ["case", "proc", "figure", "ack/delivery p50", "p99", "conflicts/s", "vs 1 process", "target",
           "server CPU", "loadgen CPU", "verdict"]
 table = []
-for name, processes, status, result, out in rows:
-    if result is None:
+names = list(dict.fromkeys(name for name, *_ in runs))
+for name in names:
+    mine = [r for r in runs if r[0] == name]
+    processes = mine[0][1]
+    results = [r[4] for r in mine]
+    if any(result is None for result in results):
+        out = next(r[5] for r in mine if r[4] is None)
         last = next((l for l in reversed(out) if l.strip()), "no output")
         table.append([name, str(processes), "error: " + last[:60]] + [""] * (len(header) - 4) + ["ERROR"])
         continue
-    measured = result.get("measured", {})
-    server_cpu = (measured.get("server") or {}).get("cpu_pct")
-    loadgen_cpu = (measured.get("loadgen") or {}).get("cpu_pct")
-    base = baseline(name)
-    if result["scenario"] == "fanout":
-        latency = result.get("delivery_latency", {})
-        figure = f"{result.get('deliveries', 0):,} delivered, {result.get('lost', 0):,} lost"
+    first = results[0]
+    fanout = first["scenario"] == "fanout"
+    latency_key = "delivery_latency" if fanout else "ack_latency"
+    p50 = median(r.get(latency_key, {}).get("p50_ms") for r in results)
+    p99 = median(r.get(latency_key, {}).get("p99_ms") for r in results)
+    cpu = lambda who: median(((r.get("measured", {}).get(who) or {}).get("cpu_pct")) for r in results)
+    if fanout:
+        figure = f"{fmt(median(r.get('deliveries', 0) for r in results))} delivered, {sum(r.get('lost', 0) for r in results):,} lost"
         conflicts = ""
-        base_p99 = (base or {}).get("delivery_latency", {}).get("p99_ms")
-        ratio = f"{latency['p99_ms'] / base_p99:.2f}x p99" if base_p99 and "p99_ms" in latency and base is not result else ""
     else:
-        latency = result.get("ack_latency", {})
-        figure = f"{fmt(result.get('acked_ops_per_s'))} acked ops/s"
-        conflicts = fmt(result.get("conflicts_per_s"), 1)
-        base_ops = (base or {}).get("acked_ops_per_s")
-        ratio = f"{result['acked_ops_per_s'] / base_ops:.2f}x" if base_ops and base is not result else ""
-    verdict = "passed" if result.get("passed") and status == 0 else "FAILED"
-    if result.get("scenario") == "typing" and result.get("passed"):
+        figure = f"{fmt(median(r.get('acked_ops_per_s') for r in results))} acked ops/s"
+        conflicts = fmt(median(r.get("conflicts_per_s") for r in results), 1)
+    ratios = [x for x in (ratio_of(name, r[3], r[4]) for r in mine) if x is not None]
+    ratio = ""
+    if ratios:
+        ratio = f"{median(ratios):.2f}x" + (" p99" if fanout else "")
+        if len(ratios) > 1:
+            ratio += f" ({min(ratios):.2f}-{max(ratios):.2f})"
+    passed = all(r.get("passed") for r in results) and all(r[2] == 0 for r in mine)
+    verdict = "passed" if passed else "FAILED"
+    if not fanout and passed:
         verdict += ", CONVERGED"
-    table.append([name, str(processes), figure, fmt(latency.get("p50_ms"), 2) + " ms",
-                  fmt(latency.get("p99_ms"), 2) + " ms", conflicts, ratio, targets.get(name, ""),
-                  fmt(server_cpu) + " %", fmt(loadgen_cpu) + " %", verdict])
+    table.append([name, str(processes), figure, fmt(p50, 2) + " ms", fmt(p99, 2) + " ms", conflicts, ratio,
+                  targets.get(name, ""), fmt(cpu("server")) + " %", fmt(cpu("loadgen")) + " %", verdict])
 
 widths = [max(len(r[i]) for r in [header] + table) for i in range(len(header))]
 line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
@@ -183,7 +214,7 @@ print(line(header))
 print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
 for r in table:
     print(line(r))
-for name, _, _, result, _ in rows:
+for name, _, _, _, result, _ in runs:
     for failure in (result or {}).get("failures", []):
         print(f"{name}: {failure[:200]}")
 EOF
