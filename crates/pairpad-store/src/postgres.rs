@@ -363,24 +363,12 @@ const OP_INSERT: &str = "INSERT INTO operations (room_id, revision, operation, o
 
 impl QueryFragment<Pg> for AppendIfExpected {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid};
+        use diesel::sql_types::{Array, BigInt, Text};
         if !self.claims {
             return self.walk_alone(out);
         }
         out.push_sql("WITH batch AS (SELECT * FROM unnest(");
-        out.push_bind_param::<Array<Uuid>, _>(&self.rooms)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<BigInt>, _>(&self.revisions)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Text>, _>(&self.operations)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.op_ids)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Uuid>, _>(&self.authors)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<BigInt>, _>(&self.created_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Array<Text>, _>(&self.author_names)?;
+        self.push_rows(&mut out)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<BigInt>, _>(&self.expected)?;
         out.push_sql(
@@ -419,18 +407,9 @@ impl QueryFragment<Pg> for AppendIfExpected {
 }
 
 impl AppendIfExpected {
-    /// The statement of [`Writers::Alone`]: every row, if every room's log reaches its expected
-    /// revision (a lateral probe of the primary key per room, which stays a lookup in a generic
-    /// plan).
-    fn walk_alone<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+    /// The rows' columns, one array each, in `operations`' column order.
+    fn push_rows<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid};
-        if self.announce.is_some() {
-            out.push_sql("WITH appended AS (");
-        }
-        out.push_sql(
-            "INSERT INTO operations (room_id, revision, operation, op_id, user_id, created_at, author_name) \
-             SELECT * FROM unnest(",
-        );
         out.push_bind_param::<Array<Uuid>, _>(&self.rooms)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<BigInt>, _>(&self.revisions)?;
@@ -444,6 +423,22 @@ impl AppendIfExpected {
         out.push_bind_param::<Array<BigInt>, _>(&self.created_at)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.author_names)?;
+        Ok(())
+    }
+
+    /// The statement of [`Writers::Alone`]: every row, if every room's log reaches its expected
+    /// revision (a lateral probe of the primary key per room, which stays a lookup in a generic
+    /// plan).
+    fn walk_alone<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Array, BigInt, Text, Uuid};
+        if self.announce.is_some() {
+            out.push_sql("WITH appended AS (");
+        }
+        out.push_sql(
+            "INSERT INTO operations (room_id, revision, operation, op_id, user_id, created_at, author_name) \
+             SELECT * FROM unnest(",
+        );
+        self.push_rows(&mut out)?;
         out.push_sql(") WHERE (SELECT count(*) FROM unnest(");
         out.push_bind_param::<Array<Uuid>, _>(&self.expecting_rooms)?;
         out.push_sql(", ");
