@@ -598,8 +598,10 @@ impl From<uuid::Uuid> for ProcessId {
 /// text, and presence expires unless re-announced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BusMessage {
-    /// The room's log reached `head` in the store. Sent by the store inside the commit's
-    /// transaction, so only committed work is announced; never the text.
+    /// The room's log reached `head` in the store. Published by the room once its commit is
+    /// stored, so only committed work is announced; never the text. Only a hint: a process that
+    /// dies between its commit and this notice leaves the others to find the commit in the store
+    /// (a bus catches its rooms up when it stops hearing a process).
     Committed {
         /// The room's latest stored revision.
         head: u64,

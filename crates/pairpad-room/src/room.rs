@@ -727,6 +727,11 @@ where
 
     /// The operations are in the store: acknowledge each to its author, then show it to the rest.
     fn on_durable(&mut self, sequenced: Vec<Sequenced>) {
+        if let Some(last) = sequenced.last() {
+            // Announced first: the other processes' participants have a trip through the store
+            // ahead of them.
+            self.bus.publish(self.room.id(), BusMessage::Committed { head: last.op.revision });
+        }
         let ack_seconds = metrics::histogram!("pairpad_ack_seconds");
         sequenced.iter().for_each(|s| ack_seconds.record(s.received.elapsed().as_secs_f64()));
         let ops: Vec<CommittedOp> = sequenced.into_iter().map(|s| s.op).collect();

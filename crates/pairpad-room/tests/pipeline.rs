@@ -734,6 +734,16 @@ impl Heard {
         edits.collect()
     }
 
+    /// The commit notices heard so far: (from, head).
+    fn committed(&self) -> Vec<(ProcessId, u64)> {
+        let notes = self.0.lock().unwrap();
+        let notices = notes.iter().filter_map(|note| match note.message {
+            BusMessage::Committed { head } => Some((note.origin, head)),
+            _ => None,
+        });
+        notices.collect()
+    }
+
     async fn wait_for_forwarded(&self, count: usize) -> Vec<(ProcessId, String)> {
         let deadline = Instant::now() + PATIENCE;
         while self.forwarded().len() < count {
@@ -756,6 +766,27 @@ fn leader_and_follower() -> (Arc<LocalBus>, Arc<LocalBus>, Arc<Heard>) {
     let heard = Arc::new(Heard::default());
     leader.subscribe(heard.clone());
     (Arc::new(leader), Arc::new(follower), heard)
+}
+
+/// A room tells the other processes of each of its commits once it is stored, never before: only
+/// committed work is announced.
+#[tokio::test]
+async fn a_room_announces_each_commit_once_it_is_stored() {
+    use pairpad_domain::RoomBus;
+    let mut pipeline = Pipeline::new();
+    let network = LocalNetwork::default();
+    let (here, there) = (Arc::new(network.join()), network.join());
+    let heard = Arc::new(Heard::default());
+    there.subscribe(heard.clone());
+    let room = pipeline.open_room_on(room_settings(), false, here.clone()).await;
+    let ada = room.join("ada").await;
+    room.insert(ada, 0, "a", "ada-1").await;
+    assert_eq!(pipeline.next_call().await, [(room.id, 0, vec![1])]);
+    room.settle().await;
+    assert_eq!(heard.committed(), [], "announced before it was stored");
+    pipeline.answer(Answer::Store);
+    pipeline.log.wait_for("ada <- ack 1 ada-1").await;
+    assert_eq!(heard.committed(), [(here.process(), 1)]);
 }
 
 #[tokio::test]

@@ -1,11 +1,18 @@
 //! The PostgreSQL [`RoomBus`]: `LISTEN/NOTIFY` on a dedicated connection outside the pool.
 //!
-//! Two channels. [`COMMITS_CHANNEL`] carries the notices `PostgresRepo::commit` sends inside each
-//! commit's transaction (so only committed work is announced): `<room> <head revision> <process>`,
-//! never the text. [`PRESENCE_CHANNEL`] carries the ephemeral messages rooms publish (presence,
-//! cursors, language) as compact JSON, each under PostgreSQL's 8000-byte payload limit. Neither
-//! is trusted for completeness: a room reads what it missed from the store, and after the
-//! listening connection drops and comes back every loaded room catches up ([`BusListener::resync`]).
+//! Two channels. [`COMMITS_CHANNEL`] carries the notices rooms publish once a commit is stored
+//! (so only committed work is announced): `<room> <head revision> <process>`, never the text.
+//! [`PRESENCE_CHANNEL`] carries the ephemeral messages rooms publish (presence, cursors, language,
+//! forwarded edits) as compact JSON, each under PostgreSQL's 8000-byte payload limit. Neither is
+//! trusted for completeness: a room reads what it missed from the store, and after the listening
+//! connection drops and comes back every loaded room catches up ([`BusListener::resync`]).
+//!
+//! Commit notices are sent after the commit, from the bus's connection, not by the commit's own
+//! transaction: PostgreSQL holds one lock of the whole cluster from the pre-commit of a transaction
+//! that notified to the end of its commit, WAL flush included, so notifying commits of several
+//! processes would flush one after the other. The bus's connection sends with `synchronous_commit`
+//! off (notifications need no flush), so its lock is brief. What a process that dies between its
+//! commit and the notice committed, the others read when they stop hearing it (they catch up).
 //!
 //! A lone process pays nothing for the bus: each process says `hello` (listing the processes it
 //! has heard) when it connects and every [`HEARTBEAT`], and commits are announced only while some
@@ -105,11 +112,14 @@ impl Peers {
 /// with back-off when it fails.
 pub struct PgBus {
     process: ProcessId,
-    outbox: mpsc::Sender<String>,
+    outbox: mpsc::Sender<Outgoing>,
     peers: Arc<Peers>,
     /// What the listening task needs, taken by the first `subscribe`.
-    start: Mutex<Option<(String, mpsc::Receiver<String>)>>,
+    start: Mutex<Option<(String, mpsc::Receiver<Outgoing>)>>,
 }
+
+/// A notification waiting to be sent: its channel and payload.
+type Outgoing = (&'static str, String);
 
 impl PgBus {
     /// A bus for `process` on the database at `url`, recording in `peers` whether other processes
@@ -126,8 +136,17 @@ impl RoomBus for PgBus {
     }
 
     fn publish(&self, room: RoomId, message: BusMessage) {
+        if let BusMessage::Committed { head } = message {
+            if self.peers.any() {
+                let notice = format!("{} {head} {}", room.as_uuid(), self.process.as_uuid());
+                if self.outbox.try_send((COMMITS_CHANNEL, notice)).is_err() {
+                    metrics::counter!("pairpad_bus_messages_dropped_total").increment(1);
+                }
+            }
+            return;
+        }
         for payload in encode(room, self.process, message) {
-            if self.outbox.try_send(payload).is_err() {
+            if self.outbox.try_send((PRESENCE_CHANNEL, payload)).is_err() {
                 metrics::counter!("pairpad_bus_messages_dropped_total").increment(1);
             }
         }
@@ -183,13 +202,19 @@ impl Listening {
         (!was_known).then(|| self.hello())
     }
 
+    /// Forgets the processes not heard for [`PEER_TTL`], and catches every room up if there were
+    /// any: one that died between a commit and its notice left that commit unannounced.
     fn forget_silent_peers(&mut self) {
+        let before = self.heard.len();
         self.heard.retain(|_, (when, _)| when.elapsed() < PEER_TTL);
+        if self.heard.len() < before {
+            self.listener.resync();
+        }
     }
 }
 
 /// Keeps a listening connection up for the life of the process.
-async fn listen(url: String, mut queued: mpsc::Receiver<String>, mut bus: Listening) {
+async fn listen(url: String, mut queued: mpsc::Receiver<Outgoing>, mut bus: Listening) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match connect(&url).await {
@@ -215,34 +240,39 @@ async fn connect(url: &str) -> Result<AsyncPgConnection, String> {
     let separator = if url.contains('?') { '&' } else { '?' };
     let url = format!("{url}{separator}application_name={APPLICATION_NAME}");
     let mut conn = AsyncPgConnection::establish(&url).await.map_err(|e| e.to_string())?;
-    conn.batch_execute(&format!("LISTEN {COMMITS_CHANNEL}; LISTEN {PRESENCE_CHANNEL};"))
+    // Its transactions only notify: a crash may lose a notification, which nobody relies on, and
+    // not waiting for a WAL flush keeps the cluster-wide notify lock brief.
+    conn.batch_execute(&format!("SET synchronous_commit TO off; LISTEN {COMMITS_CHANNEL}; LISTEN {PRESENCE_CHANNEL};"))
         .await
         .map_err(|e| e.to_string())?;
     Ok(conn)
 }
 
 async fn notify(conn: &mut AsyncPgConnection, payload: String) -> diesel::QueryResult<()> {
-    notify_all(conn, vec![payload]).await
+    notify_all(conn, vec![(PRESENCE_CHANNEL, payload)]).await
 }
 
-/// Sends the payloads, in order, in one statement: one round trip however many wait.
-async fn notify_all(conn: &mut AsyncPgConnection, payloads: Vec<String>) -> diesel::QueryResult<()> {
-    diesel::sql_query("SELECT pg_notify($1, payload) FROM unnest($2) WITH ORDINALITY AS p (payload, n) ORDER BY n")
-        .bind::<Text, _>(PRESENCE_CHANNEL)
-        .bind::<diesel::sql_types::Array<Text>, _>(payloads)
-        .execute(conn)
-        .await
-        .map(drop)
+/// Sends the notifications, in order, in one statement: one round trip however many wait.
+async fn notify_all(conn: &mut AsyncPgConnection, outgoing: Vec<Outgoing>) -> diesel::QueryResult<()> {
+    let (channels, payloads): (Vec<&str>, Vec<String>) = outgoing.into_iter().unzip();
+    diesel::sql_query(
+        "SELECT pg_notify(channel, payload) FROM unnest($1, $2) WITH ORDINALITY AS p (channel, payload, n) ORDER BY n",
+    )
+    .bind::<diesel::sql_types::Array<Text>, _>(channels)
+    .bind::<diesel::sql_types::Array<Text>, _>(payloads)
+    .execute(conn)
+    .await
+    .map(drop)
 }
 
 /// The most queued messages one statement sends.
 const SENT_AT_ONCE: usize = 256;
 
 /// Delivers notifications, sends queued messages and says hello until the connection fails.
-async fn serve(conn: &mut AsyncPgConnection, queued: &mut mpsc::Receiver<String>, bus: &mut Listening) -> String {
+async fn serve(conn: &mut AsyncPgConnection, queued: &mut mpsc::Receiver<Outgoing>, bus: &mut Listening) -> String {
     enum Next {
         Notification(Option<diesel::QueryResult<diesel::pg::PgNotification>>),
-        Send(Option<String>),
+        Send(Option<Outgoing>),
         Hello,
     }
     // The first tick is at once: a process says hello as soon as it listens.
@@ -375,8 +405,8 @@ impl WireParticipant {
     }
 }
 
-/// The payloads of one message: one, or for a long `Present` list as many as it takes. A
-/// `Committed` notice is the store's to send, inside its transaction: it is never published.
+/// The payloads of one message for [`PRESENCE_CHANNEL`]: one, or for a long `Present` list as many
+/// as it takes. (A `Committed` notice has a channel and a format of its own.)
 fn encode(room: RoomId, process: ProcessId, message: BusMessage) -> Vec<String> {
     let envelope =
         |m: Wire| serde_json::to_string(&Envelope { r: Id::of(room.as_uuid()), o: Id::of(process.as_uuid()), m });

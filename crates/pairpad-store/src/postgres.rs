@@ -73,8 +73,9 @@ impl PostgresRepo {
         })
     }
 
-    /// The bus on which this process hears of the other processes' commits (which this repo's
-    /// commits announce, stamped with the same process id) and exchanges presence with them.
+    /// The bus on which this process's rooms announce their commits to the other processes and
+    /// hear of theirs, and exchange presence with them. It learns which rooms the other processes
+    /// speak of, which chooses this repo's commit statement.
     pub fn bus(&self) -> crate::PgBus {
         crate::PgBus::new(&self.url, self.process, self.peers.clone())
     }
@@ -84,9 +85,9 @@ impl PostgresRepo {
 pub struct PostgresRepo {
     pool: Pool<AsyncPgConnection>,
     url: String,
-    /// Stamped on commit notices, so this process's bus ignores its own.
+    /// This process, as its bus names it.
     process: pairpad_domain::ProcessId,
-    /// Whether other processes listen (learnt by the bus): commits are announced only then.
+    /// The other processes and the rooms they spoke of (learnt by the bus).
     peers: Arc<crate::pg_bus::Peers>,
     /// When a commit made as its rooms' only writer last met another writer (one that had not
     /// spoken of them yet): for a while, every commit claims its revisions.
@@ -96,19 +97,16 @@ pub struct PostgresRepo {
 impl PostgresRepo {
     async fn commit_appends(&self, appends: &[&Append]) -> Result<Committed, TxError> {
         let mut conn = self.conn().await.map_err(TxError::Repo)?;
-        let peers = self.peers.any();
-        let announce = peers.then_some(self.process);
-        let shared = peers && self.peers.share_any(appends.iter().map(|append| append.room));
-        let writers =
-            if shared || self.raced_lately() { Writers::Several { announce } } else { Writers::Alone { announce } };
+        let shared = self.peers.any() && self.peers.share_any(appends.iter().map(|append| append.room));
+        let writers = if shared || self.raced_lately() { Writers::Several } else { Writers::Alone };
         let stored = match commit_batch(&mut conn, appends, writers).await {
             // Another process writes to these rooms but had not spoken of them yet: the batch was
             // refused as a whole; it goes again at once, each room claiming its revision, and so
             // does every commit for a while.
-            Err(error) if matches!(writers, Writers::Alone { .. }) && error.is_race() => {
+            Err(error) if matches!(writers, Writers::Alone) && error.is_race() => {
                 tracing::info!("another process writes to rooms of this one: commits claim their revisions");
                 *self.raced() = Some(std::time::Instant::now());
-                commit_batch(&mut conn, appends, Writers::Several { announce }).await?
+                commit_batch(&mut conn, appends, Writers::Several).await?
             }
             result => result?,
         };
@@ -234,17 +232,21 @@ async fn commit_batch(
     .await
 }
 
-/// Who may write to a batch's rooms, which chooses the commit statement. Either way the commit is
-/// announced as `announce` (this process), when other processes listen.
+/// Who may write to a batch's rooms, which chooses the commit statement.
+///
+/// Neither statement announces the commit (`pg_notify`): a transaction that notifies holds a lock
+/// of the whole cluster from its commit's start to its end, WAL flush included, so the processes'
+/// group commits would take turns instead of sharing flushes. The rooms announce their commits on
+/// the bus once stored (see [`crate::pg_bus`]).
 #[derive(Clone, Copy)]
 enum Writers {
     /// This process alone (no other process spoke of these rooms lately): every room's log must
     /// reach its expected revision, checked once for the batch, and the primary key refuses a
     /// revision taken; a refusal fails the whole statement. The cheaper statement, for the common
     /// case (one process, or the nginx-hash placement).
-    Alone { announce: Option<pairpad_domain::ProcessId> },
+    Alone,
     /// Other processes too: each room claims its next revision.
-    Several { announce: Option<pairpad_domain::ProcessId> },
+    Several,
 }
 
 /// Inserts each room's operations if its stored log ends at the revision its append expects, and
@@ -263,11 +265,6 @@ enum Writers {
 /// order, so one waits for the other and they never deadlock. They travel as one array per
 /// column, so the statement's text is the same for every batch and PostgreSQL plans it once per
 /// connection.
-///
-/// While other processes listen, the same statement announces the commit on
-/// [`crate::pg_bus::COMMITS_CHANNEL`], one notice per stored room with its new head revision
-/// (`<room> <head> <process>`): PostgreSQL delivers it when the transaction commits, and never if
-/// it does not. A lone process leaves that out (a notice costs every commit a lock and a write).
 struct AppendIfExpected {
     rooms: Vec<uuid::Uuid>,
     revisions: Vec<i64>,
@@ -283,21 +280,14 @@ struct AppendIfExpected {
     expecting_revisions: Vec<i64>,
     /// Whether each room claims its revision.
     claims: bool,
-    /// The process announcing the commit, if it is announced.
-    announce: Option<String>,
 }
 
 impl AppendIfExpected {
     fn new(appends: &[&Append], writers: Writers) -> Result<Self, RepoError> {
         let mut sorted = appends.to_vec();
         sorted.sort_by_key(|append| append.room);
-        let (claims, announce) = match writers {
-            Writers::Alone { announce } => (false, announce),
-            Writers::Several { announce } => (true, announce),
-        };
         let mut batch = Self {
-            claims,
-            announce: announce.map(|process| process.as_uuid().to_string()),
+            claims: matches!(writers, Writers::Several),
             expecting_rooms: Vec::new(),
             expecting_revisions: Vec::new(),
             rooms: Vec::new(),
@@ -334,12 +324,10 @@ impl AppendIfExpected {
     /// stored room with its new head; without, it stores every row or none (`Refused`).
     async fn run(&self, conn: &mut AsyncPgConnection) -> Result<Vec<uuid::Uuid>, TxError> {
         if !self.claims {
-            // Counted: every row inserted, or (announcing) every notice, one per room.
-            let counted = RunQueryDsl::execute(self, conn).await?;
+            let inserted = RunQueryDsl::execute(self, conn).await?;
             let mut rooms = self.rooms.clone();
             rooms.dedup();
-            let expected = if self.announce.is_some() { rooms.len() } else { self.rooms.len() };
-            return if counted == expected { Ok(rooms) } else { Err(TxError::Refused) };
+            return if inserted == self.rooms.len() { Ok(rooms) } else { Err(TxError::Refused) };
         }
         let heads: Vec<(uuid::Uuid, i64)> = RunQueryDsl::load(self, conn).await?;
         Ok(heads.into_iter().map(|(room, _)| room).collect())
@@ -350,7 +338,7 @@ impl diesel::query_builder::Query for AppendIfExpected {
     type SqlType = (diesel::sql_types::Uuid, diesel::sql_types::BigInt);
 }
 
-/// No static query id: the statement's text depends on `announce`, so diesel must cache the
+/// No static query id: the statement's text depends on `claims`, so diesel must cache the
 /// prepared statements by their text, one per variant, not by this type.
 impl QueryId for AppendIfExpected {
     type QueryId = ();
@@ -363,7 +351,7 @@ const OP_INSERT: &str = "INSERT INTO operations (room_id, revision, operation, o
 
 impl QueryFragment<Pg> for AppendIfExpected {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        use diesel::sql_types::{Array, BigInt, Text};
+        use diesel::sql_types::{Array, BigInt};
         if !self.claims {
             return self.walk_alone(out);
         }
@@ -395,13 +383,6 @@ impl QueryFragment<Pg> for AppendIfExpected {
              (SELECT * FROM claimed UNION ALL SELECT * FROM followed) AS appended GROUP BY room_id) \
              SELECT room_id, head FROM heads",
         );
-        if let Some(process) = &self.announce {
-            out.push_sql(" CROSS JOIN LATERAL pg_notify('");
-            out.push_sql(crate::pg_bus::COMMITS_CHANNEL);
-            out.push_sql("', room_id::text || ' ' || head::text || ' ' || ");
-            out.push_bind_param::<Text, _>(process)?;
-            out.push_sql(") AS announced");
-        }
         Ok(())
     }
 }
@@ -430,10 +411,7 @@ impl AppendIfExpected {
     /// revision (a lateral probe of the primary key per room, which stays a lookup in a generic
     /// plan).
     fn walk_alone<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        use diesel::sql_types::{Array, BigInt, Text, Uuid};
-        if self.announce.is_some() {
-            out.push_sql("WITH appended AS (");
-        }
+        use diesel::sql_types::{Array, BigInt, Uuid};
         out.push_sql(
             "INSERT INTO operations (room_id, revision, operation, op_id, user_id, created_at, author_name) \
              SELECT * FROM unnest(",
@@ -449,13 +427,6 @@ impl AppendIfExpected {
         );
         out.push_bind_param::<Array<BigInt>, _>(&self.expecting_revisions)?;
         out.push_sql(")");
-        if let Some(process) = &self.announce {
-            out.push_sql(" RETURNING room_id, revision) SELECT pg_notify('");
-            out.push_sql(crate::pg_bus::COMMITS_CHANNEL);
-            out.push_sql("', room_id::text || ' ' || max(revision)::text || ' ' || ");
-            out.push_bind_param::<Text, _>(process)?;
-            out.push_sql(") FROM appended GROUP BY room_id");
-        }
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
-//! The PostgreSQL bus: a lone process announces nothing; once another process listens, commits
-//! are announced inside their transaction and presence crosses; each process catches its rooms
-//! up once the other's hello lists it.
+//! The PostgreSQL bus: a lone process announces no commit; once another process listens, commit
+//! notices and presence cross; each process catches its rooms up once the other's hello lists it,
+//! and again when the other falls silent.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -82,6 +82,7 @@ async fn commits_are_announced_only_while_another_process_listens() {
     repo_a.create(&new).await.unwrap();
     heard_by_a.wait_for("a's bus to connect", |r| *r.resyncs.lock().unwrap() >= 1).await;
     append(&repo_a, room, 1).await;
+    bus_a.publish(room, BusMessage::Committed { head: 1 });
     let alone =
         tokio::time::timeout(Duration::from_millis(500), std::pin::pin!(watcher.notifications_stream()).next()).await;
     assert!(alone.is_err(), "a lone process announces nothing: {alone:?}");
@@ -94,6 +95,7 @@ async fn commits_are_announced_only_while_another_process_listens() {
     heard_by_a.wait_for("a to catch up after b heard it", |r| *r.resyncs.lock().unwrap() >= 2).await;
 
     append(&repo_a, room, 2).await;
+    bus_a.publish(room, BusMessage::Committed { head: 2 });
     heard_by_b
         .wait_for("a's commit notice", |r| {
             r.notes.lock().unwrap().iter().any(|n| n.room == room && n.message == BusMessage::Committed { head: 2 })
@@ -129,5 +131,34 @@ async fn commits_are_announced_only_while_another_process_listens() {
     let forwarded = BusMessage::Edit { to: bus_a.process(), edit };
     bus_b.publish(room, forwarded.clone());
     heard_by_a.wait_for("b's forwarded edit", |r| r.notes.lock().unwrap().iter().any(|n| n.message == forwarded)).await;
+
+    db.drop_database().await;
+}
+
+/// A process that dies between a commit and its notice leaves that commit unannounced: the others
+/// catch their rooms up once it has been silent for the peers' time to live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_catches_its_rooms_up_when_another_falls_silent() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let repo = PostgresRepo::connect(&db.url(), OPTIONS).await.unwrap();
+    let (bus, heard) = (repo.bus(), Arc::new(Recorder::default()));
+    bus.subscribe(heard.clone());
+    heard.wait_for("the bus to connect", |r| *r.resyncs.lock().unwrap() >= 1).await;
+    // Another process says hello once, listing this one (which catches up: it announces its
+    // commits from now on), and is never heard again.
+    let mut other = AsyncPgConnection::establish(&db.url()).await.unwrap();
+    let hello = format!("hello {} {}", uuid::Uuid::new_v4(), bus.process().as_uuid());
+    other
+        .batch_execute(&format!("SELECT pg_notify('{}', '{hello}')", pairpad_store::pg_bus::PRESENCE_CHANNEL))
+        .await
+        .unwrap();
+    heard.wait_for("the catch-up when the other process listed this one", |r| *r.resyncs.lock().unwrap() >= 2).await;
+    let heard_at = std::time::Instant::now();
+    let patience = pairpad_store::pg_bus::PEER_TTL + 2 * pairpad_store::pg_bus::HEARTBEAT;
+    while *heard.resyncs.lock().unwrap() < 3 {
+        assert!(heard_at.elapsed() < patience, "no catch-up after the other process fell silent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(heard_at.elapsed() >= pairpad_store::pg_bus::PEER_TTL / 2, "caught up before the other went silent");
     db.drop_database().await;
 }
