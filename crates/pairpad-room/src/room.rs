@@ -289,8 +289,11 @@ pub struct RoomOwner<B: Broadcaster> {
     chain: CommitChain,
     /// The latest revision another process announced.
     announced_head: u64,
-    /// The process that announced it.
+    /// The process that last announced a revision this room had not stored.
     last_committer: Option<ProcessId>,
+    /// The first revision of a race this room lost while not knowing who won it: the winner's
+    /// notice may come after the conflict (and after the catch-up that read its commit).
+    raced_for: Option<u64>,
     /// The process this room forwards its participants' edits to (see the module docs).
     leader: Option<ProcessId>,
     /// Edits forwarded to the leader and not yet found in the store, oldest first.
@@ -348,6 +351,7 @@ where
             submitted_revision: room.revision(),
             announced_head: room.revision(),
             last_committer: None,
+            raced_for: None,
             leader: None,
             forwarded: VecDeque::new(),
             forwarded_ahead: Vec::new(),
@@ -421,6 +425,7 @@ where
                         Ok(Err(RepoError::Conflict { .. })) => {
                             // Another process stored this room's next revisions first.
                             metrics::counter!("pairpad_commit_conflicts_total").increment(1);
+                            self.raced_for = sequenced.first().map(|s| s.op.revision);
                             self.follow_the_winner();
                             self.catch_up(sequenced).await;
                         }
@@ -617,6 +622,7 @@ where
             && let Some(winner) = self.last_committer
             && winner < self.bus.process()
         {
+            self.raced_for = None;
             tracing::debug!(room = %self.room.id(), leader = ?winner, "following another process's lead");
             self.leader = Some(winner);
         }
@@ -730,7 +736,7 @@ where
         if let Some(last) = sequenced.last() {
             // Announced first: the other processes' participants have a trip through the store
             // ahead of them.
-            self.bus.publish(self.room.id(), BusMessage::Committed { head: last.op.revision });
+            self.announce_head(last.op.revision);
         }
         let ack_seconds = metrics::histogram!("pairpad_ack_seconds");
         sequenced.iter().for_each(|s| ack_seconds.record(s.received.elapsed().as_secs_f64()));
@@ -878,8 +884,17 @@ where
         let BusNote { origin, message, .. } = note;
         match message {
             BusMessage::Committed { head } => {
+                // News, or the revision of a race this room lost: its sender stored it. (A notice
+                // repeating a head this room has stored names nobody.)
+                let won_the_race = self.raced_for.is_some_and(|raced| head >= raced);
+                if head > self.room.durable_revision() || won_the_race {
+                    self.last_committer = Some(origin);
+                }
+                if won_the_race {
+                    self.follow_the_winner();
+                    self.raced_for = None;
+                }
                 self.announced_head = self.announced_head.max(head);
-                self.last_committer = Some(origin);
                 self.catch_up_if_idle().await;
             }
             // Another process follows this one here: its participant's edit is sequenced as if
@@ -896,7 +911,12 @@ where
                 self.catch_up_if_idle().await;
             }
             BusMessage::Edit { .. } => {}
-            BusMessage::Joined(participant) => self.remote_present(origin, participant),
+            BusMessage::Joined(participant) => {
+                // Whoever joined there is shown that process's copy of the room: make sure it
+                // knows this one's commits.
+                self.announce_head(self.room.durable_revision());
+                self.remote_present(origin, participant);
+            }
             BusMessage::Present(participants) => {
                 for participant in participants {
                     self.remote_present(origin, participant);
@@ -909,7 +929,12 @@ where
                     self.publish(&event, Audience::Everyone);
                 }
             }
-            BusMessage::PresenceWanted => self.announce_presence(),
+            BusMessage::PresenceWanted => {
+                // It loaded the room while this one committed, perhaps before the bus knew that
+                // another process has it (see `announce_head`).
+                self.announce_head(self.room.durable_revision());
+                self.announce_presence();
+            }
             BusMessage::Cursor { user, revision, selection } => {
                 self.publish(&RoomEvent::Cursor { user_id: user, revision, selection }, Audience::Everyone);
             }
@@ -956,10 +981,11 @@ where
         }
     }
 
-    /// Tells the other processes who is here, and forgets their participants that were not
-    /// announced for [`PRESENCE_TTL`].
+    /// Tells the other processes who is here and how far this room is stored, and forgets their
+    /// participants that were not announced for [`PRESENCE_TTL`].
     fn refresh_presence(&mut self) {
         self.announce_presence();
+        self.announce_head(self.room.durable_revision());
         let (expired, kept): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.remote).into_iter().partition(|r| r.seen.elapsed() >= PRESENCE_TTL);
         self.remote = kept;
@@ -968,6 +994,15 @@ where
             let event = RoomEvent::UserLeft { user_id: gone.participant.user_id, active_users: self.active_users() };
             self.publish(&event, Audience::Everyone);
         }
+    }
+
+    /// Tells the other processes that this room's log reached `head` in the store. A bus may
+    /// leave out the rooms no other process has spoken of lately (a process that loads a room says
+    /// so at once, and is answered with the head), so these notices are sent after each commit,
+    /// when another process loads the room or someone joins it there, and with the presence
+    /// announcements, which also repairs a notice lost on the way.
+    fn announce_head(&self, head: u64) {
+        self.bus.publish(self.room.id(), BusMessage::Committed { head });
     }
 
     fn announce_presence(&self) {

@@ -14,11 +14,13 @@
 //! off (notifications need no flush), so its lock is brief. What a process that dies between its
 //! commit and the notice committed, the others read when they stop hearing it (they catch up).
 //!
-//! A lone process pays nothing for the bus: each process says `hello` (listing the processes it
-//! has heard) when it connects and every [`HEARTBEAT`], and commits are announced only while some
-//! other process has said hello within [`PEER_TTL`] ([`Peers`]). A process catches its rooms up
-//! once each other process's hello lists it: from then on that process announces its commits,
-//! and what it committed before is in the store.
+//! A lone process pays nothing for the bus, nor a room only one process has loaded: commits are
+//! announced only for the rooms another process spoke of within [`PEER_TTL`] ([`Peers`]). A
+//! process that loads a room says so at once (and is answered with the head), and speaks of it
+//! with its presence every few seconds while it has participants there. Each process also says
+//! `hello` (listing the processes it has heard) when it connects and every [`HEARTBEAT`]; a process
+//! catches its rooms up once each other process's hello lists it, and what that process committed
+//! before is in the store.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -137,7 +139,9 @@ impl RoomBus for PgBus {
 
     fn publish(&self, room: RoomId, message: BusMessage) {
         if let BusMessage::Committed { head } = message {
-            if self.peers.any() {
+            // Only where another process may have the room loaded: a process that loads a room
+            // says so at once, and speaks of it with its presence while it has it.
+            if self.peers.share_any([room]) {
                 let notice = format!("{} {head} {}", room.as_uuid(), self.process.as_uuid());
                 if self.outbox.try_send((COMMITS_CHANNEL, notice)).is_err() {
                     metrics::counter!("pairpad_bus_messages_dropped_total").increment(1);

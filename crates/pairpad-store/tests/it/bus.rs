@@ -94,17 +94,30 @@ async fn commits_are_announced_only_while_another_process_listens() {
     heard_by_b.wait_for("b to catch up after a heard it", |r| *r.resyncs.lock().unwrap() >= 2).await;
     heard_by_a.wait_for("a to catch up after b heard it", |r| *r.resyncs.lock().unwrap() >= 2).await;
 
+    // A commit is announced only for a room another process has spoken of (it may have it).
     append(&repo_a, room, 2).await;
     bus_a.publish(room, BusMessage::Committed { head: 2 });
+    bus_b.publish(room, BusMessage::PresenceWanted);
+    heard_by_a
+        .wait_for("b loading the room", |r| {
+            r.notes.lock().unwrap().iter().any(|n| n.message == BusMessage::PresenceWanted)
+        })
+        .await;
+    append(&repo_a, room, 3).await;
+    bus_a.publish(room, BusMessage::Committed { head: 3 });
     heard_by_b
         .wait_for("a's commit notice", |r| {
-            r.notes.lock().unwrap().iter().any(|n| n.room == room && n.message == BusMessage::Committed { head: 2 })
+            r.notes.lock().unwrap().iter().any(|n| n.room == room && n.message == BusMessage::Committed { head: 3 })
         })
         .await;
     let notice =
         tokio::time::timeout(Duration::from_secs(5), std::pin::pin!(watcher.notifications_stream()).next()).await;
     let notice = notice.expect("announced").expect("a notice").unwrap();
-    assert!(notice.payload.starts_with(&format!("{room} 2 ")), "{}", notice.payload);
+    assert!(
+        notice.payload.starts_with(&format!("{room} 3 ")),
+        "the first notice is the shared room's: {}",
+        notice.payload
+    );
     assert!(
         !heard_by_a.notes.lock().unwrap().iter().any(|n| matches!(n.message, BusMessage::Committed { .. })),
         "a process does not hear its own commits"
