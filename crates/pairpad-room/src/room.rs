@@ -220,6 +220,10 @@ pub const PRESENCE_TTL: Duration = Duration::from_secs(10);
 /// How long a forwarded edit may go unstored before the room takes it back and stops following.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Forwarded edits not yet found in the store that a room keeps at once (each waits up to
+/// [`FORWARD_TIMEOUT`]); beyond, a flood's edits are sequenced here, racing the leader.
+pub const MAX_EDITS_FORWARDED: usize = 256;
+
 /// The longest text an edit may insert to be forwarded; a longer one could exceed the bus's
 /// payload limit (PostgreSQL's is 8000 bytes) and is sequenced here instead.
 const MAX_FORWARDED_CHARS: usize = 1_000;
@@ -584,9 +588,8 @@ where
             return;
         }
         let author_is_waiting = self.awaiting_history.iter().any(|(waiting, _)| waiting.author == edit.author);
-        if let Some(leader) = self.leader
+        if let Some(leader) = self.leader_for(&edit)
             && !author_is_waiting
-            && is_forwardable(&edit)
         {
             return self.forward(leader, edit, received);
         }
@@ -613,6 +616,12 @@ where
         metrics::counter!("pairpad_edits_forwarded_total").increment(1);
         self.bus.publish(self.room.id(), BusMessage::Edit { to: leader, edit: edit.clone() });
         self.forwarded.push_back(Forwarded { edit, received, sent: tokio::time::Instant::now() });
+    }
+
+    /// The process to forward `edit` to, if this room follows one and the edit may go: small
+    /// enough for the bus, and not beyond [`MAX_EDITS_FORWARDED`] waiting.
+    fn leader_for(&self, edit: &Edit) -> Option<ProcessId> {
+        self.leader.filter(|_| is_forwardable(edit) && self.forwarded.len() < MAX_EDITS_FORWARDED)
     }
 
     /// After a lost race for a revision: follow the process that won it, if it orders before this
@@ -854,9 +863,9 @@ where
         // Clients only ever see stored revisions, so every edit's base is one the store has. A
         // room that now follows another process forwards them there rather than race it again.
         for Sequenced { edit, received, .. } in pending {
-            match self.leader {
-                Some(leader) if is_forwardable(&edit) => self.forward(leader, edit, received),
-                _ => self.sequence(edit, &older, received),
+            match self.leader_for(&edit) {
+                Some(leader) => self.forward(leader, edit, received),
+                None => self.sequence(edit, &older, received),
             }
         }
         // The other acks owed: at their original's new revision, once that is stored.

@@ -839,6 +839,34 @@ async fn after_losing_a_race_a_room_forwards_its_edits_and_acknowledges_them_fro
     assert_eq!(pipeline.stored_text(room.id).await, "bxz");
 }
 
+/// A flood of edits while following another process: beyond `MAX_EDITS_FORWARDED` waiting to be
+/// found in the store, the room sequences them itself rather than keep more.
+#[tokio::test]
+async fn a_room_keeps_a_bounded_number_of_forwarded_edits() {
+    use pairpad_domain::RoomBus;
+    use pairpad_room::room::MAX_EDITS_FORWARDED;
+    let mut pipeline = Pipeline::new();
+    let (leader, follower, heard) = leader_and_follower();
+    let room = pipeline.open_room_on(room_settings(), false, follower).await;
+    let ada = room.join("ada").await;
+    room.insert(ada, 0, "a", "ada-0").await;
+    assert_eq!(pipeline.next_call().await, [(room.id, 0, vec![1])]);
+    store_theirs(&pipeline, room.id, 1).await;
+    let note = BusNote { room: room.id, origin: leader.process(), message: BusMessage::Committed { head: 1 } };
+    room.send(Command::Bus(note)).await;
+    room.settle().await;
+    pipeline.answer(Answer::Store);
+    heard.wait_for_forwarded(1).await;
+    for n in 1..MAX_EDITS_FORWARDED {
+        room.insert(ada, 1, "a", &format!("ada-{n}")).await;
+    }
+    assert_eq!(heard.wait_for_forwarded(MAX_EDITS_FORWARDED).await.len(), MAX_EDITS_FORWARDED);
+    assert!(pipeline.calls.try_recv().is_err(), "nothing raced yet");
+    room.insert(ada, 1, "a", "one-too-many").await;
+    assert_eq!(pipeline.next_call().await, [(room.id, 1, vec![2])]);
+    assert_eq!(heard.forwarded().len(), MAX_EDITS_FORWARDED);
+}
+
 /// The winner's notice may come after the conflict, and after the catch-up that read its commit:
 /// the room still follows the process that announces the revision it raced for.
 #[tokio::test]
