@@ -611,8 +611,9 @@ pub enum BusMessage {
     /// Someone disconnected from the sending process.
     Left(UserId),
     /// These participants are still connected to the sending process. Sent periodically (a
-    /// participant not re-announced in time has gone, with its process) and when asked; a long
-    /// list may come in several parts.
+    /// participant not re-announced in time has gone, with its process) and when asked, by every
+    /// process that has the room loaded, so an empty list says that it has; a long list may come
+    /// in several parts.
     Present(Vec<Participant>),
     /// The sending process has just loaded the room: the others answer with `Present`.
     PresenceWanted,

@@ -386,6 +386,9 @@ where
     /// Runs the room until it is idle for the configured time, drained, or its store fails.
     pub async fn run(mut self, mut commands: mpsc::Receiver<Command<B::Connection>>) {
         let idle_unload = self.settings.idle_unload;
+        // Since when the room has had nothing to do: it unloads `idle_unload` later, however
+        // often the bus and the presence timer wake it meanwhile.
+        let mut idle_since: Option<tokio::time::Instant> = None;
         let mut presence = tokio::time::interval(PRESENCE_INTERVAL);
         presence.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.bus.publish(self.room.id(), BusMessage::PresenceWanted);
@@ -417,6 +420,8 @@ where
                 break;
             }
             let idle = self.in_flight.is_empty() && self.is_idle();
+            idle_since = if idle { idle_since.or_else(|| Some(tokio::time::Instant::now())) } else { None };
+            let unload_at = idle_since.and_then(|since| since.checked_add(idle_unload));
             tokio::select! {
                 // The committer answers a room's appends in the order they were sent.
                 verdict = async { self.in_flight.front_mut().map(|f| &mut f.verdict).expect("guarded").await }, if !self.in_flight.is_empty() => {
@@ -452,12 +457,14 @@ where
                     Some(command) => self.handle(command).await,
                     None => break,
                 },
-                _ = presence.tick(), if !self.participants.is_empty() || !self.remote.is_empty() => self.refresh_presence(),
+                // Every loaded room speaks of itself, even with nobody here: another process then
+                // keeps announcing its commits to this one (see `announce_head`).
+                _ = presence.tick() => self.refresh_presence(),
                 () = tokio::time::sleep_until(self.next_broadcast), if self.fanout.has_gathered() => {}
                 () = tokio::time::sleep_until(self.forwarded.front().map_or(self.next_broadcast, |f| f.sent + FORWARD_TIMEOUT)), if !self.forwarded.is_empty() => {
                     self.take_back_forwarded().await;
                 }
-                () = tokio::time::sleep(idle_unload), if idle => {
+                () = async { tokio::time::sleep_until(unload_at.expect("guarded")).await }, if unload_at.is_some() => {
                     return self.unload(commands).await;
                 }
             }
@@ -1014,10 +1021,10 @@ where
         self.bus.publish(self.room.id(), BusMessage::Committed { head });
     }
 
+    /// Who is here, even nobody: the message also tells the other processes that this one has
+    /// the room loaded.
     fn announce_presence(&self) {
-        if !self.participants.is_empty() {
-            self.bus.publish(self.room.id(), BusMessage::Present(self.participants.clone()));
-        }
+        self.bus.publish(self.room.id(), BusMessage::Present(self.participants.clone()));
     }
 
     /// The display name of a participant connected here (empty for one that just left: its

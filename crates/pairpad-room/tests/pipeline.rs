@@ -768,6 +768,48 @@ fn leader_and_follower() -> (Arc<LocalBus>, Arc<LocalBus>, Arc<Heard>) {
     (Arc::new(leader), Arc::new(follower), heard)
 }
 
+/// A loaded room says so on the bus even with nobody in it (so that other processes keep
+/// announcing their commits to it), and unloads once idle for `idle_unload`, however often
+/// other processes' messages wake it meanwhile.
+#[tokio::test]
+async fn an_empty_room_speaks_of_itself_and_unloads_on_time_despite_the_bus() {
+    use pairpad_domain::RoomBus;
+    let pipeline = Pipeline::new();
+    let network = LocalNetwork::default();
+    let (here, there) = (Arc::new(network.join()), network.join());
+    let heard = Arc::new(Heard::default());
+    there.subscribe(heard.clone());
+    let idle_unload = Duration::from_millis(400);
+    let room = pipeline.open_room_on(RoomSettings { idle_unload, ..room_settings() }, false, here).await;
+    let opened = Instant::now();
+    let present = |note: &BusNote| note.message == BusMessage::Present(Vec::new());
+    while !heard.0.lock().unwrap().iter().any(present) {
+        assert!(opened.elapsed() < idle_unload, "an empty room is silent");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut stopped = room.stopped;
+    loop {
+        let cursor = BusMessage::Cursor {
+            user: UserId::random(),
+            revision: 0,
+            selection: pairpad_domain::Selection { anchor: 0, head: 0 },
+        };
+        if room
+            .commands
+            .send(Command::Bus(BusNote { room: room.id, origin: there.process(), message: cursor }))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        if tokio::time::timeout(Duration::from_millis(50), &mut stopped).await.is_ok() {
+            break;
+        }
+        assert!(opened.elapsed() < PATIENCE, "the bus kept an idle room loaded");
+    }
+    assert!(opened.elapsed() >= idle_unload, "unloaded too soon: {:?}", opened.elapsed());
+}
+
 /// A room tells the other processes of each of its commits once it is stored, never before: only
 /// committed work is announced.
 #[tokio::test]

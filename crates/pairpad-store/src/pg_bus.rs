@@ -17,7 +17,7 @@
 //! A lone process pays nothing for the bus, nor a room only one process has loaded: commits are
 //! announced only for the rooms another process spoke of within [`PEER_TTL`] ([`Peers`]). A
 //! process that loads a room says so at once (and is answered with the head), and speaks of it
-//! with its presence every few seconds while it has participants there. Each process also says
+//! with its presence every few seconds while it has the room loaded, even with nobody there. Each process also says
 //! `hello` (listing the processes it has heard) when it connects and every [`HEARTBEAT`]; a process
 //! catches its rooms up once each other process's hello lists it, and what that process committed
 //! before is in the store.
@@ -429,7 +429,8 @@ fn encode(room: RoomId, process: ProcessId, message: BusMessage) -> Vec<String> 
                 part.push(participant);
                 size += bytes;
             }
-            if !part.is_empty() {
+            // An empty list too: it says that the sender has the room loaded.
+            if !part.is_empty() || payloads.is_empty() {
                 payloads.extend(envelope(Wire::Present { p: part }));
             }
             return payloads;
