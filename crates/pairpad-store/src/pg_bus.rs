@@ -217,7 +217,7 @@ impl Listening {
     }
 }
 
-/// Keeps a listening connection up for the life of the process.
+/// Keeps a listening connection up as long as its `PgBus` lives (for a server, the process).
 async fn listen(url: String, mut queued: mpsc::Receiver<Outgoing>, mut bus: Listening) {
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -227,6 +227,10 @@ async fn listen(url: String, mut queued: mpsc::Receiver<Outgoing>, mut bus: List
                 // Whatever was announced while nobody listened is in the store.
                 bus.listener.resync();
                 let error = serve(&mut conn, &mut queued, &mut bus).await;
+                if queued.is_closed() {
+                    // The bus was dropped: its connection closes with this task.
+                    return;
+                }
                 tracing::warn!(%error, "the bus's PostgreSQL connection failed; reconnecting");
             }
             Err(error) => tracing::warn!(%error, "cannot connect the bus to PostgreSQL; retrying"),

@@ -173,5 +173,13 @@ async fn a_process_catches_its_rooms_up_when_another_falls_silent() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(heard_at.elapsed() >= pairpad_store::pg_bus::PEER_TTL / 2, "caught up before the other went silent");
+
+    // A dropped bus closes its listening connection rather than reconnect for ever (each
+    // connection would catch the rooms up again).
+    drop(bus);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let resyncs = *heard.resyncs.lock().unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(*heard.resyncs.lock().unwrap(), resyncs, "the dropped bus reconnected");
     db.drop_database().await;
 }
