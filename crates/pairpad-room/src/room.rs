@@ -295,8 +295,9 @@ pub struct RoomOwner<B: Broadcaster> {
     announced_head: u64,
     /// The process that last announced a revision this room had not stored.
     last_committer: Option<ProcessId>,
-    /// The first revision of a race this room lost while not knowing who won it: the winner's
-    /// notice may come after the conflict (and after the catch-up that read its commit).
+    /// The first revision of a race this room lost without following the winner (not known yet):
+    /// the winner's notice may come after the conflict (and after the catch-up that read its
+    /// commit).
     raced_for: Option<u64>,
     /// The process this room forwards its participants' edits to (see the module docs).
     leader: Option<ProcessId>,
@@ -434,8 +435,10 @@ where
                         Ok(Err(RepoError::Conflict { .. })) => {
                             // Another process stored this room's next revisions first.
                             metrics::counter!("pairpad_commit_conflicts_total").increment(1);
-                            self.raced_for = sequenced.first().map(|s| s.op.revision);
                             self.follow_the_winner();
+                            if self.leader.is_none() {
+                                self.raced_for = sequenced.first().map(|s| s.op.revision);
+                            }
                             self.catch_up(sequenced).await;
                         }
                         Ok(Err(error)) => {
@@ -638,7 +641,6 @@ where
             && let Some(winner) = self.last_committer
             && winner < self.bus.process()
         {
-            self.raced_for = None;
             tracing::debug!(room = %self.room.id(), leader = ?winner, "following another process's lead");
             self.leader = Some(winner);
         }

@@ -752,6 +752,36 @@ impl Heard {
         }
         self.forwarded()
     }
+
+    /// Waits until a message heard so far matches `wanted`.
+    async fn wait_for(&self, what: &str, wanted: impl Fn(&BusNote) -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        while !self.0.lock().unwrap().iter().any(&wanted) {
+            assert!(Instant::now() < deadline, "waited for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// `author`'s edit `op_id` on revision 0 loses the race for revision 1 to `leader`, which
+/// announces it: the room follows `leader`, and forwards the edit there. Answers what was
+/// forwarded so far.
+async fn lose_the_first_race(
+    pipeline: &mut Pipeline,
+    room: &TestRoom,
+    leader: ProcessId,
+    heard: &Heard,
+    author: UserId,
+    op_id: &str,
+) -> Vec<(ProcessId, String)> {
+    room.insert(author, 0, "a", op_id).await;
+    assert_eq!(pipeline.next_call().await, [(room.id, 0, vec![1])]);
+    store_theirs(pipeline, room.id, 1).await;
+    let note = BusNote { room: room.id, origin: leader, message: BusMessage::Committed { head: 1 } };
+    room.send(Command::Bus(note)).await;
+    room.settle().await;
+    pipeline.answer(Answer::Store);
+    heard.wait_for_forwarded(1).await
 }
 
 /// Two processes' buses on one network, the first ordering before the second (so the second
@@ -783,11 +813,7 @@ async fn an_empty_room_speaks_of_itself_and_unloads_on_time_despite_the_bus() {
     // Before the room starts: it cannot have been idle for longer than this.
     let opened = Instant::now();
     let room = pipeline.open_room_on(RoomSettings { idle_unload, ..room_settings() }, false, here).await;
-    let present = |note: &BusNote| note.message == BusMessage::Present(Vec::new());
-    while !heard.0.lock().unwrap().iter().any(present) {
-        assert!(opened.elapsed() < PATIENCE, "an empty room is silent");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    heard.wait_for("an empty room's presence", |note| note.message == BusMessage::Present(Vec::new())).await;
     let mut stopped = room.stopped;
     loop {
         let cursor = BusMessage::Cursor {
@@ -824,11 +850,7 @@ async fn a_room_announces_each_commit_once_it_is_stored() {
     let room = pipeline.open_room_on(room_settings(), false, here.clone()).await;
     // The room's first presence announcement (at once, then every `PRESENCE_INTERVAL`) repeats
     // its head too: let it pass first.
-    let deadline = Instant::now() + PATIENCE;
-    while !heard.0.lock().unwrap().iter().any(|note| matches!(note.message, BusMessage::Present(_))) {
-        assert!(Instant::now() < deadline, "the room never announced its presence");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    heard.wait_for("the room's presence", |note| matches!(note.message, BusMessage::Present(_))).await;
     let ada = room.join("ada").await;
     room.insert(ada, 0, "a", "ada-1").await;
     assert_eq!(pipeline.next_call().await, [(room.id, 0, vec![1])]);
@@ -857,16 +879,10 @@ async fn after_losing_a_race_a_room_forwards_its_edits_and_acknowledges_them_fro
     let room = pipeline.open_room_on(room_settings(), false, follower).await;
     let ada = room.join("ada").await;
     let bob = room.join("bob").await;
-    room.insert(ada, 0, "a", "ada-1").await;
-    assert_eq!(pipeline.next_call().await, [(room.id, 0, vec![1])]);
-    // The leading process stores revision 1 first and announces it: this commit conflicts.
-    store_theirs(&pipeline, room.id, 1).await;
-    let note = BusNote { room: room.id, origin: leader.process(), message: BusMessage::Committed { head: 1 } };
-    room.send(Command::Bus(note)).await;
-    room.settle().await;
-    pipeline.answer(Answer::Store);
-    // Ada's edit is not raced again but forwarded to the winner; so is Bob's next one.
-    assert_eq!(heard.wait_for_forwarded(1).await, [(leader.process(), "ada-1".to_owned())]);
+    // The leading process stores revision 1 first and announces it: Ada's commit conflicts, and
+    // her edit is not raced again but forwarded to the winner; so is Bob's next one.
+    let forwarded = lose_the_first_race(&mut pipeline, &room, leader.process(), &heard, ada, "ada-1").await;
+    assert_eq!(forwarded, [(leader.process(), "ada-1".to_owned())]);
     room.insert(bob, 1, "b", "bob-1").await;
     let forwarded = heard.wait_for_forwarded(2).await;
     assert_eq!(forwarded[1], (leader.process(), "bob-1".to_owned()));
@@ -898,14 +914,7 @@ async fn a_room_keeps_a_bounded_number_of_forwarded_edits() {
     let (leader, follower, heard) = leader_and_follower();
     let room = pipeline.open_room_on(room_settings(), false, follower).await;
     let ada = room.join("ada").await;
-    room.insert(ada, 0, "a", "ada-0").await;
-    assert_eq!(pipeline.next_call().await, [(room.id, 0, vec![1])]);
-    store_theirs(&pipeline, room.id, 1).await;
-    let note = BusNote { room: room.id, origin: leader.process(), message: BusMessage::Committed { head: 1 } };
-    room.send(Command::Bus(note)).await;
-    room.settle().await;
-    pipeline.answer(Answer::Store);
-    heard.wait_for_forwarded(1).await;
+    lose_the_first_race(&mut pipeline, &room, leader.process(), &heard, ada, "ada-0").await;
     for n in 1..MAX_EDITS_FORWARDED {
         room.insert(ada, 1, "a", &format!("ada-{n}")).await;
     }
