@@ -148,6 +148,13 @@ impl SendTracker {
     }
 }
 
+/// When client `i` of `n`, each typing every `interval` from `start`, types first: the clients'
+/// schedules spread evenly over one interval, since people do not type in step (all at once,
+/// every keystroke would reach the server as a burst of `n`).
+pub fn staggered(start: Instant, interval: Duration, i: usize, n: usize) -> Instant {
+    start + interval.mul_f64(i as f64 / n.max(1) as f64)
+}
+
 /// The next event, or `None` once `deadline` has passed with nothing to read. Events already
 /// waiting are returned even after the deadline.
 ///
@@ -222,4 +229,22 @@ pub async fn close_all(clients: Vec<Client>) {
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::staggered;
+
+    #[test]
+    fn staggered_schedules_spread_evenly_over_one_interval() {
+        let start = Instant::now();
+        let interval = Duration::from_millis(50);
+        let firsts: Vec<Duration> = (0..5).map(|i| staggered(start, interval, i, 5) - start).collect();
+        assert_eq!(firsts, [0, 10, 20, 30, 40].map(Duration::from_millis));
+        assert_eq!(staggered(start, interval, 0, 0), start, "no clients: no division by zero");
+    }
 }

@@ -40,7 +40,7 @@ use clap::Args;
 use pairpad_client::{Client, Event};
 use tokio::time::Instant;
 
-use crate::driver::{Typist, catch_up, close_all, connect_many, first_difference, sample_code};
+use crate::driver::{Typist, catch_up, close_all, connect_many, first_difference, sample_code, staggered};
 use crate::procfs::{Window, describe};
 use crate::progress::{self, COUNTERS};
 use crate::stats::{Latency, round3, stamp};
@@ -464,7 +464,7 @@ pub async fn run(target: &crate::Target, args: AuthorsArgs) -> anyhow::Result<cr
     let doc_len = clients.first().map_or(0, |c| c.doc().len_chars());
     let mut tasks = Vec::with_capacity(n);
     for (i, client) in clients.into_iter().enumerate() {
-        let first_due = start + interval.mul_f64(i as f64 / n as f64);
+        let first_due = staggered(start, interval, i, n);
         let plan = Plan { first_due, measure_from, interval, stop_at, give_up };
         let typist = Typist::starting_at(0xa07_0000 + i as u64, doc_len * i / n);
         tasks.push(tokio::spawn(author(client, i, shared.clone(), plan, typist)));

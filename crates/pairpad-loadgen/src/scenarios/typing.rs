@@ -3,7 +3,9 @@
 //! Closed loop (the default): each client types a keystroke, waits for its ack, types the next;
 //! others' operations arriving meanwhile are transformed as usual. With `--rate`, each client
 //! types at that rate instead and keystrokes typed while an operation is in flight are composed
-//! into the next one. At the end every client's text must equal the server's
+//! into the next one; the clients' schedules are spread evenly over the interval between two
+//! keystrokes (people do not type in step), so the server sees a steady `clients x rate`
+//! keystrokes a second rather than every client's keystroke at once. At the end every client's text must equal the server's
 //! (`GET /api/rooms/{id}`): CONVERGED, or DIVERGED and a non-zero exit.
 //!
 //! Several `--url`s (processes sharing one database): the rooms are created on the first and
@@ -24,7 +26,7 @@ use tokio::time::Instant;
 
 use crate::driver::{
     SendTracker, Typist, await_ack, catch_up, close_all, connect_many, first_difference, next_event_until, sample_code,
-    settle,
+    settle, staggered,
 };
 use crate::procfs::{Window, describe};
 use crate::rest::{Rest, RoomState};
@@ -47,7 +49,8 @@ pub struct TypingArgs {
     /// Seconds of typing before the measured part.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
-    /// Keystrokes per second per client (open loop, composing). Without it: closed loop.
+    /// Keystrokes per second per client (open loop, composing; the clients staggered over the
+    /// interval). Without it: closed loop.
     #[arg(long)]
     rate: Option<f64>,
     /// Characters of code each room starts with.
@@ -138,11 +141,17 @@ pub async fn run(target: &crate::Target, args: TypingArgs) -> anyhow::Result<cra
     let measure_from = start + Duration::from_secs_f64(args.warmup);
     let stop_at = measure_from + Duration::from_secs_f64(args.duration);
     let mut tasks = Vec::new();
+    let clients_in_all = connected.len();
     for (i, (room, client)) in connected.into_iter().enumerate() {
         let seed = 0x7e57_0000 + i as u64;
         let task = match args.rate {
             None => tokio::spawn(closed_loop(client, seed, measure_from, stop_at)),
-            Some(rate) => tokio::spawn(open_loop(client, seed, rate, measure_from, stop_at)),
+            Some(rate) => {
+                let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
+                let first_due = staggered(start, interval, i, clients_in_all);
+                let schedule = Schedule { first_due, interval, measure_from, stop_at };
+                tokio::spawn(open_loop(client, seed, schedule))
+            }
         };
         tasks.push((room, task));
     }
@@ -350,23 +359,25 @@ async fn closed_loop(
     Ok((client, typed))
 }
 
-/// Types at a fixed rate whatever the acks do; the client state machine composes keystrokes
-/// typed while an operation is in flight.
-async fn open_loop(
-    mut client: Client,
-    seed: u64,
-    rate: f64,
+/// When an open-loop client types: every `interval` from `first_due` until `stop_at`, the
+/// keystrokes from `measure_from` on counted.
+struct Schedule {
+    first_due: Instant,
+    interval: Duration,
     measure_from: Instant,
     stop_at: Instant,
-) -> anyhow::Result<(Client, Typed)> {
+}
+
+/// Types on its schedule whatever the acks do; the client state machine composes keystrokes
+/// typed while an operation is in flight.
+async fn open_loop(mut client: Client, seed: u64, schedule: Schedule) -> anyhow::Result<(Client, Typed)> {
+    let Schedule { first_due, interval, measure_from, stop_at } = schedule;
     let mut typist = Typist::new(seed);
     let mut typed = Typed::default();
     let mut tracker = SendTracker::default();
-    let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
-    let start = Instant::now();
     let mut in_flight_since: Option<Instant> = None;
     for k in 0.. {
-        let due = start + interval.mul_f64(k as f64);
+        let due = first_due + interval.mul_f64(k as f64);
         if due >= stop_at {
             break;
         }
