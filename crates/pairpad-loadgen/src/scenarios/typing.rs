@@ -5,8 +5,9 @@
 //! types at that rate instead and keystrokes typed while an operation is in flight are composed
 //! into the next one; the clients' schedules are spread evenly over the interval between two
 //! keystrokes (people do not type in step), so the server sees a steady `clients x rate`
-//! keystrokes a second rather than every client's keystroke at once. At the end every client's text must equal the server's
-//! (`GET /api/rooms/{id}`): CONVERGED, or DIVERGED and a non-zero exit.
+//! keystrokes a second rather than every client's keystroke at once. At the end every client's
+//! text must equal the server's (`GET /api/rooms/{id}`): CONVERGED, or DIVERGED and a non-zero
+//! exit.
 //!
 //! Several `--url`s (processes sharing one database): the rooms are created on the first and
 //! `--placement` puts each room's clients on the servers: `split` (a room's clients on different
