@@ -53,7 +53,7 @@ impl PostgresRepo {
         // on the runtime that opens the repo (the server's main thread, where the group committer
         // runs), rather than on whichever worker first asks the pool for one: a commit's
         // statements then reach PostgreSQL without waking another thread twice per round trip
-        // (12 % less server CPU per operation at 800 lone commits a second, BENCHMARKS.md).
+        // (8–13 % less server CPU per operation at 800 lone commits a second, BENCHMARKS.md).
         let home = tokio::runtime::Handle::current();
         config.custom_setup = Box::new(move |url| {
             let url = url.to_owned();
