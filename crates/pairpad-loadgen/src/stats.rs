@@ -84,6 +84,11 @@ pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// `cpu_s` seconds of CPU spread over `count` things, in µs each (rounded); `None` for none.
+pub fn micros_each(cpu_s: f64, count: u64) -> Option<f64> {
+    (count > 0).then(|| round3(cpu_s * 1e6 / count as f64))
+}
+
 /// What a scenario found: readable lines, the JSON figures and whether every check held.
 pub struct Report {
     scenario: &'static str,

@@ -43,7 +43,7 @@ use tokio::time::Instant;
 use crate::driver::{Typist, catch_up, close_all, connect_many, first_difference, sample_code, staggered};
 use crate::procfs::{Window, describe};
 use crate::progress::{self, COUNTERS};
-use crate::stats::{Latency, round3, stamp};
+use crate::stats::{Latency, micros_each, round3, stamp};
 
 #[derive(Args, Debug)]
 pub struct AuthorsArgs {
@@ -506,10 +506,9 @@ pub async fn run(target: &crate::Target, args: AuthorsArgs) -> anyhow::Result<cr
     let window_s = measured["window_s"].as_f64().unwrap_or(args.duration).max(1e-9);
     let server_cpu = measured["server"]["cpu_s"].as_f64();
     let loadgen_cpu = measured["loadgen"]["cpu_s"].as_f64().unwrap_or(0.0);
-    let per = |cpu: f64, count: u64| (count > 0).then(|| round3(cpu * 1e6 / count as f64));
-    let server_per_delivery = server_cpu.and_then(|cpu| per(cpu, totals.in_window));
-    let server_per_op = server_cpu.and_then(|cpu| per(cpu, totals.acked));
-    let loadgen_per_delivery = per(loadgen_cpu, totals.in_window);
+    let server_per_delivery = server_cpu.and_then(|cpu| micros_each(cpu, totals.in_window));
+    let server_per_op = server_cpu.and_then(|cpu| micros_each(cpu, totals.acked));
+    let loadgen_per_delivery = micros_each(loadgen_cpu, totals.in_window);
     let offered = args.rate * n as f64 * (n as f64 - 1.0);
     let deliveries_per_s = totals.in_window as f64 / window_s;
     let limits = Limits {

@@ -31,7 +31,7 @@ use crate::driver::{
 };
 use crate::procfs::{Window, describe};
 use crate::rest::{Rest, RoomState};
-use crate::stats::{Latency, round3};
+use crate::stats::{Latency, micros_each, round3};
 
 /// The counter of commits a server found conflicting (another process had the revision).
 const CONFLICTS_METRIC: &str = "pairpad_commit_conflicts_total";
@@ -220,7 +220,13 @@ pub async fn run(target: &crate::Target, args: TypingArgs) -> anyhow::Result<cra
     report.line(format!("keystrokes: {} ({keys_per_s:.0}/s)", total.keystrokes));
     report.line(format!("ack latency: {}", total.ack_latency.summary()));
     report.line(conflicts.describe(measured["window_s"].as_f64().unwrap_or(args.duration), &target.urls));
+    // What the "cost at human rates" asks for: every operation's share of the server's
+    // CPU (with several servers, their sum).
+    let server_per_op = measured["server"]["cpu_s"].as_f64().and_then(|cpu| micros_each(cpu, total.acked));
+    let shown = server_per_op.map_or_else(|| "n.a.".to_owned(), |us| format!("{us:.1} µs"));
+    report.line(format!("server CPU per acked operation: {shown}"));
     report.line(describe(&measured));
+    report.set("server_cpu_per_op_us", server_per_op);
     report.set("rooms", args.rooms);
     report.set("clients_per_room", args.clients);
     report.set("servers", ws.len());
