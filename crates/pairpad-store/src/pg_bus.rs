@@ -14,13 +14,13 @@
 //! off (notifications need no flush), so its lock is brief. What a process that dies between its
 //! commit and the notice committed, the others read when they stop hearing it (they catch up).
 //!
-//! A lone process pays nothing for the bus, nor a room only one process has loaded: commits are
-//! announced only for the rooms another process spoke of within [`PEER_TTL`] ([`Peers`]). A
+//! A lone process pays nothing for commit notices, nor a room only one process has loaded: commits
+//! are announced only for the rooms another process spoke of within [`PEER_TTL`] ([`Peers`]). A
 //! process that loads a room says so at once (and is answered with the head), and speaks of it
-//! with its presence every few seconds while it has the room loaded, even with nobody there. Each process also says
-//! `hello` (listing the processes it has heard) when it connects and every [`HEARTBEAT`]; a process
-//! catches its rooms up once each other process's hello lists it, and what that process committed
-//! before is in the store.
+//! with its presence every few seconds while it has the room loaded, even with nobody there. Each
+//! process also says `hello` (listing the processes it has heard) when it connects and every
+//! [`HEARTBEAT`]; a process catches its rooms up once each other process's hello lists it, and
+//! what that process committed before is in the store.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
