@@ -102,6 +102,12 @@ run history "MATCH" -- history --limit 600 --samples 50 --missed 100 --resumes 2
 run idle "per connection" -- idle --connections 300 --rooms 6 --hold 1
 run join "all had init" -- join --clients 20 --doc-bytes 262144
 run churn "rooms loaded" -- churn --rooms 60 --ops 3 --settle-timeout 15 --rest 0
+# The machine's own costs (no server): its scratch file must be gone afterwards.
+run floor "a durable 8 KiB write" -- floor --count 200 --rate 2000 --dir "$tmp"
+if compgen -G "$tmp/.pairpad-floor-*" >/dev/null; then
+  echo "FAILED: floor left its scratch file in $tmp"
+  failed=$((failed + 1))
+fi
 # The completion evaluation (issue 18; no server): a few identifiers of two corpus files.
 echo
 echo "==> completions: pairpad-loadgen completions --samples 20"

@@ -18,10 +18,13 @@
 //! - [`stats`]: latency histograms and the report every scenario prints.
 //! - [`progress`]: the progress line on a terminal.
 //! - [`chart`]: SVG charts and a Markdown table from JSON results.
+//! - [`floor`]: what this machine charges for waking up, a durable write and a thread round trip,
+//!   without Pairpad (the floor under the server's CPU per operation at human rates).
 
 mod chart;
 mod completions;
 mod driver;
+mod floor;
 mod procfs;
 mod progress;
 mod rest;
@@ -102,6 +105,9 @@ enum Scenario {
     /// Not a scenario: draws SVG charts from JSON results (`--json-out`) and prints the authors
     /// table. No server needed.
     Chart(chart::ChartArgs),
+    /// Not a scenario: what this machine charges for waking up, a durable write to a disk and a
+    /// round trip to another thread, paced like typists. No server needed.
+    Floor(floor::FloorArgs),
     /// Not a scenario: how often the rule suggester completes real files' identifiers, and how
     /// fast. No server needed.
     Completions(completions::CompletionsArgs),
@@ -124,14 +130,21 @@ fn main() -> ExitCode {
             }
         };
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("pairpad-loadgen: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let (target, json_out, scenario) = (cli.target, cli.json_out, cli.scenario);
+    let outcome = match scenario {
+        // Measures this process's own CPU: no runtime threads beside it.
+        Scenario::Floor(args) => floor::run(&args),
+        scenario => against_servers(target, scenario),
+    };
+    report_outcome(outcome, json_out.as_deref())
+}
+
+/// Runs a scenario that drives servers, on a multi-threaded runtime.
+fn against_servers(target: Target, scenario: Scenario) -> anyhow::Result<stats::Report> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the runtime: {e}"))?;
     let outcome = runtime.block_on(async move {
         progress::start(target.server_pid.first().copied());
         match scenario {
@@ -143,16 +156,23 @@ fn main() -> ExitCode {
             Scenario::Join(args) => scenarios::join::run(&target, args).await,
             Scenario::Churn(args) => scenarios::churn::run(&target, args).await,
             Scenario::History(args) => scenarios::history::run(&target, args).await,
-            Scenario::Chart(_) | Scenario::Completions(_) => unreachable!("these run without a runtime"),
+            Scenario::Chart(_) | Scenario::Completions(_) | Scenario::Floor(_) => {
+                unreachable!("these run without a runtime")
+            }
         }
     });
     // Connections still open in tasks are dropped with the runtime; don't wait for them.
     runtime.shutdown_background();
+    outcome
+}
+
+/// Prints a scenario's report (and writes it to `--json-out`); the exit code says whether it passed.
+fn report_outcome(outcome: anyhow::Result<stats::Report>, json_out: Option<&Path>) -> ExitCode {
     match outcome {
         Ok(report) => {
             let passed = report.passed();
             let figures = report.print();
-            if let Some(path) = &json_out
+            if let Some(path) = json_out
                 && let Err(e) = write_json(path, &figures)
             {
                 eprintln!("pairpad-loadgen: --json-out: {e:#}");
