@@ -63,6 +63,10 @@ pub fn run(args: &FloorArgs) -> anyhow::Result<Report> {
     report.set("cores", procfs::cores());
     report.set("load_average_start", procfs::load_average().map(Vec::from));
 
+    // `/proc` counts CPU in ticks of 10 ms: each figure is that tick shared by `count` steps.
+    let resolution = round3(10_000.0 / args.count as f64);
+    report.line(format!("CPU counted in 10 ms ticks: each figure below is ± {resolution} µs"));
+    report.set("cpu_resolution_us", resolution);
     let (wake, _) = paced(args.count, interval, || Ok(()))?;
     report.line(format!("waking from a sleep, {} times a second: {:.1} µs of CPU each", args.rate, wake));
     report.set("wake_cpu_us", wake);
@@ -172,6 +176,7 @@ mod tests {
         assert_eq!(figures["durable_write_latency"]["count"], 100);
         assert_eq!(figures["thread_round_trip_latency"]["count"], 100);
         assert!(figures["wake_cpu_us"].as_f64().is_some());
+        assert_eq!(figures["cpu_resolution_us"], 100.0);
         let left: Vec<_> = std::fs::read_dir(&dir).expect("readable").collect();
         assert!(left.is_empty(), "the scratch file is removed: {left:?}");
         let _ = std::fs::remove_dir_all(&dir);
