@@ -60,8 +60,7 @@ pub fn run(args: &FloorArgs) -> anyhow::Result<Report> {
     let mut report = Report::new("floor");
     report.set("rate_per_s", args.rate);
     report.set("count", args.count);
-    report.set("cores", procfs::cores());
-    report.set("load_average_start", procfs::load_average().map(Vec::from));
+    crate::scenarios::record_conditions(&mut report);
 
     // `/proc` counts CPU in ticks of 10 ms: each figure is that tick shared by `count` steps.
     let resolution = round3(10_000.0 / args.count as f64);

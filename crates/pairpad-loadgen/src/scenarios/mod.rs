@@ -45,10 +45,7 @@ pub(crate) async fn begin_spread(name: &'static str, target: &crate::Target) -> 
         rests.push(rest);
     }
     report.set("url", target.urls[0].clone());
-    // When and on what: so a result file read later says under which conditions it was taken.
-    report.set("started_at", humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
-    report.set("cores", crate::procfs::cores());
-    report.set("load_average_start", crate::procfs::load_average().map(Vec::from));
+    record_conditions(&mut report);
     report.set("store", stores[0].clone());
     if target.urls.len() > 1 {
         report.set("urls", target.urls.clone());
@@ -57,4 +54,11 @@ pub(crate) async fn begin_spread(name: &'static str, target: &crate::Target) -> 
         }
     }
     Ok((rests, report))
+}
+
+/// When and on what: so a result file read later says under which conditions it was taken.
+pub(crate) fn record_conditions(report: &mut Report) {
+    report.set("started_at", humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string());
+    report.set("cores", crate::procfs::cores());
+    report.set("load_average_start", crate::procfs::load_average().map(Vec::from));
 }
